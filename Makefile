@@ -1,0 +1,86 @@
+# dogmalloc: plain GNU make (modelled on zstd's lib/Makefile).
+#   make                 libraries into build/
+#   make check           Check test suite, examples, real programs under the override
+#   make demo            build and run the examples
+#   make SANITIZE=address check   (or thread, undefined): sanitizer build in build-<san>/
+#   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
+
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DOCDIR       ?= $(PREFIX)/share/doc/dogmalloc
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+VERSION := $(shell sed -n 's/.*define DOG_VERSION_STRING "\(.*\)"/\1/p' include/dogmalloc.h)
+MAJOR   := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libdogmalloc.so.$(MAJOR)
+
+ifeq ($(SANITIZE),)
+BUILD   ?= build
+SAN_FLAGS :=
+else
+BUILD   ?= build-$(SANITIZE)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DDOG_SANITIZE=1
+endif
+
+# Required flags stay out of CFLAGS so that `make CFLAGS=-O3` keeps them.
+DOG_CFLAGS := -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden -DDOG_BUILDING \
+              -Iinclude -Isrc -MMD -MP -pthread
+LIBS       := -pthread
+
+OS_SRC   := src/os_posix.c
+LIB_SRCS := src/size_class.c src/segmap.c src/page.c src/page_pool.c src/heap.c \
+            src/heap_pool.c src/huge.c src/alloc.c src/stats.c src/init.c $(OS_SRC)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/%.o)
+OVR_OBJS := $(LIB_OBJS) $(BUILD)/override.o
+
+STATIC   := $(BUILD)/libdogmalloc.a
+SHARED   := $(BUILD)/libdogmalloc.so.$(VERSION)
+OVERRIDE := $(BUILD)/libdogmalloc-override.so
+
+.PHONY: all lib check check-unit demo examples bench bench-quick docs install uninstall clean \
+        $(BUILD)/dogmalloc.pc
+.DEFAULT_GOAL := all
+
+all: lib
+lib: $(STATIC) $(SHARED) $(BUILD)/libdogmalloc.so $(BUILD)/$(SONAME) $(OVERRIDE) $(BUILD)/dogmalloc.pc
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+# DEBUG=1 goes last so that its -O0 wins over CFLAGS.
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(CPPFLAGS) $(CFLAGS) $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/$(SONAME): $(SHARED)
+	ln -sf $(notdir $<) $@
+$(BUILD)/libdogmalloc.so: $(SHARED)
+	ln -sf $(notdir $<) $@
+
+# The override library carries the whole allocator plus the malloc family; it has no
+# soname dependency on libdogmalloc.so, so that LD_PRELOAD needs only this one file.
+$(OVERRIDE): $(OVR_OBJS)
+	$(CC) -shared -Wl,-soname,libdogmalloc-override.so $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The .pc file is regenerated on every run (zstd does the same), so that a PREFIX given
+# only at install time is honoured.
+$(BUILD)/dogmalloc.pc: pkgconfig/dogmalloc.pc.in | $(BUILD)
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	     -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/override.d
+
+# Pieces that live in their own files: tests, examples, benchmarks, docs, install.
+include $(wildcard mk/*.mk)
+
+clean:
+	rm -rf build build-*
