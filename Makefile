@@ -13,7 +13,7 @@ DOCDIR       ?= $(PREFIX)/share/doc/dogmalloc
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-VERSION := $(shell sed -n 's/.*define DOG_VERSION_STRING "\(.*\)"/\1/p' include/dogmalloc.h)
+VERSION := $(shell sed -n 's/.*define DOG_VERSION_STRING "\([^"]*\)".*/\1/p' include/dogmalloc.h)
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libdogmalloc.so.$(MAJOR)
 
@@ -32,7 +32,7 @@ LIBS       := -pthread
 
 OS_SRC   := src/os_posix.c
 LIB_SRCS := src/size_class.c src/segmap.c src/page.c src/page_pool.c src/heap.c \
-            src/heap_pool.c src/huge.c src/alloc.c src/stats.c src/init.c $(OS_SRC)
+            src/heap_pool.c src/meta.c src/huge.c src/alloc.c src/stats.c src/init.c $(OS_SRC)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/%.o)
 OVR_OBJS := $(LIB_OBJS) $(BUILD)/override.o
 
@@ -40,11 +40,35 @@ STATIC   := $(BUILD)/libdogmalloc.a
 SHARED   := $(BUILD)/libdogmalloc.so.$(VERSION)
 OVERRIDE := $(BUILD)/libdogmalloc-override.so
 
+# Debian packages each job needs; tools/deps.sh installs them as root, else prints the command.
+DEPS_BUILD := gcc make pkgconf
+DEPS_CHECK := $(DEPS_BUILD) check g++ sqlite3 git perl python3 libpython3.11-testsuite coreutils \
+              valgrind libclang-rt-14-dev clang
+DEPS_BENCH := $(DEPS_BUILD) g++ libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev libtbb-dev \
+              libtalloc-dev libapr1-dev gnuplot-nox valgrind
+DEPS_DOCS  := doxygen graphviz
+
 .PHONY: all lib check check-unit demo examples bench bench-quick docs install uninstall clean \
+        deps-build deps-check deps-bench deps-docs \
         $(BUILD)/dogmalloc.pc
 .DEFAULT_GOAL := all
 
 all: lib
+
+# `make check` is the README's test command: every part registers its own check-* target
+# in mk/*.mk (check-unit: Check suite, check-examples, check-programs: real programs under
+# the override, check-bench: every benchmark binary on a tiny size).
+check: check-unit check-examples check-programs check-bench
+	@echo "make check: all parts passed"
+
+deps-build:
+	@tools/deps.sh $(DEPS_BUILD)
+deps-check:
+	@tools/deps.sh $(DEPS_CHECK)
+deps-bench:
+	@tools/deps.sh $(DEPS_BENCH)
+deps-docs:
+	@tools/deps.sh $(DEPS_DOCS)
 lib: $(STATIC) $(SHARED) $(BUILD)/libdogmalloc.so $(BUILD)/$(SONAME) $(OVERRIDE) $(BUILD)/dogmalloc.pc
 
 $(BUILD):

@@ -1,0 +1,264 @@
+/* alloc.c: the public allocation entry points: the global functions on dog_default and
+ * the dog_heap_* ones. They check their arguments here, once, and then take the inline
+ * fast paths of heap.h or the huge path of huge.c. */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include "heap.h"
+#include "huge.h"
+#include "segmap.h"
+
+/* --- Shared helpers ------------------------------------------------------------------ */
+
+static DOG_INLINE void *heap_alloc(dog_heap_t *heap, size_t size)
+{
+    if (DOG_LIKELY(size <= DOG_SMALL_SIZE_MAX))
+        return dog__heap_malloc_small(heap, size);
+    return dog__huge_alloc(heap, size, DOG_WORD_SIZE, false);
+}
+
+static void *heap_calloc(dog_heap_t *heap, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > DOG_SMALL_SIZE_MAX)
+        return dog__huge_alloc(heap, total, DOG_WORD_SIZE, true);
+    void *p = dog__heap_malloc_small(heap, total);
+    if (p != NULL)
+        memset(p, 0, total);
+    return p;
+}
+
+static void *heap_aligned(dog_heap_t *heap, size_t align, size_t size)
+{
+    if (align == 0 || (align & (align - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align <= DOG_WORD_SIZE || (align <= 16 && size >= 16 && size <= DOG_SMALL_SIZE_MAX))
+        return heap_alloc(heap, size);          /* every block of >= 16 bytes is 16-aligned */
+    if (size > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align <= DOG_SMALL_SIZE_MAX) {
+        /* page.c aligns the blocks of a bin to the largest power of two dividing their
+         * size, so an aligned block is a plain block of a suitable bin. */
+        size_t bin = dog__bin_for_aligned(size, align);
+        if (bin < DOG_BIN_COUNT)
+            return dog__heap_malloc_small(heap, dog__bin_size(bin));
+    }
+    return dog__huge_alloc(heap, size, align, false);
+}
+
+/* The page and block index of a live small block p (kind DOG_FRAME_PAGE), or NULL. */
+static dog_page_t *live_block_page(const void *p)
+{
+    dog_page_t *page = dog__page_of(p);
+    uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+    size_t index = dog__page_index(page, off);
+    if (off >= DOG_PAGE_SIZE || index * page->block_size != off || index >= page->reserved ||
+        page->shard == NULL || !dog__page_live(page, index))
+        return NULL;
+    return page;
+}
+
+/* The live huge block p, or NULL. */
+static dog_huge_t *live_huge(const void *p, unsigned kind)
+{
+    dog_huge_t *h = dog__huge_of(p, kind);
+    return h != NULL && dog__load_relaxed(&h->xstate) == DOG_HUGE_LIVE ? h : NULL;
+}
+
+/* Resize p; the result belongs to target, or to p's heap when target is NULL. */
+static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *func)
+{
+    if (p == NULL)
+        return heap_alloc(target ? target : &dog__default_heap, size);
+    if (size == 0)
+        size = 1;       /* documented: a minimal block, never a free + NULL */
+    if (size > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned kind = dog__segmap_kind(p);
+    dog_heap_t *heap;
+    size_t old_usable;
+    if (kind == DOG_FRAME_PAGE) {
+        dog_page_t *page = live_block_page(p);
+        if (page == NULL)
+            dog__fatal("%s(%p): not a live block of dogmalloc", func, p);
+        heap = page->heap;
+        old_usable = page->block_size;
+        if ((target == NULL || target == heap) && size <= old_usable &&
+            (size > old_usable / 2 || old_usable <= 2 * DOG_WORD_SIZE))
+            return p;
+    } else {
+        dog_huge_t *h = live_huge(p, kind);
+        if (h == NULL)
+            dog__fatal("%s(%p): not a live block of dogmalloc", func, p);
+        heap = h->heap;
+        old_usable = h->usable;
+        if ((target == NULL || target == heap) && size > DOG_SMALL_SIZE_MAX) {
+            void *q = dog__huge_resize(h, size);
+            if (q != NULL)
+                return q;
+        }
+    }
+    void *q = heap_alloc(target ? target : heap, size);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, size < old_usable ? size : old_usable);
+    dog_free(p);
+    return q;
+}
+
+static DOG_NOINLINE void free_other(void *p, unsigned kind)
+{
+    if (kind == DOG_FRAME_NONE)
+        dog__free_invalid(p, NULL);
+    dog_huge_t *h = dog__huge_of(p, kind);
+    if (h == NULL)
+        dog__free_invalid(p, "into the middle of a huge block");
+    int saved = errno;
+    dog__huge_free(h);
+    errno = saved;
+}
+
+/* --- The global allocator ------------------------------------------------------------ */
+
+DOG_API void *dog_malloc(size_t size)
+{
+    return heap_alloc(&dog__default_heap, size);
+}
+
+DOG_API void *dog_calloc(size_t count, size_t size)
+{
+    return heap_calloc(&dog__default_heap, count, size);
+}
+
+DOG_API void *dog_realloc(void *p, size_t size)
+{
+    return heap_realloc(NULL, p, size, "dog_realloc");
+}
+
+DOG_API void *dog_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return heap_realloc(NULL, p, total, "dog_reallocarray");
+}
+
+DOG_API void *dog_aligned_alloc(size_t alignment, size_t size)
+{
+    return heap_aligned(&dog__default_heap, alignment, size);
+}
+
+DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = heap_aligned(&dog__default_heap, alignment, size);
+    if (p == NULL) {
+        int err = errno;
+        errno = saved;
+        return err;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Free: NULL check, one lookup in the address map, one branch on the kind of frame. */
+DOG_API void dog_free(void *p)
+{
+    if (p == NULL)
+        return;
+    unsigned kind = dog__segmap_kind(p);
+    if (DOG_LIKELY(kind == DOG_FRAME_PAGE))
+        dog__page_free(dog__page_of(p), p);
+    else
+        free_other(p, kind);
+}
+
+DOG_API void dog_free_sized(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+    size_t usable = dog_usable_size(p);
+    if (size > usable)
+        dog__fatal("dog_free_sized(%p, %zu): the block has only %zu usable bytes", p, size, usable);
+    dog_free(p);
+}
+
+DOG_API size_t dog_usable_size(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    unsigned kind = dog__segmap_kind(p);
+    if (kind == DOG_FRAME_PAGE) {
+        dog_page_t *page = live_block_page(p);
+        if (page != NULL)
+            return page->block_size;
+    } else if (kind != DOG_FRAME_NONE) {
+        dog_huge_t *h = live_huge(p, kind);
+        if (h != NULL)
+            return h->usable;
+    }
+    dog__fatal("dog_usable_size(%p): invalid pointer: not a live block of dogmalloc", p);
+}
+
+/* --- Heaps --------------------------------------------------------------------------- */
+
+#define HEAP_ARG(heap, func)                                                                 \
+    do {                                                                                     \
+        if (DOG_UNLIKELY(dog__heap_check(heap, func) == NULL)) {                             \
+            errno = EINVAL;                                                                  \
+            return NULL;                                                                     \
+        }                                                                                    \
+    } while (0)
+
+DOG_API void *dog_heap_malloc(dog_heap_t *heap, size_t size)
+{
+    HEAP_ARG(heap, "dog_heap_malloc");
+    return heap_alloc(heap, size);
+}
+
+DOG_API void *dog_heap_calloc(dog_heap_t *heap, size_t count, size_t size)
+{
+    HEAP_ARG(heap, "dog_heap_calloc");
+    return heap_calloc(heap, count, size);
+}
+
+DOG_API void *dog_heap_realloc(dog_heap_t *heap, void *p, size_t size)
+{
+    HEAP_ARG(heap, "dog_heap_realloc");
+    return heap_realloc(heap, p, size, "dog_heap_realloc");
+}
+
+DOG_API void *dog_heap_aligned_alloc(dog_heap_t *heap, size_t alignment, size_t size)
+{
+    HEAP_ARG(heap, "dog_heap_aligned_alloc");
+    return heap_aligned(heap, alignment, size);
+}
+
+DOG_API dog_heap_t *dog_heap_of(const void *p)
+{
+    if (p == NULL)
+        return NULL;
+    unsigned kind = dog__segmap_kind(p);
+    if (kind == DOG_FRAME_PAGE) {
+        dog_page_t *page = live_block_page(p);
+        return page ? page->heap : NULL;
+    }
+    if (kind == DOG_FRAME_NONE)
+        return NULL;
+    dog_huge_t *h = live_huge(p, kind);
+    return h ? h->heap : NULL;
+}

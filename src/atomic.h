@@ -1,0 +1,27 @@
+/* atomic.h: C11 atomics named by their memory order, so every use says what it needs. */
+#ifndef DOG_ATOMIC_H
+#define DOG_ATOMIC_H
+
+#include <stdatomic.h>
+
+#define dog__load_relaxed(p)       atomic_load_explicit((p), memory_order_relaxed)
+#define dog__load_acquire(p)       atomic_load_explicit((p), memory_order_acquire)
+#define dog__load_seqcst(p)        atomic_load_explicit((p), memory_order_seq_cst)
+#define dog__store_relaxed(p, v)   atomic_store_explicit((p), (v), memory_order_relaxed)
+#define dog__store_release(p, v)   atomic_store_explicit((p), (v), memory_order_release)
+#define dog__store_seqcst(p, v)    atomic_store_explicit((p), (v), memory_order_seq_cst)
+#define dog__exchange_acqrel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
+#define dog__exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
+#define dog__fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define dog__fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+#define dog__cas_weak_release(p, e, d) \
+    atomic_compare_exchange_weak_explicit((p), (e), (d), memory_order_release, memory_order_relaxed)
+#define dog__cas_weak_acqrel(p, e, d) \
+    atomic_compare_exchange_weak_explicit((p), (e), (d), memory_order_acq_rel, memory_order_acquire)
+#define dog__cas_strong_seqcst(p, e, d) atomic_compare_exchange_strong((p), (e), (d))
+
+/* A counter that only its lock holder writes and anybody may read: plain loads and
+ * stores (no lock prefix), but atomic so that racy readers are well defined. */
+#define dog__counter_add(p, v) dog__store_relaxed((p), dog__load_relaxed(p) + (v))
+
+#endif

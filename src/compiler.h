@@ -1,0 +1,52 @@
+/* compiler.h: the only place with compiler-specific #ifs, plus the assert macros. */
+#ifndef DOG_COMPILER_H
+#define DOG_COMPILER_H
+
+#include "config.h"
+
+#define DOG_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define DOG_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+#define DOG_INLINE       inline __attribute__((always_inline))
+#define DOG_NOINLINE     __attribute__((noinline))
+#define DOG_COLD         __attribute__((cold, noinline))
+#define DOG_NORETURN     __attribute__((noreturn))
+#define DOG_TLS          __thread __attribute__((tls_model("initial-exec")))
+#define DOG_CACHE_ALIGN  __attribute__((aligned(64)))
+
+#if defined(__x86_64__) || defined(__i386__)
+#define dog__cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define dog__cpu_relax() __asm__ volatile("yield" ::: "memory")
+#else
+#define dog__cpu_relax() ((void)0)
+#endif
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DOG_SANITIZING 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DOG_SANITIZING 1
+#endif
+#endif
+
+/* init.c: write a message naming the problem to stderr, without allocating, and abort. */
+DOG_NORETURN DOG_COLD void dog__fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#if DOG_DEBUG >= 1
+#define DOG_ASSERT(c) ((c) ? (void)0 : dog__fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+#else
+#define DOG_ASSERT(c) ((void)0)
+#endif
+#if DOG_DEBUG >= 2
+#define DOG_ASSERT_INTERNAL(c) DOG_ASSERT(c)
+#else
+#define DOG_ASSERT_INTERNAL(c) ((void)0)
+#endif
+#if DOG_DEBUG >= 3
+#define DOG_ASSERT_EXPENSIVE(c) DOG_ASSERT(c)
+#else
+#define DOG_ASSERT_EXPENSIVE(c) ((void)0)
+#endif
+
+#endif

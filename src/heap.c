@@ -1,0 +1,350 @@
+/* heap.c: the slow paths of small blocks (page queues, full pages, delayed frees, page
+ * retirement), bad frees, and creating and destroying heaps. */
+#include <string.h>
+#include "heap.h"
+#include "huge.h"
+#include "page_pool.h"
+
+/* --- Page queues --------------------------------------------------------------------- */
+
+/* Keep pages_direct[] equal to the first page of each bin of up to 1 KiB. */
+static void direct_update(dog_shard_t *shard, size_t bin)
+{
+    size_t hi = dog__bin_size(bin) / DOG_WORD_SIZE;
+    if (hi > DOG_DIRECT_WSIZE_MAX)
+        return;
+    size_t lo = bin == 0 ? 0 : dog__bin_size(bin - 1) / DOG_WORD_SIZE + 1;
+    dog_page_t *page = shard->queues[bin].first ? shard->queues[bin].first : &dog__page_empty;
+    for (size_t w = lo; w <= hi; w++)
+        shard->pages_direct[w] = page;
+}
+
+static void queue_remove(dog_page_queue_t *q, dog_page_t *page)
+{
+    if (page->prev)
+        page->prev->next = page->next;
+    else
+        q->first = page->next;
+    if (page->next)
+        page->next->prev = page->prev;
+    else
+        q->last = page->prev;
+    page->next = page->prev = NULL;
+}
+
+static void queue_push_front(dog_page_queue_t *q, dog_page_t *page)
+{
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first)
+        q->first->prev = page;
+    else
+        q->last = page;
+    q->first = page;
+}
+
+static void queue_push_back(dog_page_queue_t *q, dog_page_t *page)
+{
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last)
+        q->last->next = page;
+    else
+        q->first = page;
+    q->last = page;
+}
+
+/* --- Full pages and the delayed-free list -------------------------------------------- */
+
+/* A page with no free block and nothing left to carve leaves its bin queue, so malloc
+ * never searches it. A remote free into it then queues it on the shard's xdelayed list
+ * (dog__free_remote) for the owner to bring back. Storing WANTED and then reading
+ * xthread_free, while remote frees push and then read xnotify (both seq_cst), means that
+ * a free racing with this move is seen by at least one side: never lost.
+ * Returns false if remote frees had arrived and the page stays in the queue. */
+static bool page_to_full(dog_shard_t *shard, dog_page_t *page)
+{
+    dog_page_queue_t *q = &shard->queues[page->bin];
+    queue_remove(q, page);
+    queue_push_back(&shard->full, page);
+    page->in_full = 1;
+    dog__store_seqcst(&page->xnotify, DOG_NOTIFY_WANTED);
+    if (dog__load_seqcst(&page->xthread_free) == NULL)
+        return true;
+    int expected = DOG_NOTIFY_WANTED;
+    if (!dog__cas_strong_seqcst(&page->xnotify, &expected, DOG_NOTIFY_NONE))
+        return true;        /* already QUEUED: process_delayed brings it back */
+    queue_remove(&shard->full, page);
+    page->in_full = 0;
+    queue_push_front(q, page);
+    dog__page_collect(shard, page);
+    return false;
+}
+
+/* Bring a full page back to its bin queue (lock held). */
+static void page_unfull(dog_shard_t *shard, dog_page_t *page)
+{
+    int expected = DOG_NOTIFY_WANTED;
+    dog__cas_strong_seqcst(&page->xnotify, &expected, DOG_NOTIFY_NONE);
+    queue_remove(&shard->full, page);
+    page->in_full = 0;
+    queue_push_back(&shard->queues[page->bin], page);
+    if (shard->queues[page->bin].first == page)
+        direct_update(shard, page->bin);
+}
+
+/* An empty page goes back to the pool, unless it is the only page of its bin (a loop
+ * that allocates and frees one block must not map and unmap). Lock held. */
+static void page_retire(dog_shard_t *shard, dog_page_t *page)
+{
+    if (page->in_full || page->used != 0 ||
+        dog__load_relaxed(&page->xnotify) != DOG_NOTIFY_NONE)
+        return;
+    dog_page_queue_t *q = &shard->queues[page->bin];
+    if (q->first == page && page->next == NULL)
+        return;
+    bool was_first = q->first == page;
+    queue_remove(q, page);
+    if (was_first)
+        direct_update(shard, page->bin);
+    shard->pages--;
+    dog__fetch_sub_relaxed(&shard->heap->xmapped, DOG_PAGE_SIZE);
+    page->shard = NULL;
+    page->heap = NULL;
+    dog__pool_give(page);
+}
+
+static void process_delayed(dog_shard_t *shard)
+{
+    if (dog__load_relaxed(&shard->xdelayed) == NULL)
+        return;
+    dog_page_t *page = dog__exchange_acquire(&shard->xdelayed, NULL);
+    while (page != NULL) {
+        dog_page_t *next = page->delayed_next;
+        page->delayed_next = NULL;
+        dog__store_seqcst(&page->xnotify, DOG_NOTIFY_NONE);
+        if (page->in_full)
+            page_unfull(shard, page);
+        dog__page_collect(shard, page);
+        if (page->used == 0)
+            page_retire(shard, page);
+        page = next;
+    }
+}
+
+/* Called by dog__page_free after a local free left page empty or it was full. */
+void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
+{
+    if (page->in_full)
+        page_unfull(shard, page);
+    if (page->used == 0)
+        page_retire(shard, page);
+}
+
+/* --- Remote and bad frees ------------------------------------------------------------ */
+
+void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
+{
+    if (DOG_UNLIKELY(!dog__page_live(page, index)))
+        dog__free_invalid(block, "double free");
+    dog_block_t *head = dog__load_relaxed(&page->xthread_free);
+    do {
+        block->next = head;
+    } while (!atomic_compare_exchange_weak(&page->xthread_free, &head, block));
+    if (dog__load_seqcst(&page->xnotify) != DOG_NOTIFY_WANTED)
+        return;
+    int expected = DOG_NOTIFY_WANTED;
+    if (!dog__cas_strong_seqcst(&page->xnotify, &expected, DOG_NOTIFY_QUEUED))
+        return;
+    dog_shard_t *shard = page->shard;
+    dog_page_t *first = dog__load_relaxed(&shard->xdelayed);
+    do {
+        page->delayed_next = first;
+    } while (!dog__cas_weak_release(&shard->xdelayed, &first, page));
+}
+
+void dog__free_invalid(const void *p, const char *why)
+{
+    if (why != NULL)
+        dog__fatal("dog_free(%p): invalid pointer: %s", p, why);
+    dog__fatal("dog_free(%p): invalid pointer: not allocated by dogmalloc, or already freed", p);
+}
+
+/* --- The generic allocation path ----------------------------------------------------- */
+
+/* Publish the shard's in-use bytes and raise the heap's peak if the sum is higher. */
+void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard)
+{
+    if (shard != NULL)
+        dog__store_relaxed(&shard->xpublished, shard->in_use);
+    size_t sum = __atomic_load_n(&heap->huge_bytes, __ATOMIC_RELAXED);
+    unsigned n = dog__load_acquire(&heap->xshard_count);
+    for (unsigned i = 0; i < n; i++)
+        sum += dog__load_relaxed(&dog__load_relaxed(&heap->shards[i])->xpublished);
+    size_t peak = dog__load_relaxed(&heap->xpeak);
+    while (sum > peak && !atomic_compare_exchange_weak(&heap->xpeak, &peak, sum)) {
+    }
+}
+
+static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
+{
+    dog_heap_t *heap = shard->heap;
+    size_t mapped = dog__fetch_add_relaxed(&heap->xmapped, DOG_PAGE_SIZE) + DOG_PAGE_SIZE;
+    if (heap->limit != 0 && mapped > heap->limit) {
+        dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);
+        errno = ENOMEM;
+        return NULL;
+    }
+    dog_page_t *page = dog__pool_take();
+    if (page == NULL) {
+        dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);
+        return NULL;
+    }
+    dog__page_init(page, shard, bin);
+    shard->pages++;
+    queue_push_front(&shard->queues[bin], page);
+    direct_update(shard, bin);
+    return page;
+}
+
+/* malloc's slow path, lock held: bring back delayed pages, then walk the bin's queue,
+ * collecting remote frees, carving, and retiring exhausted pages to the full list; map a
+ * fresh page if none has a block. */
+void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size)
+{
+    process_delayed(shard);
+    size_t wsize = dog__wsize(size);
+    size_t bin = dog__bin_of(wsize ? wsize : 1);
+    dog_page_queue_t *q = &shard->queues[bin];
+    dog_page_t *page = q->first;
+    while (page != NULL) {
+        dog_page_t *next = page->next;
+        dog__page_collect(shard, page);
+        if (page->free == NULL && page->capacity < page->reserved)
+            dog__page_extend(page);
+        if (page->free != NULL || !page_to_full(shard, page))
+            break;
+        page = next;
+    }
+    if (page == NULL) {
+        page = page_fresh(shard, bin);
+        if (page == NULL)
+            return NULL;
+        dog__page_extend(page);
+    } else if (page != q->first) {
+        queue_remove(q, page);
+        queue_push_front(q, page);
+        direct_update(shard, bin);
+    }
+    void *p = dog__page_pop(shard, page);
+    dog__heap_publish(shard->heap, shard);
+    return p;
+}
+
+/* Collect every pending remote free of the shard (for exact statistics). Lock held. */
+void dog__shard_collect_all(dog_shard_t *shard)
+{
+    process_delayed(shard);
+    for (size_t bin = 0; bin < DOG_BIN_COUNT; bin++)
+        for (dog_page_t *page = shard->queues[bin].first; page; page = page->next)
+            dog__page_collect(shard, page);
+    for (dog_page_t *page = shard->full.first; page; page = page->next)
+        dog__page_collect(shard, page);
+}
+
+/* --- Heaps --------------------------------------------------------------------------- */
+
+struct dog_heap dog__default_heap = {
+    .magic = DOG_HEAP_MAGIC,
+    .name = "default",
+};
+DOG_API dog_heap_t *const dog_default = &dog__default_heap;
+
+dog_lock_t dog__heaps_lock = DOG_LOCK_INIT;
+dog_heap_t *dog__heaps = &dog__default_heap;
+
+dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func)
+{
+    if (DOG_UNLIKELY(heap == NULL))
+        return NULL;
+    if (DOG_UNLIKELY(heap->magic != DOG_HEAP_MAGIC))
+        dog__fatal("%s(%p): not a live heap (destroyed, or never created by dog_heap_new)",
+                   func, (const void *)heap);
+    return (dog_heap_t *)heap;
+}
+
+DOG_API dog_heap_t *dog_heap_new(const dog_heap_options_t *opts)
+{
+    dog_heap_t *heap = dog__meta_alloc(sizeof *heap);
+    if (heap == NULL)
+        return NULL;
+    const char *name = opts && opts->name ? opts->name : "heap";
+    size_t len = strnlen(name, DOG_HEAP_NAME_MAX - 1);
+    memcpy(heap->name, name, len);
+    heap->name[len] = '\0';
+    heap->limit = opts ? opts->limit : 0;
+    heap->magic = DOG_HEAP_MAGIC;
+    dog__lock_acquire(&dog__heaps_lock);
+    heap->list_next = dog__heaps;
+    heap->list_prev = NULL;
+    dog__heaps->list_prev = heap;
+    dog__heaps = heap;
+    dog__lock_release(&dog__heaps_lock);
+    return heap;
+}
+
+/* Take every page of shard without visiting a block, and hand them to the pool. */
+static void shard_release_pages(dog_shard_t *shard)
+{
+    dog_page_t *all = NULL;
+    for (size_t bin = 0; bin <= DOG_BIN_COUNT; bin++) {
+        dog_page_queue_t *q = bin < DOG_BIN_COUNT ? &shard->queues[bin] : &shard->full;
+        for (dog_page_t *page = q->first, *next; page != NULL; page = next) {
+            next = page->next;
+            page->shard = NULL;
+            page->heap = NULL;
+            page->next = all;
+            all = page;
+        }
+        q->first = q->last = NULL;
+    }
+    dog__store_relaxed(&shard->xdelayed, NULL);
+    if (all != NULL)
+        dog__pool_give(all);
+}
+
+DOG_API void dog_heap_destroy(dog_heap_t *heap)
+{
+    if (heap == NULL)
+        return;
+    if (heap == &dog__default_heap)
+        dog__fatal("dog_heap_destroy(dog_default): the default heap cannot be destroyed");
+    dog__heap_check(heap, "dog_heap_destroy");
+
+    dog__lock_acquire(&dog__heaps_lock);
+    if (heap->list_prev)
+        heap->list_prev->list_next = heap->list_next;
+    else
+        dog__heaps = heap->list_next;
+    if (heap->list_next)
+        heap->list_next->list_prev = heap->list_prev;
+    heap->magic = 0;
+    dog__lock_release(&dog__heaps_lock);
+
+    unsigned n = dog__load_acquire(&heap->xshard_count);
+    for (unsigned i = 0; i < n; i++) {
+        dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
+        dog__lock_acquire(&shard->lock);
+        shard_release_pages(shard);
+        dog__lock_release(&shard->lock);
+        dog__meta_free(shard, sizeof *shard);
+    }
+    dog__huge_destroy_all(heap);
+    dog__meta_free(heap, sizeof *heap);
+}
+
+DOG_API const char *dog_heap_name(const dog_heap_t *heap)
+{
+    heap = dog__heap_check(heap, "dog_heap_name");
+    return heap ? heap->name : NULL;
+}

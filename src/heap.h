@@ -1,0 +1,91 @@
+/* heap.h: the small-block fast paths of a heap: acquire a shard, pop or push a block,
+ * release. Everything that is not the common case is out of line in heap.c. */
+#ifndef DOG_HEAP_H
+#define DOG_HEAP_H
+
+#include <errno.h>
+#include "page.h"
+#include "size_class.h"
+
+/* heap_pool.c: a thread's hint, the index of the shard it last locked. */
+extern DOG_TLS unsigned dog__tl_shard;
+dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap);
+
+/* heap.c */
+void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size);
+void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page);
+void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index);
+DOG_NORETURN DOG_COLD void dog__free_invalid(const void *p, const char *why);
+void dog__shard_collect_all(dog_shard_t *shard);
+dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);
+void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
+extern dog_lock_t dog__heaps_lock;
+extern dog_heap_t *dog__heaps;
+extern struct dog_heap dog__default_heap;   /* dog_default, without the GOT */
+
+/* Lock a shard of heap: the thread's last one if it is free, else the next free one
+ * (heap_pool.c); no thread waits while a shard of the heap is free. NULL only when the
+ * heap has no shard yet and none can be made (ENOMEM). */
+static DOG_INLINE dog_shard_t *dog__shard_acquire(dog_heap_t *heap)
+{
+    unsigned i = dog__tl_shard;
+    if (DOG_LIKELY(i < dog__load_acquire(&heap->xshard_count))) {
+        dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
+        if (DOG_LIKELY(dog__lock_try(&shard->lock)))
+            return shard;
+    }
+    return dog__shard_acquire_slow(heap);
+}
+
+/* Allocate a small block (size <= DOG_SMALL_SIZE_MAX) from heap. */
+static DOG_INLINE void *dog__heap_malloc_small(dog_heap_t *heap, size_t size)
+{
+    dog_shard_t *shard = dog__shard_acquire(heap);
+    if (DOG_UNLIKELY(shard == NULL))
+        return NULL;
+    dog_page_t *page;
+    if (DOG_LIKELY(size <= DOG_DIRECT_WSIZE_MAX * DOG_WORD_SIZE)) {
+        page = shard->pages_direct[dog__wsize(size)];
+    } else {
+        page = shard->queues[dog__bin_of(dog__wsize(size))].first;
+        if (page == NULL)
+            page = &dog__page_empty;
+    }
+    void *p = dog__page_pop(shard, page);
+    if (DOG_UNLIKELY(p == NULL))
+        p = dog__shard_malloc_generic(shard, size);
+    dog__lock_release(&shard->lock);
+    return p;
+}
+
+/* Free a block of a small page: the owner's lock taken with one try pushes onto the
+ * local list; a busy shard means another thread is allocating there, so we push onto the
+ * page's thread free list instead (dog__free_remote) and never wait. p has been found in
+ * a DOG_FRAME_PAGE frame, so the page header is ours to read. */
+static DOG_INLINE void dog__page_free(dog_page_t *page, void *p)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+    size_t index = dog__page_index(page, off);
+    dog_shard_t *shard = page->shard;
+    if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||
+                     index >= page->reserved || shard == NULL))
+        dog__free_invalid(p, off >= DOG_PAGE_SIZE || shard == NULL ? NULL : "into the middle of a block");
+    dog_block_t *block = p;
+    if (DOG_LIKELY(dog__lock_try(&shard->lock))) {
+        if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index)))
+            dog__free_invalid(p, index >= page->capacity ? NULL : "double free");
+        dog__page_live_flip(page, index);
+        block->next = page->free;
+        page->free = block;
+        page->used--;
+        shard->in_use -= page->block_size;
+        shard->frees++;
+        if (DOG_UNLIKELY(page->used == 0 || page->in_full))
+            dog__page_free_slow(shard, page);
+        dog__lock_release(&shard->lock);
+    } else {
+        dog__free_remote(page, block, index);
+    }
+}
+
+#endif

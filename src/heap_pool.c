@@ -1,0 +1,82 @@
+/* heap_pool.c: a heap's shards and which one a thread locks.
+ *
+ * The seed's design: heaps are shared, not owned by threads. A thread keeps a hint to
+ * the shard it used last and try-locks it; if it is busy it tries the others in turn,
+ * and only when all are busy does it add a shard (up to 4 per CPU) or, at the maximum,
+ * wait. No thread ever waits while a shard of the heap is free, threads may outnumber
+ * shards, and a thread that exits leaves nothing behind (its hint is all it had). */
+#include <errno.h>
+#include "heap.h"
+#include "os.h"
+#include "page_pool.h"
+
+DOG_TLS unsigned dog__tl_shard;
+
+/* init.c */
+void dog__init(void);
+
+static unsigned shard_max;
+
+static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
+{
+    dog_shard_t *shard = dog__meta_alloc(sizeof *shard);
+    if (shard == NULL)
+        return NULL;
+    shard->index = index;
+    shard->heap = heap;
+    for (size_t w = 0; w <= DOG_DIRECT_WSIZE_MAX; w++)
+        shard->pages_direct[w] = &dog__page_empty;
+    return shard;
+}
+
+/* Add a shard, returned locked; NULL if the heap is at its maximum or out of memory. */
+static dog_shard_t *shard_grow(dog_heap_t *heap)
+{
+    if (shard_max == 0) {
+        dog__init();
+        unsigned n = dog__os_cpu_count() * DOG_SHARDS_PER_CPU;
+        shard_max = n > DOG_SHARDS_MAX ? DOG_SHARDS_MAX : n;
+    }
+    dog_shard_t *shard = NULL;
+    dog__lock_acquire(&heap->grow_lock);
+    unsigned n = dog__load_relaxed(&heap->xshard_count);
+    if (n < shard_max) {
+        shard = shard_new(heap, n);
+        if (shard != NULL) {
+            dog__lock_try(&shard->lock);    /* nobody else can see it yet */
+            dog__store_relaxed(&heap->shards[n], shard);
+            dog__store_release(&heap->xshard_count, n + 1);
+            dog__tl_shard = n;
+        }
+    }
+    dog__lock_release(&heap->grow_lock);
+    return shard;
+}
+
+dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap)
+{
+    for (unsigned round = 0;; round++) {
+        unsigned n = dog__load_acquire(&heap->xshard_count);
+        unsigned start = dog__tl_shard;
+        for (unsigned k = 0; k < n; k++) {
+            unsigned i = (start + k) % n;
+            dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
+            if (dog__lock_try(&shard->lock)) {
+                dog__tl_shard = i;
+                return shard;
+            }
+        }
+        dog_shard_t *shard = shard_grow(heap);
+        if (shard != NULL)
+            return shard;
+        if (n == 0) {
+            /* No shard could be made: out of memory for metadata. */
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (round > 2)
+            dog__os_yield();
+        else
+            dog__cpu_relax();
+    }
+}

@@ -1,0 +1,390 @@
+/* huge.c: blocks above DOG_SMALL_SIZE_MAX go straight to the OS, one mapping each, with
+ * a header at a frame start so that dog_free() needs no size (the seed's C shim paid a
+ * 16-byte header on every block for this; here only huge blocks have one).
+ *
+ * Mapping and faulting fresh memory on every request is what makes naive allocators
+ * lose large-block workloads 5x (DESIGN.md), so freed mappings go to a small cache
+ * (DOG_HUGE_CACHE_*) and are handed out again, trimmed to size, still resident.
+ * realloc grows in place with mremap, or moves the pages without copying them. */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include "heap.h"
+#include "huge.h"
+#include "os.h"
+#include "page_pool.h"
+#include "segmap.h"
+
+#define DOG_HUGE_CACHE_MS 1000      /* cached mappings unused this long are unmapped */
+
+static dog_lock_t cache_lock = DOG_LOCK_INIT;
+static dog_huge_t *cache_first, *cache_last;    /* newest first */
+static size_t cache_count;
+static _Atomic size_t cache_bytes;
+
+static size_t round_os(size_t n)
+{
+    return (n + DOG_OS_PAGE_SIZE - 1) & ~(size_t)(DOG_OS_PAGE_SIZE - 1);
+}
+
+static void unlink_from(dog_huge_t **first, dog_huge_t **last, dog_huge_t *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        *first = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    else if (last != NULL)
+        *last = h->prev;
+    h->next = h->prev = NULL;
+}
+
+static void push_front(dog_huge_t **first, dog_huge_t **last, dog_huge_t *h)
+{
+    h->prev = NULL;
+    h->next = *first;
+    if (*first)
+        (*first)->prev = h;
+    else if (last != NULL)
+        *last = h;
+    *first = h;
+}
+
+static void unmap_range(char *base, size_t size)
+{
+    dog__segmap_set(base, size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+    dog__os_unmap(base, size);
+    dog__fetch_sub_relaxed(&dog__os_mapped, size);
+}
+
+/* Cut a mapping down to size bytes, giving the tail back to the OS. The frames that the
+ * tail covered entirely are no longer ours. */
+static void trim_tail(char *base, size_t map_size, size_t size)
+{
+    if (size >= map_size)
+        return;
+    uintptr_t keep_frames = ((uintptr_t)base + size + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
+    uintptr_t end = (uintptr_t)base + map_size;
+    if (keep_frames < end)
+        dog__segmap_set((void *)keep_frames, end - keep_frames, DOG_FRAME_NONE, DOG_FRAME_NONE);
+    dog__os_unmap(base + size, map_size - size);
+    dog__fetch_sub_relaxed(&dog__os_mapped, map_size - size);
+}
+
+/* --- The cache of freed mappings ----------------------------------------------------- */
+
+/* Cache lock held: unmap entries that are too old or beyond the caps. */
+static void cache_balance(uint64_t now)
+{
+    while (cache_last != NULL &&
+           (cache_count > DOG_HUGE_CACHE_ENTRIES ||
+            dog__load_relaxed(&cache_bytes) > DOG_HUGE_CACHE_BYTES ||
+            now - cache_last->stamp > DOG_HUGE_CACHE_MS)) {
+        dog_huge_t *h = cache_last;
+        unlink_from(&cache_first, &cache_last, h);
+        cache_count--;
+        dog__fetch_sub_relaxed(&cache_bytes, h->map_size);
+        unmap_range(h->map_base, h->map_size);
+    }
+}
+
+/* The smallest cached mapping of at least map_size bytes, trimmed to map_size. */
+static dog_huge_t *cache_take(size_t map_size)
+{
+    if (dog__load_relaxed(&cache_bytes) < map_size)
+        return NULL;
+    dog__lock_acquire(&cache_lock);
+    dog_huge_t *best = NULL;
+    for (dog_huge_t *h = cache_first; h != NULL; h = h->next)
+        if (h->map_size >= map_size && (best == NULL || h->map_size < best->map_size))
+            best = h;
+    if (best != NULL) {
+        unlink_from(&cache_first, &cache_last, best);
+        cache_count--;
+        dog__fetch_sub_relaxed(&cache_bytes, best->map_size);
+    }
+    dog__lock_release(&cache_lock);
+    if (best != NULL && best->map_size - map_size >= DOG_PAGE_SIZE) {
+        trim_tail(best->map_base, best->map_size, map_size);
+        best->map_size = map_size;
+    }
+    return best;
+}
+
+static void cache_put(dog_huge_t *h)
+{
+    if (h->map_size > DOG_HUGE_CACHE_BYTES / 2 || h->ptr != h->map_base + DOG_HUGE_HEADER) {
+        unmap_range(h->map_base, h->map_size);
+        return;
+    }
+    uint64_t now = dog__os_clock_ms();
+    h->stamp = now;
+    dog__lock_acquire(&cache_lock);
+    push_front(&cache_first, &cache_last, h);
+    cache_count++;
+    dog__fetch_add_relaxed(&cache_bytes, h->map_size);
+    cache_balance(now);
+    dog__lock_release(&cache_lock);
+}
+
+void dog__huge_trim(void)
+{
+    dog__lock_acquire(&cache_lock);
+    dog_huge_t *h;
+    while ((h = cache_first) != NULL) {
+        unlink_from(&cache_first, &cache_last, h);
+        dog__fetch_sub_relaxed(&cache_bytes, h->map_size);
+        unmap_range(h->map_base, h->map_size);
+    }
+    cache_count = 0;
+    dog__lock_release(&cache_lock);
+}
+
+size_t dog__huge_cache_bytes(void)
+{
+    return dog__load_relaxed(&cache_bytes);
+}
+
+void dog__huge_fork_lock(void)
+{
+    dog__lock_acquire(&cache_lock);
+}
+
+void dog__huge_fork_unlock(void)
+{
+    dog__lock_release(&cache_lock);
+}
+
+/* --- Allocation ---------------------------------------------------------------------- */
+
+static bool budget_take(dog_heap_t *heap, size_t bytes)
+{
+    size_t mapped = dog__fetch_add_relaxed(&heap->xmapped, bytes) + bytes;
+    if (heap->limit != 0 && (mapped > heap->limit || mapped < bytes)) {
+        dog__fetch_sub_relaxed(&heap->xmapped, bytes);
+        errno = ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+/* Map a block: the header at a frame start, ptr at offset (align < 512 KiB), or ptr
+ * aligned to align with the header one frame below it (align >= 512 KiB). */
+static dog_huge_t *huge_map(size_t size, size_t align, bool *fresh)
+{
+    *fresh = true;
+    if (align < DOG_PAGE_SIZE) {
+        size_t offset = align > DOG_HUGE_HEADER ? align : DOG_HUGE_HEADER;
+        size_t map_size = round_os(offset + size);
+        dog_huge_t *h = offset == DOG_HUGE_HEADER ? cache_take(map_size) : NULL;
+        if (h != NULL) {
+            *fresh = false;
+            return h;
+        }
+        char *base = dog__os_map_aligned(map_size, DOG_PAGE_SIZE);
+        if (base == NULL)
+            return NULL;
+        if (!dog__segmap_set(base, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT)) {
+            dog__os_unmap(base, map_size);
+            return NULL;
+        }
+        dog__fetch_add_relaxed(&dog__os_mapped, map_size);
+        h = (dog_huge_t *)base;
+        h->map_base = base;
+        h->map_size = map_size;
+        h->ptr = base + offset;
+        return h;
+    }
+    size_t body = round_os(size);
+    if (body + align < body) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *raw = dog__os_map_aligned(align + body, align);
+    if (raw == NULL)
+        return NULL;
+    char *ptr = raw + align, *base = ptr - DOG_PAGE_SIZE;
+    if (base > raw)
+        dog__os_unmap(raw, (size_t)(base - raw));
+    size_t map_size = DOG_PAGE_SIZE + body;
+    if (!dog__segmap_set(base, map_size, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT) ||
+        !dog__segmap_set(ptr, DOG_PAGE_SIZE, DOG_FRAME_HUGE_PREV, DOG_FRAME_HUGE_PREV)) {
+        dog__segmap_set(base, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+        dog__os_unmap(base, map_size);
+        return NULL;
+    }
+    dog__fetch_add_relaxed(&dog__os_mapped, map_size);
+    dog_huge_t *h = (dog_huge_t *)base;
+    h->map_base = base;
+    h->map_size = map_size;
+    h->ptr = ptr;
+    return h;
+}
+
+static void heap_link(dog_heap_t *heap, dog_huge_t *h)
+{
+    h->heap = heap;
+    h->usable = (size_t)(h->map_base + h->map_size - h->ptr);
+    dog__lock_acquire(&heap->huge_lock);
+    push_front(&heap->huge_first, NULL, h);
+    heap->huge_blocks++;
+    __atomic_store_n(&heap->huge_bytes, heap->huge_bytes + h->usable, __ATOMIC_RELAXED);
+    heap->huge_allocs++;
+    dog__lock_release(&heap->huge_lock);
+}
+
+static void heap_unlink(dog_heap_t *heap, dog_huge_t *h)
+{
+    dog__lock_acquire(&heap->huge_lock);
+    unlink_from(&heap->huge_first, NULL, h);
+    heap->huge_blocks--;
+    __atomic_store_n(&heap->huge_bytes, heap->huge_bytes - h->usable, __ATOMIC_RELAXED);
+    heap->huge_frees++;
+    dog__lock_release(&heap->huge_lock);
+}
+
+void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
+{
+    if (size > PTRDIFF_MAX || align > PTRDIFF_MAX / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* The budget is checked against the largest mapping this request can make. */
+    size_t need = align < DOG_PAGE_SIZE ? round_os((align > DOG_HUGE_HEADER ? align : DOG_HUGE_HEADER) + size)
+                                        : DOG_PAGE_SIZE + round_os(size);
+    if (!budget_take(heap, need))
+        return NULL;
+    bool fresh;
+    dog_huge_t *h = huge_map(size, align, &fresh);
+    if (h == NULL) {
+        dog__fetch_sub_relaxed(&heap->xmapped, need);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (h->map_size != need) {      /* a cached mapping a little larger than asked */
+        if (h->map_size > need)
+            dog__fetch_add_relaxed(&heap->xmapped, h->map_size - need);
+        else
+            dog__fetch_sub_relaxed(&heap->xmapped, need - h->map_size);
+    }
+    dog__store_relaxed(&h->xstate, DOG_HUGE_LIVE);
+    heap_link(heap, h);
+    dog__heap_publish(heap, NULL);
+    if (zero && !fresh)
+        memset(h->ptr, 0, size);
+    return h->ptr;
+}
+
+/* The header of the huge block that starts at p, or NULL if p is inside one. */
+dog_huge_t *dog__huge_of(const void *p, unsigned kind)
+{
+    uintptr_t frame = (uintptr_t)p & ~(uintptr_t)DOG_PAGE_MASK;
+    if (kind == DOG_FRAME_HUGE_PREV)
+        frame -= DOG_PAGE_SIZE;
+    else if (kind != DOG_FRAME_HUGE)
+        return NULL;
+    dog_huge_t *h = (dog_huge_t *)frame;
+    return h->ptr == p ? h : NULL;
+}
+
+void dog__huge_free(dog_huge_t *h)
+{
+    if (atomic_exchange(&h->xstate, DOG_HUGE_FREE) != DOG_HUGE_LIVE)
+        dog__free_invalid(h->ptr, "double free of a huge block");
+    dog_heap_t *heap = h->heap;
+    heap_unlink(heap, h);
+    dog__fetch_sub_relaxed(&heap->xmapped, h->map_size);
+    h->heap = NULL;
+    cache_put(h);
+}
+
+/* Resize in place or by moving the pages (no copy). NULL if neither works; the caller
+ * then copies. size > DOG_SMALL_SIZE_MAX. */
+void *dog__huge_resize(dog_huge_t *h, size_t size)
+{
+    if (size > PTRDIFF_MAX || h->ptr - h->map_base >= (ptrdiff_t)DOG_PAGE_SIZE)
+        return NULL;
+    dog_heap_t *heap = h->heap;
+    size_t offset = (size_t)(h->ptr - h->map_base);
+    size_t map_size = round_os(offset + size);
+    if (map_size == h->map_size)
+        return h->ptr;
+    if (map_size < h->map_size) {
+        if (h->map_size - map_size < DOG_PAGE_SIZE && size >= h->usable / 2)
+            return h->ptr;      /* not worth a system call */
+        dog__lock_acquire(&heap->huge_lock);
+        trim_tail(h->map_base, h->map_size, map_size);
+        dog__fetch_sub_relaxed(&heap->xmapped, h->map_size - map_size);
+        size_t usable = h->usable - (h->map_size - map_size);
+        __atomic_store_n(&heap->huge_bytes, heap->huge_bytes - (h->usable - usable), __ATOMIC_RELAXED);
+        h->usable = usable;
+        h->map_size = map_size;
+        dog__lock_release(&heap->huge_lock);
+        return h->ptr;
+    }
+    size_t grow = map_size - h->map_size;
+    if (!budget_take(heap, grow))
+        return NULL;
+    char *old_base = h->map_base;
+    size_t old_size = h->map_size;
+    dog__lock_acquire(&heap->huge_lock);
+    if (dog__os_remap_inplace(old_base, old_size, map_size)) {
+        uintptr_t old_end = ((uintptr_t)old_base + old_size + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
+        uintptr_t new_end = (uintptr_t)old_base + map_size;
+        if (new_end > old_end &&
+            !dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT)) {
+            dog__os_remap_inplace(old_base, map_size, old_size);
+            dog__lock_release(&heap->huge_lock);
+            dog__fetch_sub_relaxed(&heap->xmapped, grow);
+            return NULL;
+        }
+    } else {
+        char *dst = dog__os_map_aligned(map_size, DOG_PAGE_SIZE);
+        if (dst == NULL || !dog__segmap_set(dst, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT) ||
+            !dog__os_remap_move(old_base, old_size, dst, map_size)) {
+            if (dst != NULL) {
+                dog__segmap_set(dst, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+                dog__os_unmap(dst, map_size);
+            }
+            dog__lock_release(&heap->huge_lock);
+            dog__fetch_sub_relaxed(&heap->xmapped, grow);
+            return NULL;
+        }
+        dog__segmap_set(old_base, old_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+        h = (dog_huge_t *)dst;      /* the header moved with the pages */
+        h->map_base = dst;
+        h->ptr = dst + offset;
+        if (h->prev)
+            h->prev->next = h;
+        else
+            heap->huge_first = h;
+        if (h->next)
+            h->next->prev = h;
+    }
+    dog__fetch_add_relaxed(&dog__os_mapped, grow);
+    h->map_size = map_size;
+    size_t usable = map_size - offset;
+    __atomic_store_n(&heap->huge_bytes, heap->huge_bytes + (usable - h->usable), __ATOMIC_RELAXED);
+    h->usable = usable;
+    dog__lock_release(&heap->huge_lock);
+    dog__heap_publish(heap, NULL);
+    return h->ptr;
+}
+
+/* dog_heap_destroy: every huge block of heap goes to the cache or back to the OS. */
+void dog__huge_destroy_all(dog_heap_t *heap)
+{
+    dog__lock_acquire(&heap->huge_lock);
+    dog_huge_t *h = heap->huge_first;
+    heap->huge_first = NULL;
+    dog__lock_release(&heap->huge_lock);
+    while (h != NULL) {
+        dog_huge_t *next = h->next;
+        dog__store_relaxed(&h->xstate, DOG_HUGE_FREE);
+        h->heap = NULL;
+        h->next = h->prev = NULL;
+        cache_put(h);
+        h = next;
+    }
+}

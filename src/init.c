@@ -1,0 +1,140 @@
+/* init.c: one-time initialisation, environment options, fork safety, fatal errors and
+ * the version. Nothing here allocates: it runs inside malloc, before main, and in a
+ * child after fork. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "heap.h"
+#include "huge.h"
+#include "os.h"
+#include "page_pool.h"
+
+size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
+
+static _Atomic int init_state;      /* 0 not yet, 1 running or done */
+static int opt_show_stats, opt_verbose;
+
+void dog__fatal(const char *fmt, ...)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "dogmalloc: ");
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof buf - (size_t)n - 2, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 2)
+        n = (int)sizeof buf - 2;
+    buf[n++] = '\n';
+    dog__os_write_stderr(buf, (size_t)n);
+    abort();
+}
+
+static void say(const char *msg)
+{
+    dog__os_write_stderr(msg, strlen(msg));
+}
+
+/* --- fork: take every lock so that the child starts with consistent structures ------- */
+
+static void fork_prepare(void)
+{
+    dog__lock_acquire(&dog__heaps_lock);
+    for (dog_heap_t *heap = dog__heaps; heap != NULL; heap = heap->list_next) {
+        dog__lock_acquire(&heap->grow_lock);
+        unsigned n = dog__load_acquire(&heap->xshard_count);
+        for (unsigned i = 0; i < n; i++)
+            dog__lock_acquire(&dog__load_relaxed(&heap->shards[i])->lock);
+        dog__lock_acquire(&heap->huge_lock);
+    }
+    dog__meta_fork_lock();
+    dog__pool_fork_lock();
+    dog__huge_fork_lock();
+}
+
+static void fork_release(void)
+{
+    dog__huge_fork_unlock();
+    dog__pool_fork_unlock();
+    dog__meta_fork_unlock();
+    for (dog_heap_t *heap = dog__heaps; heap != NULL; heap = heap->list_next) {
+        dog__lock_release(&heap->huge_lock);
+        unsigned n = dog__load_acquire(&heap->xshard_count);
+        for (unsigned i = 0; i < n; i++)
+            dog__lock_release(&dog__load_relaxed(&heap->shards[i])->lock);
+        dog__lock_release(&heap->grow_lock);
+    }
+    dog__lock_release(&dog__heaps_lock);
+}
+
+/* --- Options ------------------------------------------------------------------------- */
+
+static int env_flag(const char *name)
+{
+    const char *v = dog__os_getenv(name);
+    return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
+static void read_options(void)
+{
+    static const char *const known[] = {"DOGMALLOC_SHOW_STATS", "DOGMALLOC_VERBOSE"};
+    opt_show_stats = env_flag("DOGMALLOC_SHOW_STATS");
+    opt_verbose = env_flag("DOGMALLOC_VERBOSE");
+    extern char **environ;
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, "DOGMALLOC_", 10) != 0)
+            continue;
+        size_t len = strcspn(*e, "=");
+        int ok = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            ok |= strlen(known[i]) == len && strncmp(*e, known[i], len) == 0;
+        if (!ok) {
+            char buf[256];
+            int n = snprintf(buf, sizeof buf, "dogmalloc: warning: unknown option %.*s (known: "
+                             "DOGMALLOC_SHOW_STATS, DOGMALLOC_VERBOSE)\n", (int)len, *e);
+            if (n > 0)
+                dog__os_write_stderr(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+        }
+    }
+}
+
+/* Called once, from the first slow path that creates a shard (heap_pool.c). */
+void dog__init(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&init_state, &expected, 1))
+        return;
+    read_options();
+    if (opt_verbose) {
+        char buf[128];
+        int n = snprintf(buf, sizeof buf, "dogmalloc: version %s active (pid %d)\n",
+                         DOG_VERSION_STRING, (int)getpid());
+        if (n > 0)
+            dog__os_write_stderr(buf, (size_t)n);
+    }
+    pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
+/* At exit, DOGMALLOC_SHOW_STATS=1 prints the default heap's report to stderr. */
+__attribute__((destructor)) static void dog__stats_at_exit(void)
+{
+    if (!opt_show_stats)
+        return;
+    char buf[1024];
+    size_t n = dog__heap_stats_format(&dog__default_heap, buf, sizeof buf);
+    dog__os_write_stderr(buf, n);
+    (void)say;
+}
+
+DOG_API int dog_version(void)
+{
+    return DOG_VERSION;
+}
+
+DOG_API const char *dog_version_string(void)
+{
+    return DOG_VERSION_STRING;
+}

@@ -1,0 +1,33 @@
+/* os.h: the contract of the platform layer. os_posix.c is the only file that makes
+ * system calls (mmap, munmap, madvise, mremap, sysconf, sched_yield, write). */
+#ifndef DOG_OS_H
+#define DOG_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* size > 0 and a multiple of the OS page; align a power of two >= the OS page.
+ * Returns zeroed memory aligned to align, or NULL with errno = ENOMEM. */
+void *dog__os_map_aligned(size_t size, size_t align);
+/* Unmap [p, p + size); both OS-page aligned. */
+void dog__os_unmap(void *p, size_t size);
+/* Give the physical memory behind [p, p + size) back; it reads as zero afterwards. */
+void dog__os_purge(void *p, size_t size);
+/* Grow or shrink the mapping [p, p + old_size) in place; false if that cannot be done. */
+bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size);
+/* Move the mapping [p, p + old_size) to dst (a mapping of new_size that this replaces),
+ * resized to new_size, without copying. false if the OS cannot. */
+bool dog__os_remap_move(void *p, size_t old_size, void *dst, size_t new_size);
+/* A coarse monotonic clock in milliseconds (vDSO: no system call on Linux). */
+uint64_t dog__os_clock_ms(void);
+/* Number of CPUs this process may run on (>= 1). */
+unsigned dog__os_cpu_count(void);
+/* Let another thread run. */
+void dog__os_yield(void);
+/* Write all of buf to stderr; no allocation. */
+void dog__os_write_stderr(const char *buf, size_t len);
+/* getenv without allocation; NULL when unset. */
+const char *dog__os_getenv(const char *name);
+
+#endif

@@ -1,0 +1,121 @@
+/* os_posix.c: the only code that talks to the kernel (see os.h for the contract). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "os.h"
+
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+
+static void *map_plain(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *dog__os_map_aligned(size_t size, size_t align)
+{
+    int saved = errno;
+    /* Over-map by align and trim both ends: two munmaps instead of a retry loop. */
+    if (size + align < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *raw = map_plain(size + align);
+    if (raw == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)raw, tail = align - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    errno = saved;
+    return (void *)start;
+}
+
+void dog__os_unmap(void *p, size_t size)
+{
+    int saved = errno;
+    munmap(p, size);
+    errno = saved;
+}
+
+void dog__os_purge(void *p, size_t size)
+{
+    int saved = errno;
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}
+
+bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, 0);
+    errno = saved;
+    return q == p;
+}
+
+bool dog__os_remap_move(void *p, size_t old_size, void *dst, size_t new_size)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    errno = saved;
+    return q == dst;
+}
+
+uint64_t dog__os_clock_ms(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+unsigned dog__os_cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return (unsigned)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+void dog__os_yield(void)
+{
+    sched_yield();
+}
+
+void dog__os_write_stderr(const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(2, buf, len);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            return;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+const char *dog__os_getenv(const char *name)
+{
+    return getenv(name);    /* glibc's getenv reads environ and never allocates */
+}

@@ -1,0 +1,110 @@
+/* page.c: laying out, extending and collecting a page (see types.h for the invariants). */
+#include <stddef.h>
+#include <string.h>
+#include "page.h"
+#include "size_class.h"
+
+dog_page_t dog__page_empty;
+
+void dog__page_corrupt(const dog_page_t *page, const void *block)
+{
+    dog__fatal("heap corruption in page %p: free block %p is linked twice or was written "
+               "after free (double free?)", (const void *)page, block);
+}
+
+/* Blocks of size bytes start at an offset aligned to the largest power of two dividing
+ * size (capped at 64 KiB), so every block is naturally aligned to it. That is what makes
+ * dog_aligned_alloc() a bin choice (size_class.c) and lets free() reject any pointer that
+ * is not the start of a block. The bitmap comes first; its bound uses the whole page. */
+void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
+{
+    size_t size = dog__bin_size(bin);
+    size_t align = size & (~size + 1);
+    if (align > 65536)
+        align = 65536;
+    if (align < 16)
+        align = 16;
+    size_t head = offsetof(dog_page_t, live);
+    size_t bitmap = ((DOG_PAGE_SIZE - head) / size + 63) / 64 * 8;
+    size_t start = (head + bitmap + align - 1) & ~(align - 1);
+
+    /* A reused page may hold stale bits (dog_heap_destroy frees wholesale) and old data
+     * where the new bitmap goes; memory beyond touched is still zero from the OS. */
+    if (page->touched > head) {
+        size_t dirty = page->touched - head;
+        memset((void *)page->live, 0, dirty < bitmap ? dirty : bitmap);
+    }
+    page->free = NULL;
+    page->used = 0;
+    page->capacity = 0;
+    page->reserved = (uint32_t)((DOG_PAGE_SIZE - start) / size);
+    page->block_size = (uint32_t)size;
+    page->block_start = (uint32_t)start;
+    page->bin = (uint16_t)bin;
+    page->in_full = 0;
+    page->block_magic = ((uint64_t)1 << 48) / size + 1;
+    page->next = page->prev = NULL;
+    page->shard = shard;
+    page->heap = shard->heap;
+    dog__store_relaxed(&page->xthread_free, NULL);
+    dog__store_relaxed(&page->xnotify, DOG_NOTIFY_NONE);
+    page->delayed_next = NULL;
+    if (page->touched < start)
+        page->touched = start;
+}
+
+/* Carve the next blocks into the free list, up to the end of the next OS page (at least
+ * one block), so that memory is touched only as it is used. Lock held, free list empty. */
+void dog__page_extend(dog_page_t *page)
+{
+    size_t size = page->block_size, first = page->capacity;
+    uintptr_t begin = page->block_start + first * size;
+    uintptr_t limit = (begin + size + DOG_OS_PAGE_SIZE - 1) & ~(uintptr_t)(DOG_OS_PAGE_SIZE - 1);
+    size_t n = (limit - begin) / size;
+    if (n == 0)
+        n = 1;
+    if (n > page->reserved - first)
+        n = page->reserved - first;
+    DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
+
+    dog_block_t *block = dog__page_block(page, first);
+    page->free = block;
+    for (size_t i = 1; i < n; i++) {
+        dog_block_t *next = (dog_block_t *)((char *)block + size);
+        block->next = next;
+        block = next;
+    }
+    block->next = NULL;
+    page->capacity = (uint32_t)(first + n);
+    size_t end = page->block_start + (size_t)page->capacity * size;
+    if (end > page->touched)
+        page->touched = end;
+}
+
+/* Take the blocks that other threads freed into page, with one exchange, and give them
+ * to the local free list. Each must be live: a clear bit is a double free. */
+size_t dog__page_collect(dog_shard_t *shard, dog_page_t *page)
+{
+    if (dog__load_relaxed(&page->xthread_free) == NULL)
+        return 0;
+    dog_block_t *list = dog__exchange_acquire(&page->xthread_free, NULL);
+    size_t n = 0;
+    dog_block_t *last = NULL;
+    for (dog_block_t *b = list; b != NULL; b = b->next) {
+        size_t index = dog__page_index(page, (uintptr_t)b - (uintptr_t)page - page->block_start);
+        if (!dog__page_live(page, index))
+            dog__fatal("double free of %p (block of %u bytes, found while collecting "
+                       "cross-thread frees)", (void *)b, page->block_size);
+        dog__page_live_flip(page, index);
+        last = b;
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    last->next = page->free;
+    page->free = list;
+    page->used -= (uint32_t)n;
+    shard->in_use -= n * page->block_size;
+    shard->frees += n;
+    return n;
+}

@@ -1,0 +1,70 @@
+/* page.h: finding a block's page, indexing blocks, and the inline pop of the fast path. */
+#ifndef DOG_PAGE_H
+#define DOG_PAGE_H
+
+#include <stddef.h>
+#include "types.h"
+
+/* A page whose free list is always empty: empty bins point here, so the fast path has
+ * one test (page->free == NULL) and no NULL check on the page. */
+extern dog_page_t dog__page_empty;
+
+static DOG_INLINE dog_page_t *dog__page_of(const void *p)
+{
+    return (dog_page_t *)((uintptr_t)p & ~(uintptr_t)DOG_PAGE_MASK);
+}
+
+/* Block index of the byte at offset off from block 0: a multiply and a shift instead of a
+ * division. magic = floor(2^48 / size) + 1 is exact for every off < 2^19 (page.c). */
+static DOG_INLINE size_t dog__page_index(const dog_page_t *page, uintptr_t off)
+{
+    return (size_t)((off * page->block_magic) >> 48);
+}
+
+static DOG_INLINE dog_block_t *dog__page_block(const dog_page_t *page, size_t index)
+{
+    return (dog_block_t *)((char *)page + page->block_start + index * page->block_size);
+}
+
+/* The live bit of block index (see types.h). Lock held to write; anyone may read. */
+static DOG_INLINE bool dog__page_live(dog_page_t *page, size_t index)
+{
+    return (dog__load_relaxed(&page->live[index >> 6]) >> (index & 63)) & 1;
+}
+
+static DOG_INLINE void dog__page_live_flip(dog_page_t *page, size_t index)
+{
+    _Atomic uint64_t *w = &page->live[index >> 6];
+    dog__store_relaxed(w, dog__load_relaxed(w) ^ ((uint64_t)1 << (index & 63)));
+}
+
+/* page.c */
+DOG_NORETURN DOG_COLD void dog__page_corrupt(const dog_page_t *page, const void *block);
+void dog__page_init(dog_page_t *page, struct dog_shard *shard, size_t bin);
+void dog__page_extend(dog_page_t *page);
+size_t dog__page_collect(struct dog_shard *shard, dog_page_t *page);
+
+/* Pop a block of page for the shard that holds its lock, or NULL if the local free list
+ * is empty. The block's live bit must be clear: a set bit means that a free list links a
+ * live block (a double free or a write after free), which we stop at once. */
+static DOG_INLINE void *dog__page_pop(dog_shard_t *shard, dog_page_t *page)
+{
+    dog_block_t *block = page->free;
+    if (DOG_UNLIKELY(block == NULL))
+        return NULL;
+    size_t index = dog__page_index(page, (uintptr_t)block - (uintptr_t)page - page->block_start);
+    _Atomic uint64_t *w = &page->live[index >> 6];
+    uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
+    if (DOG_UNLIKELY((bits & bit) != 0 || index >= page->capacity))
+        dog__page_corrupt(page, block);
+    dog__store_relaxed(w, bits | bit);
+    page->free = block->next;
+    page->used++;
+    shard->in_use += page->block_size;
+    if (shard->in_use > shard->peak)
+        shard->peak = shard->in_use;
+    shard->allocs++;
+    return block;
+}
+
+#endif

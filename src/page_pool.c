@@ -1,0 +1,158 @@
+/* page_pool.c: empty pages, shared by all heaps, reused before anything new is mapped.
+ *
+ * Pages come back when a heap is destroyed or a page empties (heap.c:page_retire). The
+ * most recent ones stay resident so that a heap rebuilt right after a destroy reuses
+ * them without a page fault; a page that stays in the pool longer than
+ * DOG_POOL_PURGE_MS, or beyond DOG_POOL_RESIDENT_MAX pages, gives its memory back
+ * (madvise); beyond DOG_POOL_MAPPED_MAX pages the oldest are unmapped. */
+#include <errno.h>
+#include "os.h"
+#include "page_pool.h"
+#include "segmap.h"
+
+#define DOG_POOL_PURGE_MS 250
+
+_Atomic size_t dog__os_mapped;
+
+static dog_lock_t pool_lock = DOG_LOCK_INIT;
+static dog_page_t *resident_first, *resident_last;  /* newest first */
+static dog_page_t *purged_first, *purged_last;
+static size_t resident_count, purged_count;
+static _Atomic size_t pool_count;
+
+
+#define STAMP(page) ((page)->pool_stamp)
+
+static void list_push_front(dog_page_t **first, dog_page_t **last, dog_page_t *page)
+{
+    page->prev = NULL;
+    page->next = *first;
+    if (*first)
+        (*first)->prev = page;
+    else
+        *last = page;
+    *first = page;
+}
+
+static dog_page_t *list_pop(dog_page_t **first, dog_page_t **last, bool front)
+{
+    dog_page_t *page = front ? *first : *last;
+    if (page == NULL)
+        return NULL;
+    if (page->prev)
+        page->prev->next = page->next;
+    else
+        *first = page->next;
+    if (page->next)
+        page->next->prev = page->prev;
+    else
+        *last = page->prev;
+    page->next = page->prev = NULL;
+    return page;
+}
+
+/* Keep the first OS page: it holds the header and the pool's links. */
+static void page_purge(dog_page_t *page)
+{
+    if (page->touched > DOG_OS_PAGE_SIZE)
+        dog__os_purge((char *)page + DOG_OS_PAGE_SIZE, page->touched - DOG_OS_PAGE_SIZE);
+    page->touched = DOG_OS_PAGE_SIZE;
+    page->pool_purged = 1;
+}
+
+static void page_unmap(dog_page_t *page)
+{
+    dog__segmap_set(page, DOG_PAGE_SIZE, DOG_FRAME_NONE, DOG_FRAME_NONE);
+    dog__os_unmap(page, DOG_PAGE_SIZE);
+    dog__fetch_sub_relaxed(&dog__os_mapped, DOG_PAGE_SIZE);
+}
+
+/* Pool lock held: purge what is old or too much, unmap what is beyond the cap. */
+static void pool_balance(uint64_t now)
+{
+    while (resident_last != NULL &&
+           (resident_count > DOG_POOL_RESIDENT_MAX || now - STAMP(resident_last) > DOG_POOL_PURGE_MS)) {
+        dog_page_t *page = list_pop(&resident_first, &resident_last, false);
+        resident_count--;
+        uint64_t stamp = STAMP(page);
+        page_purge(page);
+        list_push_front(&purged_first, &purged_last, page);
+        STAMP(page) = stamp;
+        purged_count++;
+    }
+    while (resident_count + purged_count > DOG_POOL_MAPPED_MAX && purged_last != NULL) {
+        page_unmap(list_pop(&purged_first, &purged_last, false));
+        purged_count--;
+    }
+    dog__store_relaxed(&pool_count, resident_count + purged_count);
+}
+
+dog_page_t *dog__pool_take(void)
+{
+    dog__lock_acquire(&pool_lock);
+    dog_page_t *page = list_pop(&resident_first, &resident_last, true);
+    if (page != NULL) {
+        resident_count--;
+    } else if ((page = list_pop(&purged_first, &purged_last, true)) != NULL) {
+        purged_count--;
+    }
+    if (page != NULL)
+        pool_balance(dog__os_clock_ms());
+    dog__lock_release(&pool_lock);
+    if (page != NULL) {
+        page->delayed_next = NULL;
+        return page;
+    }
+    page = dog__os_map_aligned(DOG_PAGE_SIZE, DOG_PAGE_SIZE);
+    if (page == NULL)
+        return NULL;
+    if (!dog__segmap_set(page, DOG_PAGE_SIZE, DOG_FRAME_PAGE, DOG_FRAME_PAGE)) {
+        dog__os_unmap(page, DOG_PAGE_SIZE);
+        return NULL;
+    }
+    dog__fetch_add_relaxed(&dog__os_mapped, DOG_PAGE_SIZE);
+    return page;
+}
+
+void dog__pool_give(dog_page_t *first)
+{
+    uint64_t now = dog__os_clock_ms();
+    dog__lock_acquire(&pool_lock);
+    for (dog_page_t *page = first, *next; page != NULL; page = next) {
+        next = page->next;
+        page->pool_purged = 0;
+        list_push_front(&resident_first, &resident_last, page);
+        STAMP(page) = now;
+        resident_count++;
+    }
+    pool_balance(now);
+    dog__lock_release(&pool_lock);
+}
+
+void dog__pool_trim(void)
+{
+    dog__lock_acquire(&pool_lock);
+    dog_page_t *page;
+    while ((page = list_pop(&resident_first, &resident_last, true)) != NULL)
+        page_unmap(page);
+    while ((page = list_pop(&purged_first, &purged_last, true)) != NULL)
+        page_unmap(page);
+    resident_count = purged_count = 0;
+    dog__store_relaxed(&pool_count, 0);
+    dog__lock_release(&pool_lock);
+}
+
+size_t dog__pool_pages(void)
+{
+    return dog__load_relaxed(&pool_count);
+}
+
+void dog__pool_fork_lock(void)
+{
+    dog__lock_acquire(&pool_lock);
+}
+
+void dog__pool_fork_unlock(void)
+{
+    dog__lock_release(&pool_lock);
+}

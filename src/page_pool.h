@@ -1,0 +1,23 @@
+/* page_pool.h: the process-wide pool of empty pages, shared by all heaps, and the small
+ * allocator for internal metadata (shards, heap structs). */
+#ifndef DOG_PAGE_POOL_H
+#define DOG_PAGE_POOL_H
+
+#include "types.h"
+
+/* page_pool.c */
+dog_page_t *dog__pool_take(void);               /* a mapped page; NULL + ENOMEM */
+void dog__pool_give(dog_page_t *first);         /* a list linked by next */
+void dog__pool_trim(void);                      /* unmap every pooled page */
+size_t dog__pool_pages(void);
+extern _Atomic size_t dog__os_mapped;           /* all bytes dogmalloc maps, for dog_stats */
+void dog__pool_fork_lock(void);
+void dog__pool_fork_unlock(void);
+
+/* meta.c: zeroed, 64-byte aligned internal memory; never returned to the OS. */
+void *dog__meta_alloc(size_t size);
+void dog__meta_free(void *p, size_t size);
+void dog__meta_fork_lock(void);
+void dog__meta_fork_unlock(void);
+
+#endif

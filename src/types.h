@@ -1,0 +1,110 @@
+/* types.h: the data structures and their invariants: blocks, pages, page queues, heap
+ * shards and heaps. Functions live in page.c, heap.c, heap_pool.c and huge.c. */
+#ifndef DOG_TYPES_H
+#define DOG_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "atomic.h"
+#include "compiler.h"
+#include "config.h"
+#include "lock.h"
+#include "dogmalloc.h"
+
+typedef struct dog_block {
+    struct dog_block *next;
+} dog_block_t;
+
+struct dog_shard;
+struct dog_heap;
+
+/* A page is a DOG_PAGE_SIZE-aligned region: this header, the live bitmap, then blocks of
+ * one size from block_start on. Any block finds its header with one mask (page.h).
+ *
+ * Two free lists, so that the owner never needs an atomic to allocate:
+ *   free          malloc pops, owner frees push                 (shard lock held)
+ *   xthread_free  other threads CAS-push; page_collect takes it whole with one exchange
+ * The live bitmap has one bit per carved block, set while the block is handed out and
+ * not yet freed back (locally or by collection). It is written under the shard lock and
+ * read by remote frees; it catches double frees and frees into a free block.
+ * Invariants (lock held): |free| + used == capacity; capacity <= reserved;
+ *   live blocks == used - |xthread_free|; popcount(live) == used.
+ * The owner fields share the first cache line; the fields that other threads write live
+ * on the second, so remote frees do not bounce the owner's line. */
+typedef struct dog_page {
+    dog_block_t *free;              /* local free list (owner) */
+    uint32_t used;                  /* handed out, not freed back or collected */
+    uint32_t capacity;              /* blocks carved into the free list so far */
+    uint32_t reserved;              /* blocks that fit */
+    uint32_t block_size;            /* bytes */
+    uint32_t block_start;           /* offset of block 0 from the page */
+    uint16_t bin;
+    uint8_t in_full;                /* on the shard's full list, not its bin queue */
+    uint8_t _pad;
+    uint64_t block_magic;           /* index = (offset * magic) >> 48, exact (page.h) */
+    struct dog_page *next, *prev;   /* bin queue, full list or page pool */
+    struct dog_shard *shard;        /* owner; NULL while pooled */
+    struct dog_heap *heap;          /* shard->heap, one load closer */
+    size_t touched;                 /* bytes from the page start that may be resident */
+
+    _Atomic(dog_block_t *) xthread_free DOG_CACHE_ALIGN;
+    _Atomic int xnotify;            /* DOG_NOTIFY_*: the delayed-free protocol (heap.c) */
+    struct dog_page *delayed_next;  /* link on the shard's xdelayed list */
+    unsigned pool_purged;           /* page_pool.c: its blocks were given back to the OS */
+    uint64_t pool_stamp;            /* page_pool.c: when it entered the pool (ms) */
+
+    _Atomic uint64_t live[] DOG_CACHE_ALIGN;  /* the live bitmap, then the blocks */
+} dog_page_t;
+
+/* The delayed-free protocol of full pages (heap.c: page_to_full, dog__free_remote). */
+enum {
+    DOG_NOTIFY_NONE = 0,    /* not full: remote frees only push */
+    DOG_NOTIFY_WANTED = 1,  /* on the full list: the next remote free queues the page */
+    DOG_NOTIFY_QUEUED = 2,  /* on the shard's xdelayed list, waiting for the owner */
+};
+
+typedef struct dog_page_queue {
+    dog_page_t *first, *last;
+} dog_page_queue_t;
+
+/* A shard is the unit of locking: its own pages, one queue per bin, the direct table,
+ * the full list and the delayed-free list. A heap is a set of shards (heap_pool.c).
+ * Every field but the x-ones is touched only with the lock held. */
+typedef struct dog_shard {
+    dog_lock_t lock;
+    unsigned index;
+    struct dog_heap *heap;
+    /* pages_direct[w]: the first page of the bin of w words, or &dog__page_empty:
+     * malloc of up to 1 KiB finds its page with one load and one test. */
+    dog_page_t *pages_direct[DOG_DIRECT_WSIZE_MAX + 1];
+    dog_page_queue_t queues[DOG_BIN_COUNT];
+    dog_page_queue_t full;
+    size_t pages;
+    /* Statistics of small blocks, exact at every lock release. */
+    size_t in_use, peak, allocs, frees;
+    _Atomic size_t xpublished;      /* in_use as of the last slow path, for heap peaks */
+    _Atomic(dog_page_t *) xdelayed DOG_CACHE_ALIGN;  /* full pages with remote frees */
+} dog_shard_t;
+
+typedef struct dog_huge dog_huge_t;
+
+#define DOG_HEAP_MAGIC 0x646f676865617021ull    /* "doghea p!" */
+
+struct dog_heap {
+    uint64_t magic;                 /* DOG_HEAP_MAGIC while live, 0 once destroyed */
+    char name[DOG_HEAP_NAME_MAX];
+    size_t limit;                   /* budget of xmapped; 0 for none */
+    _Atomic size_t xmapped;         /* bytes held from the OS: pages and huge mappings */
+    _Atomic size_t xpeak;           /* peak of the sum of shards' xpublished + huge */
+    _Atomic unsigned xshard_count;  /* shards[0 .. count) exist */
+    unsigned shard_max;
+    dog_lock_t grow_lock;           /* creating shards */
+    dog_shard_t *_Atomic shards[DOG_SHARDS_MAX];
+    /* Huge blocks (huge.c), under huge_lock. */
+    dog_lock_t huge_lock;
+    dog_huge_t *huge_first;
+    size_t huge_blocks, huge_bytes, huge_allocs, huge_frees;
+    struct dog_heap *list_next, *list_prev;   /* all heaps (heap.c), for fork and stats */
+};
+
+#endif
