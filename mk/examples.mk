@@ -34,7 +34,7 @@ demo: deps-build
 	done; \
 	for x in $(EXAMPLE_PRELOAD); do \
 	    printf '\n==> examples/%s\n' "$$x"; \
-	    DOGMALLOC_OVERRIDE=$(OVERRIDE) examples/$$x || { echo "demo: examples/$$x failed"; exit 1; }; \
+	    examples/$$x $(OVERRIDE) || { echo "demo: examples/$$x failed"; exit 1; }; \
 	done
 	@printf '\nAll examples ran. Sources: examples/, binaries: %s/, tests: make check\n' \
 	    "$(EXAMPLE_DIR)"
@@ -45,7 +45,7 @@ check-examples: lib examples
 	for x in $(EXAMPLE_NAMES:%=%.c) $(EXAMPLE_PRELOAD); do \
 	    case $$x in \
 	        *.c) cmd=$(EXAMPLE_DIR)/$${x%.c} ;; \
-	        *) cmd="env DOGMALLOC_OVERRIDE=$(OVERRIDE) examples/$$x" ;; \
+	        *) cmd="examples/$$x $(OVERRIDE)" ;; \
 	    esac; \
 	    $$cmd > $(EXAMPLE_DIR)/$$x.log 2>&1; rc=$$?; \
 	    if [ $$rc -eq 0 ]; then \

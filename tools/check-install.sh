@@ -68,7 +68,7 @@ for src in examples/*.c; do
     fi
 done
 
-if DOGMALLOC_OVERRIDE=$libdir/libdogmalloc-override.so sh examples/preload.sh \
+if sh examples/preload.sh "$libdir/libdogmalloc-override.so" \
         > "$work/preload.out" 2>&1; then
     ok "preload.sh (installed override)"
 else
