@@ -93,16 +93,23 @@ static void page_unfull(dog_shard_t *shard, dog_page_t *page)
         direct_update(shard, page->bin);
 }
 
-/* An empty page goes back to the pool, unless it is the only page of its bin (a loop
- * that allocates and frees one block must not map and unmap). Lock held. */
-static void page_retire(dog_shard_t *shard, dog_page_t *page)
+#define DOG_RETIRE_WAIT 16
+
+/* An empty page goes back to the pool. The only page of its bin waits DOG_RETIRE_WAIT
+ * slow paths of the shard first (retire_expired), so that a loop that allocates and
+ * frees one block does not go to the pool every time (mimalloc's retire_expire). */
+static void page_retire(dog_shard_t *shard, dog_page_t *page, bool force)
 {
     if (page->in_full || page->used != 0 ||
         dog__load_relaxed(&page->xnotify) != DOG_NOTIFY_NONE)
         return;
     dog_page_queue_t *q = &shard->queues[page->bin];
-    if (q->first == page && page->next == NULL)
+    if (q->first == page && page->next == NULL && !force) {
+        if (page->retire_wait == 0)
+            page->retire_wait = DOG_RETIRE_WAIT;
+        shard->retire_bins |= (uint64_t)1 << page->bin;
         return;
+    }
     bool was_first = q->first == page;
     queue_remove(q, page);
     if (was_first)
@@ -127,8 +134,25 @@ static void process_delayed(dog_shard_t *shard)
             page_unfull(shard, page);
         dog__page_collect(shard, page);
         if (page->used == 0)
-            page_retire(shard, page);
+            page_retire(shard, page, false);
         page = next;
+    }
+}
+
+/* Malloc's slow path: count down the empty only pages, retire those whose wait is over. */
+static void retire_expired(dog_shard_t *shard)
+{
+    for (uint64_t bins = shard->retire_bins; bins != 0; bins &= bins - 1) {
+        size_t bin = (size_t)__builtin_ctzll(bins);
+        dog_page_t *page = shard->queues[bin].first;
+        if (page == NULL || page->used != 0 || page->retire_wait == 0) {
+            if (page != NULL)
+                page->retire_wait = 0;
+            shard->retire_bins &= ~((uint64_t)1 << bin);
+        } else if (--page->retire_wait == 0) {
+            shard->retire_bins &= ~((uint64_t)1 << bin);
+            page_retire(shard, page, true);
+        }
     }
 }
 
@@ -138,7 +162,7 @@ void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
     if (page->in_full)
         page_unfull(shard, page);
     if (page->used == 0)
-        page_retire(shard, page);
+        page_retire(shard, page, false);
 }
 
 /* --- Remote and bad frees ------------------------------------------------------------ */
@@ -213,6 +237,8 @@ static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
 void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size)
 {
     process_delayed(shard);
+    if (shard->retire_bins != 0)
+        retire_expired(shard);
     size_t wsize = dog__wsize(size);
     size_t bin = dog__bin_of(wsize ? wsize : 1);
     dog_page_queue_t *q = &shard->queues[bin];
@@ -241,15 +267,24 @@ void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size)
     return p;
 }
 
-/* Collect every pending remote free of the shard (for exact statistics). Lock held. */
-void dog__shard_collect_all(dog_shard_t *shard)
+/* Collect every pending remote free of the shard and retire the pages that are empty
+ * (dog_heap_stats, dog_trim). With force, an empty only page of its bin goes too. */
+void dog__shard_collect_all(dog_shard_t *shard, bool force)
 {
     process_delayed(shard);
-    for (size_t bin = 0; bin < DOG_BIN_COUNT; bin++)
-        for (dog_page_t *page = shard->queues[bin].first; page; page = page->next)
+    for (dog_page_t *page = shard->full.first, *next; page != NULL; page = next) {
+        next = page->next;
+        if (dog__page_collect(shard, page) != 0)
+            page_unfull(shard, page);
+    }
+    for (size_t bin = 0; bin < DOG_BIN_COUNT; bin++) {
+        for (dog_page_t *page = shard->queues[bin].first, *next; page != NULL; page = next) {
+            next = page->next;
             dog__page_collect(shard, page);
-    for (dog_page_t *page = shard->full.first; page; page = page->next)
-        dog__page_collect(shard, page);
+            if (page->used == 0)
+                page_retire(shard, page, force);
+        }
+    }
 }
 
 /* --- Heaps --------------------------------------------------------------------------- */

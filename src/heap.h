@@ -16,7 +16,7 @@ void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size);
 void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page);
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index);
 DOG_NORETURN DOG_COLD void dog__free_invalid(const void *p, const char *why);
-void dog__shard_collect_all(dog_shard_t *shard);
+void dog__shard_collect_all(dog_shard_t *shard, bool force);
 dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
 extern dog_lock_t dog__heaps_lock;

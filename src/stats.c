@@ -21,7 +21,7 @@ DOG_API int dog_heap_stats(const dog_heap_t *cheap, dog_heap_stats_t *out)
     for (unsigned i = 0; i < n; i++) {
         dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
         dog__lock_acquire(&shard->lock);
-        dog__shard_collect_all(shard);
+        dog__shard_collect_all(shard, false);
         size_t blocks = 0;
         for (size_t bin = 0; bin <= DOG_BIN_COUNT; bin++) {
             dog_page_queue_t *q = bin < DOG_BIN_COUNT ? &shard->queues[bin] : &shard->full;
@@ -137,6 +137,17 @@ DOG_API int dog_stats(dog_stats_t *out)
 DOG_API void dog_trim(void)
 {
     int saved = errno;
+    dog__lock_acquire(&dog__heaps_lock);
+    for (dog_heap_t *heap = dog__heaps; heap != NULL; heap = heap->list_next) {
+        unsigned n = dog__load_acquire(&heap->xshard_count);
+        for (unsigned i = 0; i < n; i++) {
+            dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
+            dog__lock_acquire(&shard->lock);
+            dog__shard_collect_all(shard, true);
+            dog__lock_release(&shard->lock);
+        }
+    }
+    dog__lock_release(&dog__heaps_lock);
     dog__pool_trim();
     dog__huge_trim();
     errno = saved;

@@ -40,7 +40,7 @@ typedef struct dog_page {
     uint32_t block_start;           /* offset of block 0 from the page */
     uint16_t bin;
     uint8_t in_full;                /* on the shard's full list, not its bin queue */
-    uint8_t _pad;
+    uint8_t retire_wait;            /* slow paths this empty only page may still wait */
     uint64_t block_magic;           /* index = (offset * magic) >> 48, exact (page.h) */
     struct dog_page *next, *prev;   /* bin queue, full list or page pool */
     struct dog_shard *shard;        /* owner; NULL while pooled */
@@ -80,6 +80,11 @@ typedef struct dog_shard {
     dog_page_queue_t queues[DOG_BIN_COUNT];
     dog_page_queue_t full;
     size_t pages;
+    /* Bins whose only page is empty (heap.c:page_retire): it is kept for a few slow
+     * paths, so that a loop of malloc and free of one size does not go to the pool each
+     * time, and then retired, so that a bin used once does not hold a page forever. */
+    uint64_t retire_bins;
+    size_t generic_calls;
     /* Statistics of small blocks, exact at every lock release. */
     size_t in_use, peak, allocs, frees;
     _Atomic size_t xpublished;      /* in_use as of the last slow path, for heap peaks */
