@@ -3,8 +3,20 @@
  * @brief dogmalloc: a fast, thread-safe allocator with first-class heaps.
  *
  * This is the whole public API of dogmalloc and the only installed header.
- * Every function is safe to call from any thread. A block from any heap may be
- * freed by any thread with dog_free().
+ *
+ * Threads: every function is safe to call from any thread, with no set-up and no
+ * clean-up per thread. A block from any heap may be freed by any thread with dog_free().
+ *
+ * Ownership: a block belongs to the heap it was allocated from (#dog_default for the
+ * dog_malloc() family) and lives until it is freed or, for a block of an explicit
+ * heap, until that heap is destroyed with dog_heap_destroy(). Blocks do not belong to
+ * threads: a thread that exits leaves its blocks valid.
+ *
+ * Errors: a function that fails returns NULL (or -1, or an error number where POSIX
+ * says so) and sets `errno`; out-of-memory is never a crash. Misuse that would corrupt
+ * memory (freeing a pointer that dogmalloc never handed out, a double free) aborts
+ * with a message on stderr that names the pointer.
+ * @since 0.1
  */
 #ifndef DOGMALLOC_H
 #define DOGMALLOC_H
@@ -16,21 +28,39 @@
 extern "C" {
 #endif
 
-/** @defgroup version Version
- *  Compile-time and run-time version of the library.
+/** @defgroup version Version and options
+ *  Compile-time and run-time version of the library, and its environment options.
+ *
+ *  The version macros describe the header; dog_version() and dog_version_string()
+ *  describe the library that is running. The major version is the soname's
+ *  (`libdogmalloc.so.0`): it changes only when the ABI breaks.
+ *
+ *  Environment options are read once, when dogmalloc first allocates (before `main`
+ *  under the override), without allocating:
+ *  - `DOGMALLOC_SHOW_STATS=1`: print the statistics of #dog_default to stderr at exit
+ *    (the report of dog_heap_stats_print());
+ *  - `DOGMALLOC_VERBOSE=1`: say on stderr at start-up which version is active.
+ *
+ *  Any other `DOGMALLOC_*` variable draws a warning on stderr.
+ *  @since 0.1
  *  @{ */
-#define DOG_VERSION_MAJOR 0   /**< Major version: changes break the ABI. */
-#define DOG_VERSION_MINOR 1   /**< Minor version: new features, same ABI. */
-#define DOG_VERSION_PATCH 0   /**< Patch version: fixes only. */
-#define DOG_VERSION_STRING "0.1.0" /**< The version as "MAJOR.MINOR.PATCH". */
-/** The version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. */
+/** Major version: a change breaks the ABI (and the soname). @since 0.1 */
+#define DOG_VERSION_MAJOR 0
+/** Minor version: new features, same ABI. @since 0.1 */
+#define DOG_VERSION_MINOR 1
+/** Patch version: fixes only. @since 0.1 */
+#define DOG_VERSION_PATCH 0
+/** The version as a string, "MAJOR.MINOR.PATCH". @since 0.1 */
+#define DOG_VERSION_STRING "0.1.0"
+/** The version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. @since 0.1 */
 #define DOG_VERSION (DOG_VERSION_MAJOR * 10000 + DOG_VERSION_MINOR * 100 + DOG_VERSION_PATCH)
 /** @} */
 
 #if defined(DOG_BUILDING) && defined(__GNUC__)
 #define DOG_API __attribute__((visibility("default")))
 #else
-/** Marks a symbol that the shared library exports. */
+/** Marks a symbol that the shared library exports (empty outside the library's build).
+ *  @since 0.1 */
 #define DOG_API
 #endif
 
@@ -38,9 +68,11 @@ extern "C" {
 #define DOG_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
 #define DOG_ALLOC_SIZE(...) __attribute__((alloc_size(__VA_ARGS__)))
 #else
-/** Marks a function that returns fresh memory that aliases nothing. */
+/** Marks a function that returns fresh memory that aliases nothing, and whose result
+ *  must be used (GCC and Clang; empty elsewhere). @since 0.1 */
 #define DOG_MALLOC_ATTR
-/** Tells the compiler which arguments give the size of the returned block. */
+/** Tells the compiler which arguments give the size of the returned block (GCC and
+ *  Clang; empty elsewhere), for `__builtin_object_size` and its checks. @since 0.1 */
 #define DOG_ALLOC_SIZE(...)
 #endif
 
@@ -49,7 +81,8 @@ extern "C" {
 /**
  * Return the version of the library that is running, as #DOG_VERSION computes it.
  *
- * Compare it with #DOG_VERSION to detect a header/library mismatch.
+ * Compare it with #DOG_VERSION to detect a header/library mismatch. Safe from any
+ * thread; never fails and never changes `errno`.
  * @return the run-time version number, e.g. 100 for 0.1.0.
  * @since 0.1
  */
@@ -57,7 +90,9 @@ DOG_API int dog_version(void);
 
 /**
  * Return the version of the library that is running as a string.
- * @return a static string such as "0.1.0"; never NULL.
+ *
+ * Safe from any thread; never fails and never changes `errno`.
+ * @return a static string such as "0.1.0", never NULL; the caller must not free it.
  * @since 0.1
  */
 DOG_API const char *dog_version_string(void);
@@ -71,12 +106,20 @@ DOG_API const char *dog_version_string(void);
  *  for an impossible alignment). dog_free() never changes `errno`.
  *  Blocks are at least 8-byte aligned, and 16-byte aligned when the request is
  *  16 bytes or more.
+ *
+ *  Every function here is safe to call from any thread, concurrently. The blocks
+ *  they return belong to #dog_default (dog_realloc() keeps a block in the heap it
+ *  came from) and live until dog_free(); any thread may free them. The same
+ *  functions back `malloc` and friends when libdogmalloc-override.so is preloaded.
+ *  @since 0.1
  *  @{ */
 
 /**
  * Allocate @p size bytes from #dog_default.
  *
- * `dog_malloc(0)` returns a unique pointer that dog_free() accepts.
+ * `dog_malloc(0)` returns a unique pointer that dog_free() accepts. The block is
+ * uninitialised and may hold more than @p size bytes (see dog_usable_size()).
+ * Safe from any thread; the caller owns the block until dog_free().
  * @param size  bytes wanted.
  * @return the block, or NULL with `errno` = ENOMEM.
  * @since 0.1
@@ -85,6 +128,8 @@ DOG_API void *dog_malloc(size_t size) DOG_MALLOC_ATTR DOG_ALLOC_SIZE(1);
 
 /**
  * Allocate a zeroed array of @p count elements of @p size bytes from #dog_default.
+ *
+ * Safe from any thread; the caller owns the block until dog_free().
  * @param count  number of elements.
  * @param size   size of one element.
  * @return the zeroed block, or NULL with `errno` = ENOMEM (also when
@@ -100,7 +145,9 @@ DOG_API void *dog_calloc(size_t count, size_t size) DOG_MALLOC_ATTR DOG_ALLOC_SI
  * `dog_malloc(n)`. `dog_realloc(p, 0)` is `dog_realloc(p, 1)`: it returns a
  * minimal unique block (which must be freed), not NULL; this differs from glibc,
  * which frees @p p and returns NULL. Huge blocks grow and shrink in place where
- * the OS allows (mremap).
+ * the OS allows (mremap). On success @p p must no longer be used: only the
+ * returned pointer is valid. Safe from any thread, but no other thread may use
+ * or free @p p during the call.
  * @param p     a live block of any dogmalloc heap, or NULL.
  * @param size  the new size in bytes.
  * @return the resized block (possibly moved), or NULL with `errno` = ENOMEM, in
@@ -111,6 +158,8 @@ DOG_API void *dog_realloc(void *p, size_t size) DOG_ALLOC_SIZE(2);
 
 /**
  * Resize @p p to an array of @p count elements of @p size bytes (OpenBSD, glibc 2.26).
+ *
+ * Ownership and threading as dog_realloc().
  * @param p      a live block of any dogmalloc heap, or NULL.
  * @param count  number of elements.
  * @param size   size of one element.
@@ -124,7 +173,8 @@ DOG_API void *dog_reallocarray(void *p, size_t count, size_t size) DOG_ALLOC_SIZ
  * Allocate @p size bytes aligned to @p alignment from #dog_default (C11).
  *
  * Any power of two works, up to at least 1 GiB. @p size need not be a multiple
- * of @p alignment.
+ * of @p alignment. Free the block with dog_free(), as any other. Safe from any
+ * thread.
  * @param alignment  a power of two.
  * @param size       bytes wanted.
  * @return the block, or NULL with `errno` = EINVAL (alignment not a power of
@@ -135,6 +185,8 @@ DOG_API void *dog_aligned_alloc(size_t alignment, size_t size) DOG_MALLOC_ATTR D
 
 /**
  * Allocate @p size bytes aligned to @p alignment into `*out` (POSIX).
+ *
+ * Free the block with dog_free(). Safe from any thread.
  * @param out        where the block is stored; untouched on failure.
  * @param alignment  a power of two and a multiple of `sizeof(void *)`.
  * @param size       bytes wanted.
@@ -149,6 +201,9 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size);
  * NULL is a no-op. A pointer that dogmalloc never handed out, a pointer into the
  * middle of a block and a block that is already free are detected: the process
  * aborts with a message that names the pointer. `errno` is preserved.
+ * The block goes back to the heap it came from, whichever thread frees it; a free
+ * from another thread never waits for the heap's lock. The block must not be used
+ * afterwards, and blocks of a destroyed heap must not be freed.
  * @param p  a live block, or NULL.
  * @since 0.1
  */
@@ -157,7 +212,8 @@ DOG_API void dog_free(void *p);
 /**
  * Free a block whose requested size is known (C23 `free_sized`).
  *
- * Aborts with a message if @p size is larger than the block.
+ * As dog_free(), including its threading and `errno` rules; aborts with a message
+ * if @p size is larger than the block.
  * @param p     a live block, or NULL.
  * @param size  the size that was requested for @p p.
  * @since 0.1
@@ -167,7 +223,9 @@ DOG_API void dog_free_sized(void *p, size_t size);
 /**
  * Return how many bytes of the block @p p may be used (at least the size asked for).
  *
- * Aborts with a message for a pointer that is not a live dogmalloc block.
+ * The usable size is the block's size class (or the mapped size of a huge block);
+ * all of it may be written. Aborts with a message for a pointer that is not a live
+ * dogmalloc block. Safe from any thread; does not change `errno`.
  * @param p  a live block, or NULL.
  * @return the usable size, 0 for NULL.
  * @since 0.1
@@ -177,20 +235,30 @@ DOG_API size_t dog_usable_size(const void *p);
 
 /** @defgroup heap First-class heaps
  *  Heaps that a subsystem creates, names, budgets, measures and destroys wholesale.
+ *
+ *  Every heap, #dog_default included, is built from the same machinery and may be
+ *  used by any number of threads at once. A block of a heap may be freed with
+ *  dog_free() from any thread; blocks still allocated when the heap is destroyed
+ *  are released with it.
+ *  @since 0.1
  *  @{ */
 
-/** An opaque heap handle. */
+/** An opaque heap handle: #dog_default, or a heap from dog_heap_new() that is valid
+ *  until dog_heap_destroy(). @since 0.1 */
 typedef struct dog_heap dog_heap_t;
 
 /**
  * The global shared heap behind dog_malloc() and friends.
  *
- * Usable wherever a heap handle is expected, except dog_heap_destroy().
+ * Usable wherever a heap handle is expected, except dog_heap_destroy(). It lives
+ * as long as the process, is shared by all threads, and serves `malloc` when
+ * libdogmalloc-override.so is preloaded.
  * @since 0.1
  */
 extern DOG_API dog_heap_t *const dog_default;
 
-/** Options for dog_heap_new(). A zero-initialised struct means the defaults. */
+/** Options for dog_heap_new(). A zero-initialised struct means the defaults.
+ *  dog_heap_new() copies what it needs, so the struct may be temporary. @since 0.1 */
 typedef struct dog_heap_options {
     /** A name for reports (copied, up to 31 bytes), or NULL for "heap". */
     const char *name;
@@ -203,7 +271,9 @@ typedef struct dog_heap_options {
 /**
  * Create a heap.
  *
- * The heap starts empty; it takes memory only when blocks are allocated.
+ * The heap starts empty; it takes memory only when blocks are allocated. The caller
+ * owns the heap: release it, and every block still in it, with dog_heap_destroy().
+ * The new heap may be used from any thread. Safe from any thread.
  * @param opts  the options, or NULL for the defaults (no name, no budget).
  * @return the heap, or NULL with `errno` = ENOMEM.
  * @since 0.1
@@ -224,6 +294,10 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap);
 
 /**
  * Allocate @p size bytes from @p heap.
+ *
+ * The block belongs to @p heap: free it with dog_free() from any thread, or let
+ * dog_heap_destroy() release it. Safe from any thread, concurrently with other
+ * calls on the same heap.
  * @param heap  a live heap.
  * @param size  bytes wanted.
  * @return the block, or NULL with `errno` = ENOMEM (also when the heap's budget
@@ -234,6 +308,8 @@ DOG_API void *dog_heap_malloc(dog_heap_t *heap, size_t size) DOG_MALLOC_ATTR DOG
 
 /**
  * Allocate a zeroed array from @p heap.
+ *
+ * Ownership and threading as dog_heap_malloc().
  * @param heap   a live heap.
  * @param count  number of elements.
  * @param size   size of one element.
@@ -247,7 +323,7 @@ DOG_API void *dog_heap_calloc(dog_heap_t *heap, size_t count, size_t size)
  * Resize @p p to @p size bytes; the result is a block of @p heap.
  *
  * If @p p belongs to another heap, its contents move into @p heap. Otherwise as
- * dog_realloc().
+ * dog_realloc(), including its threading rules; the result belongs to @p heap.
  * @param heap  a live heap.
  * @param p     a live block of any heap, or NULL.
  * @param size  the new size in bytes.
@@ -258,6 +334,8 @@ DOG_API void *dog_heap_realloc(dog_heap_t *heap, void *p, size_t size) DOG_ALLOC
 
 /**
  * Allocate @p size bytes aligned to @p alignment from @p heap.
+ *
+ * Ownership and threading as dog_heap_malloc().
  * @param heap       a live heap.
  * @param alignment  a power of two (up to at least 1 GiB).
  * @param size       bytes wanted.
@@ -271,6 +349,8 @@ DOG_API void *dog_heap_aligned_alloc(dog_heap_t *heap, size_t alignment, size_t 
  * Return the heap that the live block @p p belongs to.
  *
  * Never reads memory that dogmalloc does not own, so any pointer may be asked about.
+ * Safe from any thread; does not change `errno`. The answer for a block that
+ * another thread is freeing at the same moment may be either.
  * @param p  any pointer.
  * @return the heap (#dog_default for global blocks), or NULL when @p p is not the
  *         start of a live dogmalloc block.
@@ -280,6 +360,9 @@ DOG_API dog_heap_t *dog_heap_of(const void *p);
 
 /**
  * Return the name given to @p heap at creation ("default" for #dog_default).
+ *
+ * Names longer than 31 bytes are cut; a heap created without a name is "heap".
+ * Safe from any thread.
  * @param heap  a live heap.
  * @return the name; valid until the heap is destroyed.
  * @since 0.1
@@ -289,9 +372,14 @@ DOG_API const char *dog_heap_name(const dog_heap_t *heap);
 
 /** @defgroup stats Introspection and statistics
  *  Always-on counters, per heap and for the whole process.
+ *
+ *  The counters are kept exact by the allocation paths at no extra locking; reading
+ *  them takes each of the heap's locks briefly. All functions here are safe from any
+ *  thread.
+ *  @since 0.1
  *  @{ */
 
-/** Statistics of one heap, filled in by dog_heap_stats(). */
+/** Statistics of one heap, filled in by dog_heap_stats(). @since 0.1 */
 typedef struct dog_heap_stats {
     size_t bytes_in_use;      /**< Usable bytes of live blocks. */
     size_t blocks_in_use;     /**< Live blocks. */
@@ -310,7 +398,8 @@ typedef struct dog_heap_stats {
  * Fill @p out with the statistics of @p heap.
  *
  * Collects pending cross-thread frees first, so the figures are exact when the
- * call is made after all frees have returned.
+ * call is made after all frees have returned. Safe from any thread, while other
+ * threads use the heap (the figures are then a snapshot).
  * @param heap  a live heap.
  * @param out   where to store them.
  * @return 0, or -1 with `errno` = EINVAL for a NULL argument.
@@ -320,6 +409,10 @@ DOG_API int dog_heap_stats(const dog_heap_t *heap, dog_heap_stats_t *out);
 
 /**
  * Print a readable report of @p heap's statistics to @p out.
+ *
+ * The report names the heap, then gives the bytes and blocks in use, the peak, the
+ * memory mapped and the pages, the budget, the huge blocks, and the allocation and
+ * free counts. Safe from any thread.
  * @param heap  a live heap.
  * @param out   a stream, e.g. stderr.
  * @return 0, or -1 with `errno` set (EINVAL, or the stream's error).
@@ -327,7 +420,7 @@ DOG_API int dog_heap_stats(const dog_heap_t *heap, dog_heap_stats_t *out);
  */
 DOG_API int dog_heap_stats_print(const dog_heap_t *heap, FILE *out);
 
-/** Statistics of the whole process's use of dogmalloc, from dog_stats(). */
+/** Statistics of the whole process's use of dogmalloc, from dog_stats(). @since 0.1 */
 typedef struct dog_stats {
     size_t bytes_mapped;      /**< All memory dogmalloc holds from the OS right now. */
     size_t heaps;             /**< Live heaps, #dog_default included. */
@@ -337,6 +430,8 @@ typedef struct dog_stats {
 
 /**
  * Fill @p out with process-wide statistics.
+ *
+ * Safe from any thread.
  * @param out  where to store them.
  * @return 0, or -1 with `errno` = EINVAL for NULL.
  * @since 0.1
@@ -345,6 +440,10 @@ DOG_API int dog_stats(dog_stats_t *out);
 
 /**
  * Return all memory that no heap uses to the OS now (reuse pool and huge cache).
+ *
+ * Live blocks and the pages that hold them are untouched; dogmalloc also returns
+ * unused memory by itself over time, so calling this is never required. Safe from
+ * any thread; does not change `errno`. `malloc_trim()` calls it under the override.
  * @since 0.1
  */
 DOG_API void dog_trim(void);
