@@ -44,10 +44,12 @@ echo "sort: output identical to the run without dogmalloc ($(wc -l < "$tmp/dog.o
 served "$tmp/stats" sort
 
 # 2. Python, when installed: an interpreter and its extension modules, unmodified.
-if command -v python3 > /dev/null; then
+#    (The system's interpreter, not a wrapper script that would spawn more processes.)
+python=$(command -v /usr/bin/python3 || command -v python3 || true)
+if [ -n "$python" ]; then
     echo
-    echo "\$ LD_PRELOAD=$lib DOGMALLOC_SHOW_STATS=1 python3 -c '...json, zlib...'"
-    LD_PRELOAD=$lib DOGMALLOC_SHOW_STATS=1 python3 -c '
+    echo "\$ LD_PRELOAD=$lib DOGMALLOC_SHOW_STATS=1 $python -c '...json, zlib...'"
+    LD_PRELOAD=$lib DOGMALLOC_SHOW_STATS=1 "$python" -c '
 import json, zlib
 data = {str(i): list(range(i % 100)) for i in range(20000)}
 blob = zlib.compress(json.dumps(data).encode())

@@ -6,7 +6,8 @@
 
 DOCS_INDEX   := $(BUILD)/docs/html/index.html
 # The version string alone, even when a comment with quotes follows it on its line.
-DOCS_VERSION := $(shell sed -n 's/.*define DOG_VERSION_STRING "\([^"]*\)".*/\1/p' include/dogmalloc.h)
+DOCS_VERSION := $(shell sed -n 's/.*define DOG_VERSION_STRING "\([^"]*\)".*/\1/p' \
+                  include/dogmalloc.h)
 
 .PHONY: docs docs-internal
 
