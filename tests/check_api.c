@@ -1,0 +1,701 @@
+/* check_api.c: the global allocation functions of include/dogmalloc.h.
+ *
+ * Public header only. Every test passes under CK_FORK=no: the default heap is shared
+ * with the other tests, so nothing here assumes a pristine heap. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dogmalloc.h>
+
+#include "suites.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+#define GiB ((size_t)1 << 30)
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --- Version --- */
+
+START_TEST(test_version_matches_header)
+{
+    ck_assert_int_eq(dog_version(), DOG_VERSION);
+    ck_assert_ptr_nonnull(dog_version_string());
+    ck_assert_str_eq(dog_version_string(), DOG_VERSION_STRING);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d.%d.%d", DOG_VERSION_MAJOR, DOG_VERSION_MINOR,
+             DOG_VERSION_PATCH);
+    ck_assert_str_eq(dog_version_string(), buf);
+}
+END_TEST
+
+/* --- malloc / free / usable_size --- */
+
+START_TEST(test_malloc_size_sweep)
+{
+    /* every size from 0 to 70000: usable >= size, the whole usable size is writable,
+     * natural alignment, and usable size never shrinks as the request grows (small). */
+    size_t prev_usable = 0;
+    for (size_t size = 0; size <= 70000; size++) {
+        unsigned char *p = dog_malloc(size);
+        REQUIRE(p != NULL, "dog_malloc(%zu) failed", size);
+        size_t usable = dog_usable_size(p);
+        REQUIRE(usable >= size, "usable_size %zu < %zu", usable, size);
+        if (size <= 65536) {
+            REQUIRE(usable >= prev_usable, "usable(%zu) = %zu < usable(%zu) = %zu", size,
+                    usable, size - 1, prev_usable);
+            /* size classes: at most 25% waste above 64 bytes, a word at most below */
+            size_t bound = size <= 64 ? (size + 15) / 8 * 8 : size + size / 4 + 8;
+            REQUIRE(usable <= bound, "usable(%zu) = %zu, more than %zu", size, usable, bound);
+        }
+        prev_usable = usable;
+        REQUIRE((uintptr_t)p % (size >= 16 ? 16 : 8) == 0, "dog_malloc(%zu) = %p misaligned",
+                size, (void *)p);
+        REQUIRE(dog_heap_of(p) == dog_default, "dog_malloc(%zu) = %p", size, (void *)p);
+        memset(p, 0xa5, usable);
+        REQUIRE(usable == 0 || (p[0] == 0xa5 && p[usable - 1] == 0xa5), "size %zu", size);
+        REQUIRE(dog_usable_size(p) == usable, "size %zu", size);
+        dog_free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_malloc_alignment_live_blocks)
+{
+    /* the promise holds for every block of a class, not only the first of a page:
+     * many live blocks of each size from 1 to 1100 bytes */
+    enum { N = 64 };
+    void *ptrs[N];
+    for (size_t size = 1; size <= 1100; size++) {
+        size_t align = size >= 16 ? 16 : 8;
+        for (size_t i = 0; i < N; i++) {
+            ptrs[i] = dog_malloc(size);
+            REQUIRE(ptrs[i] != NULL, "dog_malloc(%zu)", size);
+            REQUIRE((uintptr_t)ptrs[i] % align == 0, "dog_malloc(%zu) = %p (block %zu of %d "
+                    "live) is not %zu-aligned", size, ptrs[i], i, N, align);
+        }
+        for (size_t i = 0; i < N; i++)
+            dog_free(ptrs[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_malloc_many_live_distinct)
+{
+    /* many live blocks of mixed sizes never overlap: each keeps its own pattern */
+    enum { N = 4000 };
+    static void *ptrs[N];
+    static size_t sizes[N];
+    for (size_t i = 0; i < N; i++) {
+        sizes[i] = (i * 7919) % (i % 10 == 0 ? 70000 : 1100);
+        ptrs[i] = dog_malloc(sizes[i]);
+        REQUIRE(ptrs[i] != NULL, "dog_malloc(%zu)", sizes[i]);
+        pattern_fill(ptrs[i], sizes[i]);
+    }
+    for (size_t i = 0; i < N; i++)
+        REQUIRE(pattern_check(ptrs[i], sizes[i]) == SIZE_MAX,
+                "block %zu (%p, %zu bytes) was overwritten", i, ptrs[i], sizes[i]);
+    for (size_t i = 0; i < N; i += 2)
+        dog_free(ptrs[i]);
+    for (size_t i = 1; i < N; i += 2)
+        REQUIRE(pattern_check(ptrs[i], sizes[i]) == SIZE_MAX, "block %zu", i);
+    for (size_t i = 0; i < N; i += 2) {       /* refill the holes */
+        ptrs[i] = dog_malloc(sizes[i]);
+        REQUIRE(ptrs[i] != NULL, "block %zu", i);
+        pattern_fill(ptrs[i], sizes[i]);
+    }
+    for (size_t i = 0; i < N; i++) {
+        REQUIRE(pattern_check(ptrs[i], sizes[i]) == SIZE_MAX, "block %zu after refill", i);
+        dog_free(ptrs[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_malloc_zero_unique)
+{
+    enum { N = 1000 };
+    void **ptrs = malloc(N * sizeof *ptrs);
+    ck_assert_ptr_nonnull(ptrs);
+    for (size_t i = 0; i < N; i++) {
+        ptrs[i] = dog_malloc(0);
+        REQUIRE(ptrs[i] != NULL, "block %zu", i);
+        REQUIRE(dog_heap_of(ptrs[i]) == dog_default, "block %zu", i);
+    }
+    qsort(ptrs, N, sizeof *ptrs, cmp_ptr);
+    for (size_t i = 1; i < N; i++)
+        REQUIRE(ptrs[i - 1] != ptrs[i], "dog_malloc(0) returned %p twice", ptrs[i]);
+    for (size_t i = 0; i < N; i++)
+        dog_free(ptrs[i]);
+    free(ptrs);
+}
+END_TEST
+
+START_TEST(test_usable_size_null)
+{
+    ck_assert_uint_eq(dog_usable_size(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_free_null)
+{
+    errno = 77;
+    dog_free(NULL);
+    dog_free_sized(NULL, 0);
+    dog_free_sized(NULL, 100);
+    ck_assert_int_eq(errno, 77);
+}
+END_TEST
+
+START_TEST(test_free_sized_accepts_requested_size)
+{
+    static const size_t sizes[] = { 0, 1, 8, 24, 100, 1000, 4096, 65536, 65537, 200000, 3 * MiB };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        void *p = dog_malloc(sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 1, sizes[i]);
+        dog_free_sized(p, sizes[i]);
+        /* the usable size is not larger than the block either */
+        p = dog_malloc(sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        dog_free_sized(p, dog_usable_size(p));
+    }
+}
+END_TEST
+
+START_TEST(test_free_reuses_memory)
+{
+    /* a long malloc/free loop of one size does not grow the process's mappings */
+    dog_stats_t before, after;
+    for (int i = 0; i < 1000; i++)
+        dog_free(dog_malloc(100));
+    ck_assert_int_eq(dog_stats(&before), 0);
+    for (int i = 0; i < 200000; i++) {
+        void *p = dog_malloc(100);
+        REQUIRE(p != NULL, "iteration %d", i);
+        dog_free(p);
+    }
+    ck_assert_int_eq(dog_stats(&after), 0);
+    ck_assert_uint_le(after.bytes_mapped, before.bytes_mapped);
+}
+END_TEST
+
+/* --- calloc --- */
+
+static void assert_zero(const unsigned char *p, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        if (p[i] != 0)
+            ck_abort_msg("byte %zu of %p (%zu bytes) is 0x%02x, not 0", i, (void *)p, size,
+                         p[i]);
+}
+
+START_TEST(test_calloc_zeroes)
+{
+    static const size_t sizes[] = { 0, 1, 7, 8, 16, 100, 1024, 4095, 4096, 65536, 65537, 100000,
+                                    MiB, 5 * MiB + 3 };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        unsigned char *p = dog_calloc(1, sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        assert_zero(p, sizes[i]);
+        dog_free(p);
+        p = dog_calloc(sizes[i], 1);
+        ck_assert_ptr_nonnull(p);
+        assert_zero(p, sizes[i]);
+        dog_free(p);
+    }
+    unsigned char *p = dog_calloc(1000, 12);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_ge(dog_usable_size(p), 12000);
+    assert_zero(p, 12000);
+    dog_free(p);
+    p = dog_calloc(0, 0);
+    ck_assert_ptr_nonnull(p);
+    dog_free(p);
+}
+END_TEST
+
+START_TEST(test_calloc_zeroes_reused_memory)
+{
+    /* malloc, dirty the whole usable size, free, calloc the same size: always zero,
+     * for small blocks (free-list reuse) and huge ones (huge cache reuse). */
+    static const size_t sizes[] = { 8, 24, 48, 100, 512, 1024, 3000, 16384, 65536, 65537, 300000,
+                                    2 * MiB, 9 * MiB };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t size = sizes[i];
+        int rounds = size > 65536 ? 8 : 64;
+        for (int r = 0; r < rounds; r++) {
+            unsigned char *p = dog_malloc(size);
+            ck_assert_ptr_nonnull(p);
+            memset(p, 0xff, dog_usable_size(p));
+            dog_free(p);
+            unsigned char *q = dog_calloc(1, size);
+            ck_assert_ptr_nonnull(q);
+            assert_zero(q, size);
+            memset(q, 0xff, dog_usable_size(q));
+            dog_free(q);
+        }
+        /* many dirty blocks freed at once, then calloc'd back */
+        enum { M = 64 };
+        void *blocks[M];
+        int m = size > MiB ? 4 : M;
+        for (int j = 0; j < m; j++) {
+            blocks[j] = dog_malloc(size);
+            ck_assert_ptr_nonnull(blocks[j]);
+            memset(blocks[j], 0xff, dog_usable_size(blocks[j]));
+        }
+        for (int j = 0; j < m; j++)
+            dog_free(blocks[j]);
+        for (int j = 0; j < m; j++) {
+            blocks[j] = dog_calloc(size, 1);
+            ck_assert_ptr_nonnull(blocks[j]);
+            assert_zero(blocks[j], size);
+        }
+        for (int j = 0; j < m; j++)
+            dog_free(blocks[j]);
+    }
+}
+END_TEST
+
+/* --- realloc --- */
+
+START_TEST(test_realloc_null_is_malloc)
+{
+    static const size_t sizes[] = { 0, 1, 100, 65536, 65537, 3 * MiB };
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        void *p = dog_realloc(NULL, sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_ge(dog_usable_size(p), sizes[i]);
+        ck_assert_ptr_eq(dog_heap_of(p), dog_default);
+        memset(p, 3, sizes[i]);
+        dog_free(p);
+        p = dog_reallocarray(NULL, sizes[i], 1);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_ge(dog_usable_size(p), sizes[i]);
+        dog_free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_realloc_zero_returns_unique_block)
+{
+    /* documented: realloc(p, 0) is realloc(p, 1): a minimal unique block, not NULL */
+    void *a = dog_malloc(100), *b = dog_malloc(100000);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    memset(a, 0x5a, 100);
+    memset(b, 0x5b, 100000);
+    volatile size_t zero = 0;      /* alloc_size(2) would tell gcc the result has 0 bytes */
+    void *a0 = dog_realloc(a, zero);
+    void *b0 = dog_realloc(b, zero);
+    ck_assert_ptr_nonnull(a0);
+    ck_assert_ptr_nonnull(b0);
+    ck_assert_ptr_ne(a0, b0);
+    ck_assert_uint_ge(dog_usable_size(a0), 1);
+    ck_assert_uint_ge(dog_usable_size(b0), 1);
+    ck_assert_uint_eq(*(unsigned char *)a0, 0x5a);   /* realloc(p, 1) keeps the first byte */
+    ck_assert_uint_eq(*(unsigned char *)b0, 0x5b);
+    ck_assert_ptr_eq(dog_heap_of(a0), dog_default);
+    void *c0 = dog_realloc(NULL, 0);
+    ck_assert_ptr_nonnull(c0);
+    ck_assert_ptr_ne(c0, a0);
+    ck_assert_ptr_ne(c0, b0);
+    void *d0 = dog_reallocarray(dog_malloc(10), 0, 10);
+    ck_assert_ptr_nonnull(d0);
+    dog_free(a0);
+    dog_free(b0);
+    dog_free(c0);
+    dog_free(d0);
+}
+END_TEST
+
+START_TEST(test_realloc_keeps_contents_across_classes)
+{
+    /* grow a block by ~1/8 at a time from 1 byte to 3 MiB (every class, into huge),
+     * then shrink it back the same way (out of huge, down every class) */
+    size_t size = 1;
+    unsigned char *p = dog_malloc(size);
+    ck_assert_ptr_nonnull(p);
+    bytes_fill(p, size, 7);
+    while (size < 3 * MiB) {
+        size_t next = size + size / 8 + 1;
+        p = dog_realloc(p, next);
+        ck_assert_msg(p != NULL, "realloc to %zu failed", next);
+        ck_assert_uint_ge(dog_usable_size(p), next);
+        size_t bad = bytes_check(p, size, 7);
+        ck_assert_msg(bad == SIZE_MAX, "growing %zu -> %zu lost byte %zu", size, next, bad);
+        bytes_fill(p + size, next - size, (unsigned)(size * 131 + 7) & 0xff);
+        ck_assert(bytes_check(p, next, 7) == SIZE_MAX);
+        size = next;
+    }
+    while (size > 1) {
+        size_t next = size - size / 8 - 1;
+        if (next == 0)
+            next = 1;
+        p = dog_realloc(p, next);
+        ck_assert_msg(p != NULL, "realloc to %zu failed", next);
+        ck_assert_uint_ge(dog_usable_size(p), next);
+        size_t bad = bytes_check(p, next, 7);
+        ck_assert_msg(bad == SIZE_MAX, "shrinking %zu -> %zu lost byte %zu", size, next, bad);
+        size = next;
+    }
+    dog_free(p);
+}
+END_TEST
+
+START_TEST(test_realloc_small_huge_roundtrip)
+{
+    /* straight jumps between far-apart sizes: small -> huge -> small -> huge */
+    static const size_t steps[] = { 24, 70000, 100, 65536, 65537, 8, 5 * MiB, 1000, 2 * MiB,
+                                    64, 65535, 300000, 16 };
+    size_t size = steps[0];
+    unsigned char *p = dog_malloc(size);
+    ck_assert_ptr_nonnull(p);
+    bytes_fill(p, size, 1);
+    for (size_t i = 1; i < sizeof steps / sizeof *steps; i++) {
+        size_t next = steps[i], kept = next < size ? next : size;
+        p = dog_realloc(p, next);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_ge(dog_usable_size(p), next);
+        ck_assert_msg(bytes_check(p, kept, 1) == SIZE_MAX, "step %zu -> %zu lost contents",
+                      size, next);
+        bytes_fill(p, next, 1);
+        size = next;
+    }
+    dog_free(p);
+}
+END_TEST
+
+START_TEST(test_realloc_huge_grow_shrink)
+{
+    /* a huge block grows 1 -> 64 MiB and shrinks back, keeping its contents each time;
+     * the pattern is prefix-stable, so each step checks what the previous one wrote */
+    const uint64_t seed = 0x1234567887654321ull;
+    size_t size = MiB;
+    void *p = dog_malloc(size);
+    ck_assert_ptr_nonnull(p);
+    pattern_fill_seed(p, size, seed);
+    while (size < 64 * MiB) {
+        size_t next = size * 2;
+        p = dog_realloc(p, next);
+        ck_assert_msg(p != NULL, "huge realloc to %zu failed", next);
+        ck_assert_uint_ge(dog_usable_size(p), next);
+        size_t bad = pattern_check_seed(p, size, seed);
+        ck_assert_msg(bad == SIZE_MAX, "huge grow %zu -> %zu lost byte %zu", size, next, bad);
+        pattern_fill_seed(p, next, seed);
+        size = next;
+    }
+    static const size_t down[] = { 33 * MiB, 16 * MiB + 1, 4 * MiB, MiB + 1, MiB, 300000,
+                                   65537, 65536, 1000 };
+    for (size_t i = 0; i < sizeof down / sizeof *down; i++) {
+        size_t next = down[i];
+        p = dog_realloc(p, next);
+        ck_assert_msg(p != NULL, "huge realloc to %zu failed", next);
+        ck_assert_uint_ge(dog_usable_size(p), next);
+        size_t bad = pattern_check_seed(p, next, seed);
+        ck_assert_msg(bad == SIZE_MAX, "huge shrink %zu -> %zu lost byte %zu", size, next, bad);
+        size = next;
+    }
+    dog_free(p);
+}
+END_TEST
+
+/* The same with a word pattern written directly, down to tiny sizes and back up. */
+START_TEST(test_realloc_huge_shrink_keeps_prefix)
+{
+    size_t size = 64 * MiB;
+    uint64_t *p = dog_malloc(size);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < size / 8; i++)
+        p[i] = i * 0x9e3779b97f4a7c15ull + 1;
+    static const size_t down[] = { 40 * MiB, 33 * MiB, 16 * MiB + 8, 4 * MiB, MiB + 8, MiB,
+                                   300000, 65536, 4096, 64, 8 };
+    for (size_t k = 0; k < sizeof down / sizeof *down; k++) {
+        size_t next = down[k];
+        p = dog_realloc(p, next);
+        ck_assert_msg(p != NULL, "realloc to %zu failed", next);
+        ck_assert_uint_ge(dog_usable_size(p), next);
+        for (size_t i = 0; i < next / 8; i++)
+            if (p[i] != i * 0x9e3779b97f4a7c15ull + 1)
+                ck_abort_msg("shrink to %zu lost word %zu", next, i);
+    }
+    /* and grow again from small into huge */
+    static const size_t up[] = { 65537, 2 * MiB, 48 * MiB };
+    size_t have = 8;
+    for (size_t k = 0; k < sizeof up / sizeof *up; k++) {
+        size_t next = up[k];
+        p = dog_realloc(p, next);
+        ck_assert_ptr_nonnull(p);
+        for (size_t i = 0; i < have / 8; i++)
+            if (p[i] != i * 0x9e3779b97f4a7c15ull + 1)
+                ck_abort_msg("grow to %zu lost word %zu", next, i);
+        for (size_t i = have / 8; i < next / 8; i++)
+            p[i] = i * 0x9e3779b97f4a7c15ull + 1;
+        have = next;
+    }
+    dog_free(p);
+}
+END_TEST
+
+START_TEST(test_realloc_same_size_and_in_class)
+{
+    unsigned char *p = dog_malloc(100);
+    ck_assert_ptr_nonnull(p);
+    size_t usable = dog_usable_size(p);
+    bytes_fill(p, usable, 9);
+    unsigned char *q = dog_realloc(p, usable);      /* fits: stays */
+    ck_assert_ptr_nonnull(q);
+    ck_assert(bytes_check(q, usable, 9) == SIZE_MAX);
+    q = dog_realloc(q, 100);
+    ck_assert_ptr_nonnull(q);
+    ck_assert(bytes_check(q, 100, 9) == SIZE_MAX);
+    dog_free(q);
+}
+END_TEST
+
+START_TEST(test_reallocarray_works)
+{
+    int *p = dog_reallocarray(NULL, 10, sizeof(int));
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < 10; i++)
+        p[i] = i;
+    p = dog_reallocarray(p, 100000, sizeof(int));
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_ge(dog_usable_size(p), 100000 * sizeof(int));
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(p[i], i);
+    p[99999] = 5;
+    p = dog_reallocarray(p, 3, sizeof(int));
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(p[i], i);
+    dog_free(p);
+}
+END_TEST
+
+/* --- aligned_alloc / posix_memalign --- */
+
+static const size_t align_sizes[] = { 1, 7, 8, 100, 4095, 65536, 70000, MiB + 1 };
+#define N_ALIGN_SIZES (sizeof align_sizes / sizeof *align_sizes)
+
+static void check_aligned_block(void *p, size_t align, size_t size, const char *fn)
+{
+    ck_assert_msg(p != NULL, "%s(%zu, %zu) failed", fn, align, size);
+    ck_assert_msg((uintptr_t)p % align == 0, "%s(%zu, %zu) = %p is misaligned", fn, align, size,
+                  p);
+    ck_assert_msg(dog_usable_size(p) >= size, "%s(%zu, %zu): usable %zu", fn, align, size,
+                  dog_usable_size(p));
+    pattern_fill(p, size);
+    ck_assert(pattern_check(p, size) == SIZE_MAX);
+}
+
+START_TEST(test_aligned_alloc_powers_of_two)        /* _i: log2 of the alignment, 0..20 */
+{
+    size_t align = (size_t)1 << _i;
+    for (size_t k = 0; k < N_ALIGN_SIZES; k++) {
+        size_t size = align_sizes[k];
+        void *p = dog_aligned_alloc(align, size);
+        check_aligned_block(p, align, size, "dog_aligned_alloc");
+        ck_assert_ptr_eq(dog_heap_of(p), dog_default);
+        void *q = dog_aligned_alloc(align, size);      /* two live ones do not overlap */
+        check_aligned_block(q, align, size, "dog_aligned_alloc");
+        ck_assert(pattern_check(p, size) == SIZE_MAX);
+        dog_free(p);
+        dog_free(q);
+
+        if (align >= sizeof(void *)) {
+            void *r = (void *)(uintptr_t)1;
+            errno = 4321;
+            ck_assert_int_eq(dog_posix_memalign(&r, align, size), 0);
+            ck_assert_int_eq(errno, 4321);
+            check_aligned_block(r, align, size, "dog_posix_memalign");
+            dog_free(r);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_aligned_alloc_many_live)
+{
+    /* many live aligned blocks of one alignment keep their own contents */
+    enum { N = 200 };
+    void *ptrs[N];
+    for (size_t align = 16; align <= 64 * KiB; align *= 4) {
+        for (size_t i = 0; i < N; i++) {
+            size_t size = 1 + (i * 37) % 3000;
+            ptrs[i] = dog_aligned_alloc(align, size);
+            check_aligned_block(ptrs[i], align, size, "dog_aligned_alloc");
+        }
+        for (size_t i = 0; i < N; i++) {
+            size_t size = 1 + (i * 37) % 3000;
+            ck_assert(pattern_check(ptrs[i], size) == SIZE_MAX);
+            dog_free(ptrs[i]);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_aligned_alloc_large_alignments)     /* _i: log2 of the alignment, 21..30 */
+{
+    size_t align = (size_t)1 << _i;
+    static const size_t sizes[] = { 1, 64, 4096, 70000 };
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t size = sizes[k];
+        unsigned char *p = dog_aligned_alloc(align, size);
+        ck_assert_msg(p != NULL, "dog_aligned_alloc(%zu, %zu) failed", align, size);
+        ck_assert_msg((uintptr_t)p % align == 0, "%p is not %zu-aligned", (void *)p, align);
+        size_t usable = dog_usable_size(p);
+        ck_assert_uint_ge(usable, size);
+        p[0] = 0x11;                          /* writable at both ends */
+        p[size - 1] = 0x22;
+        p[usable - 1] = 0x33;
+        ck_assert_uint_eq(p[0], size == 1 ? 0x22 : 0x11);
+        ck_assert_ptr_eq(dog_heap_of(p), dog_default);
+        dog_free(p);
+
+        void *r = NULL;
+        ck_assert_int_eq(dog_posix_memalign(&r, align, size), 0);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq((uintptr_t)r % align, 0);
+        ((unsigned char *)r)[size - 1] = 1;
+        dog_free(r);
+    }
+}
+END_TEST
+
+/* --- Huge blocks --- */
+
+START_TEST(test_huge_blocks_sizes)
+{
+    /* 1 MiB .. 64 MiB, also off-by-one sizes: usable >= size, contents fully writable */
+    for (size_t size = MiB; size <= 64 * MiB; size *= 2) {
+        const size_t variants[] = { size - 1, size, size + 1, size + 4096 + 7 };
+        for (size_t v = 0; v < 4; v++) {
+            size_t n = variants[v];
+            void *p = dog_malloc(n);
+            ck_assert_msg(p != NULL, "dog_malloc(%zu) failed", n);
+            ck_assert_uint_eq((uintptr_t)p % 16, 0);
+            size_t usable = dog_usable_size(p);
+            ck_assert_uint_ge(usable, n);
+            ck_assert_ptr_eq(dog_heap_of(p), dog_default);
+            pattern_fill(p, usable);
+            ck_assert(pattern_check(p, usable) == SIZE_MAX);
+            dog_free(p);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_huge_blocks_live_together)
+{
+    /* several live huge blocks do not overlap; freeing one leaves the others intact */
+    enum { N = 12 };
+    void *p[N];
+    size_t sz[N];
+    for (size_t i = 0; i < N; i++) {
+        sz[i] = MiB + i * 777777;
+        p[i] = dog_malloc(sz[i]);
+        ck_assert_ptr_nonnull(p[i]);
+        pattern_fill(p[i], sz[i]);
+    }
+    for (size_t i = 0; i < N; i += 3) {
+        dog_free(p[i]);
+        p[i] = dog_malloc(sz[i]);            /* likely from the huge cache */
+        ck_assert_ptr_nonnull(p[i]);
+        pattern_fill(p[i], sz[i]);
+    }
+    for (size_t i = 0; i < N; i++) {
+        ck_assert_msg(pattern_check(p[i], sz[i]) == SIZE_MAX, "huge block %zu corrupted", i);
+        dog_free(p[i]);
+    }
+}
+END_TEST
+
+/* --- Process-wide stats and trim --- */
+
+START_TEST(test_trim_empties_caches)
+{
+    void *p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = dog_malloc(2 * MiB + (size_t)i * 4096);
+        ck_assert_ptr_nonnull(p[i]);
+        memset(p[i], 1, 4096);
+    }
+    for (int i = 0; i < 8; i++)
+        dog_free(p[i]);
+    dog_trim();
+    dog_stats_t s;
+    ck_assert_int_eq(dog_stats(&s), 0);
+    ck_assert_uint_eq(s.pool_pages, 0);
+    ck_assert_uint_eq(s.huge_cache_bytes, 0);
+    ck_assert_uint_ge(s.heaps, 1);
+}
+END_TEST
+
+START_TEST(test_stats_null_is_einval)
+{
+    errno = 0;
+    ck_assert_int_eq(dog_stats(NULL), -1);
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_stats_huge_mapped_and_released)
+{
+    /* a huge block shows in bytes_mapped while live; after free + trim it is gone */
+    dog_trim();
+    dog_stats_t before, live, after;
+    ck_assert_int_eq(dog_stats(&before), 0);
+    void *p = dog_malloc(32 * MiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(dog_stats(&live), 0);
+    ck_assert_uint_ge(live.bytes_mapped, before.bytes_mapped + 32 * MiB);
+    dog_free(p);
+    dog_trim();
+    ck_assert_int_eq(dog_stats(&after), 0);
+    ck_assert_uint_le(after.bytes_mapped, before.bytes_mapped);
+}
+END_TEST
+
+Suite *api_suite(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_version_matches_header);
+    tcase_add_test(tc, test_malloc_size_sweep);
+    tcase_add_test(tc, test_malloc_alignment_live_blocks);
+    tcase_add_test(tc, test_malloc_many_live_distinct);
+    tcase_add_test(tc, test_malloc_zero_unique);
+    tcase_add_test(tc, test_usable_size_null);
+    tcase_add_test(tc, test_free_null);
+    tcase_add_test(tc, test_free_sized_accepts_requested_size);
+    tcase_add_test(tc, test_free_reuses_memory);
+    tcase_add_test(tc, test_calloc_zeroes);
+    tcase_add_test(tc, test_calloc_zeroes_reused_memory);
+    tcase_add_test(tc, test_realloc_null_is_malloc);
+    tcase_add_test(tc, test_realloc_zero_returns_unique_block);
+    tcase_add_test(tc, test_realloc_keeps_contents_across_classes);
+    tcase_add_test(tc, test_realloc_small_huge_roundtrip);
+    tcase_add_test(tc, test_realloc_huge_grow_shrink);
+    tcase_add_test(tc, test_realloc_huge_shrink_keeps_prefix);
+    tcase_add_test(tc, test_realloc_same_size_and_in_class);
+    tcase_add_test(tc, test_reallocarray_works);
+    tcase_add_loop_test(tc, test_aligned_alloc_powers_of_two, 0, 21);
+    tcase_add_test(tc, test_aligned_alloc_many_live);
+    tcase_add_loop_test(tc, test_aligned_alloc_large_alignments, 21, 31);
+    tcase_add_test(tc, test_huge_blocks_sizes);
+    tcase_add_test(tc, test_huge_blocks_live_together);
+    tcase_add_test(tc, test_trim_empties_caches);
+    tcase_add_test(tc, test_stats_null_is_einval);
+    tcase_add_test(tc, test_stats_huge_mapped_and_released);
+    suite_add_tcase(s, tc);
+    return s;
+}

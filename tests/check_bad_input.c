@@ -1,0 +1,526 @@
+/* check_bad_input.c: overflow, impossible alignment, foreign and freed pointers.
+ *
+ * Public header only. Death cases run in our own forked children (death_run in
+ * check_main.c), so they work under CK_FORK=no, and check the message: it must say
+ * "dogmalloc" and name the pointer as printf's %p does. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <dogmalloc.h>
+
+#include "suites.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+#define DOG_PAGE ((uintptr_t)512 * KiB)
+
+static char static_array[256];
+
+/* Sizes that no allocator can serve. volatile: keeps the compiler from warning about
+ * (and folding) constant sizes above PTRDIFF_MAX in calls with alloc_size. */
+static volatile size_t too_big[] = {
+    (size_t)PTRDIFF_MAX + 1,
+    (size_t)PTRDIFF_MAX + 4096,
+    SIZE_MAX,
+    SIZE_MAX - 4095,
+    SIZE_MAX - 65536,
+};
+#define N_TOO_BIG (sizeof too_big / sizeof *too_big)
+
+/* Below PTRDIFF_MAX but far above any address space: the OS refuses, we get ENOMEM. */
+static volatile size_t impossible[] = {
+    (size_t)PTRDIFF_MAX,
+    (size_t)PTRDIFF_MAX - 1,
+    (size_t)PTRDIFF_MAX - 65536,
+    (size_t)1 << 50,
+};
+#define N_IMPOSSIBLE (sizeof impossible / sizeof *impossible)
+
+static void assert_enomem(void *p, const char *call, size_t size)
+{
+    ck_assert_msg(p == NULL, "%s(%zu) returned %p, not NULL", call, size, p);
+    ck_assert_msg(errno == ENOMEM, "%s(%zu): errno %d, not ENOMEM", call, size, errno);
+}
+
+/* --- Sizes --- */
+
+START_TEST(test_bad_size_above_ptrdiff_max)
+{
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    for (size_t i = 0; i < N_TOO_BIG + N_IMPOSSIBLE; i++) {
+        size_t n = i < N_TOO_BIG ? too_big[i] : impossible[i - N_TOO_BIG];
+        errno = 0;
+        assert_enomem(dog_malloc(n), "dog_malloc", n);
+        errno = 0;
+        assert_enomem(dog_calloc(1, n), "dog_calloc(1, n)", n);
+        errno = 0;
+        assert_enomem(dog_calloc(n, 1), "dog_calloc(n, 1)", n);
+        errno = 0;
+        assert_enomem(dog_realloc(NULL, n), "dog_realloc(NULL, n)", n);
+        errno = 0;
+        assert_enomem(dog_reallocarray(NULL, n, 1), "dog_reallocarray", n);
+        errno = 0;
+        assert_enomem(dog_aligned_alloc(64, n), "dog_aligned_alloc(64, n)", n);
+        errno = 0;
+        assert_enomem(dog_aligned_alloc(MiB, n), "dog_aligned_alloc(1 MiB, n)", n);
+        errno = 0;
+        assert_enomem(dog_heap_malloc(h, n), "dog_heap_malloc", n);
+        errno = 0;
+        assert_enomem(dog_heap_malloc(dog_default, n), "dog_heap_malloc(dog_default)", n);
+        errno = 0;
+        assert_enomem(dog_heap_calloc(h, n, 1), "dog_heap_calloc", n);
+        errno = 0;
+        assert_enomem(dog_heap_aligned_alloc(h, 4096, n), "dog_heap_aligned_alloc", n);
+        errno = 0;
+        assert_enomem(dog_heap_realloc(h, NULL, n), "dog_heap_realloc(h, NULL, n)", n);
+
+        void *out = (void *)(uintptr_t)0xdead0;
+        errno = 4321;
+        ck_assert_int_eq(dog_posix_memalign(&out, 64, n), ENOMEM);
+        ck_assert_ptr_eq(out, (void *)(uintptr_t)0xdead0);
+        ck_assert_int_eq(errno, 4321);
+    }
+    /* the heap is still fine and took nothing for the failed requests */
+    dog_heap_stats_t s;
+    ck_assert_int_eq(dog_heap_stats(h, &s), 0);
+    ck_assert_uint_eq(s.blocks_in_use, 0);
+    ck_assert_uint_eq(s.huge_blocks, 0);
+    void *p = dog_heap_malloc(h, 100);
+    ck_assert_ptr_nonnull(p);
+    dog_free(p);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(test_bad_size_calloc_overflow)
+{
+    static const size_t pairs[][2] = {
+        { SIZE_MAX / 2 + 1, 2 },
+        { 2, SIZE_MAX / 2 + 1 },
+        { (size_t)1 << 33, (size_t)1 << 33 },
+        { SIZE_MAX, SIZE_MAX },
+        { (size_t)PTRDIFF_MAX / 2 + 1, 2 },          /* no wrap, but above PTRDIFF_MAX */
+        { 65537, (size_t)1 << 48 },
+    };
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        volatile size_t a = pairs[i][0], b = pairs[i][1];
+        errno = 0;
+        void *p = dog_calloc(a, b);
+        ck_assert_msg(p == NULL && errno == ENOMEM, "dog_calloc(%zu, %zu) = %p, errno %d",
+                      (size_t)a, (size_t)b, p, errno);
+        errno = 0;
+        p = dog_heap_calloc(h, a, b);
+        ck_assert_msg(p == NULL && errno == ENOMEM, "dog_heap_calloc(%zu, %zu) = %p, errno %d",
+                      (size_t)a, (size_t)b, p, errno);
+        errno = 0;
+        p = dog_reallocarray(NULL, a, b);
+        ck_assert_msg(p == NULL && errno == ENOMEM, "dog_reallocarray(NULL, %zu, %zu) = %p",
+                      (size_t)a, (size_t)b, p);
+    }
+    dog_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(test_bad_size_realloc_failure_keeps_block)
+{
+    static const size_t sizes[] = { 1, 64, 5000, 65536, 65537, 3 * MiB };
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i];
+        unsigned char *p = dog_malloc(n);
+        ck_assert_ptr_nonnull(p);
+        bytes_fill(p, n, 17);
+        for (size_t k = 0; k < N_TOO_BIG + N_IMPOSSIBLE; k++) {
+            size_t big = k < N_TOO_BIG ? too_big[k] : impossible[k - N_TOO_BIG];
+            errno = 0;
+            ck_assert_ptr_null(dog_realloc(p, big));
+            ck_assert_int_eq(errno, ENOMEM);
+            errno = 0;
+            ck_assert_ptr_null(dog_heap_realloc(h, p, big));    /* move that fails */
+            ck_assert_int_eq(errno, ENOMEM);
+            ck_assert_msg(bytes_check(p, n, 17) == SIZE_MAX, "block of %zu bytes changed by "
+                          "a failed realloc to %zu", n, big);
+        }
+        /* reallocarray overflow */
+        volatile size_t a = SIZE_MAX / 4 + 1, b = 8;
+        errno = 0;
+        ck_assert_ptr_null(dog_reallocarray(p, a, b));
+        ck_assert_int_eq(errno, ENOMEM);
+        ck_assert(bytes_check(p, n, 17) == SIZE_MAX);
+        ck_assert_ptr_eq(dog_heap_of(p), dog_default);
+        ck_assert_uint_ge(dog_usable_size(p), n);
+        /* still a live block: it can grow and be freed normally */
+        p = dog_realloc(p, n + 100);
+        ck_assert_ptr_nonnull(p);
+        ck_assert(bytes_check(p, n, 17) == SIZE_MAX);
+        dog_free(p);
+    }
+    dog_heap_stats_t s;
+    ck_assert_int_eq(dog_heap_stats(h, &s), 0);
+    ck_assert_uint_eq(s.blocks_in_use, 0);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+/* --- Alignment --- */
+
+static const size_t bad_aligns[] = { 0, 3, 5, 6, 7, 12, 24, 48, 1000, 4097, 65535, 3 * MiB,
+                                     SIZE_MAX, ((size_t)1 << 63) + 1, ((size_t)1 << 40) + 8 };
+#define N_BAD_ALIGNS (sizeof bad_aligns / sizeof *bad_aligns)
+
+START_TEST(test_bad_align_not_power_of_two)
+{
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    for (size_t i = 0; i < N_BAD_ALIGNS; i++) {
+        size_t a = bad_aligns[i];
+        const size_t sizes[] = { 0, 1, 100, 70000 };
+        for (size_t k = 0; k < 4; k++) {
+            errno = 0;
+            void *p = dog_aligned_alloc(a, sizes[k]);
+            ck_assert_msg(p == NULL && errno == EINVAL,
+                          "dog_aligned_alloc(%zu, %zu) = %p, errno %d", a, sizes[k], p, errno);
+            errno = 0;
+            p = dog_heap_aligned_alloc(h, a, sizes[k]);
+            ck_assert_msg(p == NULL && errno == EINVAL,
+                          "dog_heap_aligned_alloc(%zu, %zu) = %p, errno %d", a, sizes[k], p,
+                          errno);
+            void *out = (void *)(uintptr_t)0xbeef0;
+            errno = 4321;
+            int rc = dog_posix_memalign(&out, a, sizes[k]);
+            ck_assert_msg(rc == EINVAL, "dog_posix_memalign(%zu, %zu) returned %d", a, sizes[k],
+                          rc);
+            ck_assert_ptr_eq(out, (void *)(uintptr_t)0xbeef0);
+            ck_assert_int_eq(errno, 4321);
+        }
+    }
+    dog_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(test_bad_align_posix_memalign_below_pointer)
+{
+    /* powers of two below sizeof(void *) are not multiples of it: EINVAL for POSIX */
+    for (size_t a = 1; a < sizeof(void *); a *= 2) {
+        void *out = (void *)(uintptr_t)0xbeef0;
+        errno = 4321;
+        ck_assert_int_eq(dog_posix_memalign(&out, a, 16), EINVAL);
+        ck_assert_ptr_eq(out, (void *)(uintptr_t)0xbeef0);
+        ck_assert_int_eq(errno, 4321);
+        /* C11 aligned_alloc accepts them */
+        void *p = dog_aligned_alloc(a, 16);
+        ck_assert_ptr_nonnull(p);
+        dog_free(p);
+    }
+}
+END_TEST
+
+START_TEST(test_bad_align_impossible)
+{
+    /* powers of two that no address space can honour: ENOMEM, not a crash */
+    static const size_t aligns[] = { (size_t)1 << 47, (size_t)1 << 62, (size_t)1 << 63 };
+    for (size_t i = 0; i < sizeof aligns / sizeof *aligns; i++) {
+        errno = 0;
+        void *p = dog_aligned_alloc(aligns[i], 16);
+        ck_assert_msg(p == NULL && errno == ENOMEM, "dog_aligned_alloc(%#zx, 16) = %p, errno %d",
+                      aligns[i], p, errno);
+        void *out = (void *)(uintptr_t)0xbeef0;
+        errno = 4321;
+        ck_assert_int_eq(dog_posix_memalign(&out, aligns[i], 16), ENOMEM);
+        ck_assert_ptr_eq(out, (void *)(uintptr_t)0xbeef0);
+        ck_assert_int_eq(errno, 4321);
+    }
+}
+END_TEST
+
+/* --- errno --- */
+
+START_TEST(test_free_preserves_errno)
+{
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    enum { N = 40 };
+    void *blocks[N];
+    size_t n = 0;
+    blocks[n++] = dog_malloc(0);
+    blocks[n++] = dog_malloc(1);
+    blocks[n++] = dog_malloc(100);
+    blocks[n++] = dog_malloc(65536);
+    blocks[n++] = dog_malloc(65537);
+    blocks[n++] = dog_malloc(8 * MiB);                 /* huge: munmap or cache */
+    blocks[n++] = dog_calloc(10, 10);
+    blocks[n++] = dog_aligned_alloc(4096, 100);
+    blocks[n++] = dog_aligned_alloc(2 * MiB, 100);
+    blocks[n++] = dog_heap_malloc(h, 10);
+    blocks[n++] = dog_heap_malloc(h, 3 * MiB);
+    for (size_t i = 0; i < 20; i++)                    /* a whole page's worth: retires it */
+        blocks[n++] = dog_heap_malloc(h, 30000);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_ptr_nonnull(blocks[i]);
+    errno = 1234;
+    dog_free(NULL);
+    ck_assert_int_eq(errno, 1234);
+    for (size_t i = 0; i < n; i++) {
+        errno = 1234;
+        if (i % 2)
+            dog_free(blocks[i]);
+        else
+            dog_free_sized(blocks[i], 0);
+        ck_assert_msg(errno == 1234, "freeing block %zu changed errno to %d", i, errno);
+    }
+    /* trim after frees, then more frees: errno still untouched by free */
+    dog_trim();
+    void *p = dog_malloc(5 * MiB);
+    ck_assert_ptr_nonnull(p);
+    errno = 1234;
+    dog_free(p);
+    ck_assert_int_eq(errno, 1234);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+/* --- Foreign, interior and freed pointers: dog_heap_of answers NULL --- */
+
+START_TEST(test_heap_of_bad_pointers)
+{
+    char on_stack[64];
+    memset(on_stack, 0, sizeof on_stack);
+    void *glibc = malloc(64);
+    ck_assert_ptr_nonnull(glibc);
+    unsigned char *small = dog_malloc(64), *huge = dog_malloc(2 * MiB);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_ptr_nonnull(huge);
+
+    ck_assert_ptr_null(dog_heap_of(on_stack));
+    ck_assert_ptr_null(dog_heap_of(static_array));
+    ck_assert_ptr_null(dog_heap_of(glibc));
+    ck_assert_ptr_null(dog_heap_of(small + 8));       /* interior */
+    ck_assert_ptr_null(dog_heap_of(small + 1));
+    ck_assert_ptr_null(dog_heap_of(small + 63));
+    ck_assert_ptr_null(dog_heap_of(huge + 4096));
+    ck_assert_ptr_null(dog_heap_of(huge + 1));
+    ck_assert_ptr_null(dog_heap_of(huge + 2 * MiB - 1));
+    /* the start of the page that holds `small`: dogmalloc memory, but no block */
+    void *page = (void *)((uintptr_t)small & ~(DOG_PAGE - 1));
+    if (page != small)
+        ck_assert_ptr_null(dog_heap_of(page));
+    /* addresses nobody maps, including non-canonical ones */
+    static const uintptr_t wild[] = { 1, 8, 4096, 0x10000, (uintptr_t)1 << 46,
+                                      ((uintptr_t)1 << 47) - 16, (uintptr_t)1 << 47,
+                                      (uintptr_t)1 << 56, 0xffff800000000000u,
+                                      UINTPTR_MAX & ~(uintptr_t)15, UINTPTR_MAX };
+    for (size_t i = 0; i < sizeof wild / sizeof *wild; i++)
+        ck_assert_msg(dog_heap_of((void *)wild[i]) == NULL, "dog_heap_of(%#lx)",
+                      (unsigned long)wild[i]);
+
+    ck_assert_ptr_eq(dog_heap_of(small), dog_default);
+    ck_assert_ptr_eq(dog_heap_of(huge), dog_default);
+    dog_free(small);                                   /* freed: no longer a live block */
+    ck_assert_ptr_null(dog_heap_of(small));
+    dog_free(huge);
+    ck_assert_ptr_null(dog_heap_of(huge));
+    free(glibc);
+}
+END_TEST
+
+START_TEST(test_heap_of_destroyed_heap_block)
+{
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    void *p = dog_heap_malloc(h, 100), *q = dog_heap_malloc(h, 2 * MiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(q);
+    dog_heap_destroy(h);
+    ck_assert_ptr_null(dog_heap_of(p));
+    ck_assert_ptr_null(dog_heap_of(q));
+}
+END_TEST
+
+/* --- Death tests --- */
+
+static void do_free(void *p)
+{
+    dog_free(p);
+}
+
+static volatile size_t usable_sink;
+
+static void do_usable_size(void *p)
+{
+    usable_sink = dog_usable_size(p);
+}
+
+static void do_free_sized_too_big(void *p)
+{
+    dog_free_sized(p, 4096);
+}
+
+START_TEST(test_free_stack_pointer_aborts)
+{
+    char on_stack[64];
+    memset(on_stack, 1, sizeof on_stack);
+    ck_assert_dies_naming(do_free, on_stack, on_stack, "dog_free(stack)");
+    ck_assert_dies_naming(do_free, on_stack + 16, on_stack + 16, "dog_free(stack + 16)");
+}
+END_TEST
+
+START_TEST(test_free_static_pointer_aborts)
+{
+    ck_assert_dies_naming(do_free, static_array, static_array, "dog_free(static array)");
+}
+END_TEST
+
+START_TEST(test_free_glibc_pointer_aborts)
+{
+    void *p = malloc(64), *big = malloc(4 * MiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_dies_naming(do_free, p, p, "dog_free(glibc malloc)");
+    ck_assert_dies_naming(do_free, big, big, "dog_free(glibc malloc, 4 MiB)");
+    free(p);
+    free(big);
+}
+END_TEST
+
+START_TEST(test_free_wild_pointer_aborts)
+{
+    static const uintptr_t wild[] = { 4096, (uintptr_t)1 << 46, 0xffff800000000000u,
+                                      UINTPTR_MAX & ~(uintptr_t)15 };
+    for (size_t i = 0; i < sizeof wild / sizeof *wild; i++)
+        ck_assert_dies_naming(do_free, (void *)wild[i], (void *)wild[i], "dog_free(wild)");
+}
+END_TEST
+
+START_TEST(test_free_interior_small_aborts)
+{
+    unsigned char *p = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_dies_naming(do_free, p + 8, p + 8, "dog_free(p + 8) of a 64-byte block");
+    ck_assert_dies_naming(do_free, p + 1, p + 1, "dog_free(p + 1) of a 64-byte block");
+    void *page = (void *)((uintptr_t)p & ~(DOG_PAGE - 1));
+    if (page != (void *)p)
+        ck_assert_dies_naming(do_free, page, page, "dog_free(start of a page)");
+    dog_free(p);                                       /* the block is still fine */
+}
+END_TEST
+
+START_TEST(test_free_interior_huge_aborts)
+{
+    unsigned char *p = dog_malloc(2 * MiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_dies_naming(do_free, p + 4096, p + 4096, "dog_free(p + 4096) of a huge block");
+    ck_assert_dies_naming(do_free, p + 16, p + 16, "dog_free(p + 16) of a huge block");
+    dog_free(p);
+}
+END_TEST
+
+START_TEST(test_free_double_small_aborts)
+{
+    void *p = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    dog_free(p);
+    ck_assert_dies_naming(do_free, p, p, "double dog_free of a small block");
+}
+END_TEST
+
+START_TEST(test_free_double_small_not_last_aborts)
+{
+    /* the block is no longer the head of its free list when it is freed again */
+    void *p = dog_malloc(64), *q = dog_malloc(64), *r = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_ptr_nonnull(r);
+    dog_free(p);
+    dog_free(q);
+    dog_free(r);
+    ck_assert_dies_naming(do_free, p, p, "double dog_free of a small block (not last freed)");
+}
+END_TEST
+
+START_TEST(test_free_double_huge_aborts)
+{
+    void *p = dog_malloc(2 * MiB);
+    ck_assert_ptr_nonnull(p);
+    dog_free(p);
+    ck_assert_dies_naming(do_free, p, p, "double dog_free of a huge block");
+}
+END_TEST
+
+START_TEST(test_usable_size_foreign_aborts)
+{
+    char on_stack[32];
+    memset(on_stack, 0, sizeof on_stack);
+    void *g = malloc(32);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_dies_naming(do_usable_size, on_stack, on_stack, "dog_usable_size(stack)");
+    ck_assert_dies_naming(do_usable_size, static_array, static_array, "dog_usable_size(static)");
+    ck_assert_dies_naming(do_usable_size, g, g, "dog_usable_size(glibc malloc)");
+    free(g);
+    unsigned char *p = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_dies_naming(do_usable_size, p + 8, p + 8, "dog_usable_size(interior)");
+    dog_free(p);
+    ck_assert_dies_naming(do_usable_size, p, p, "dog_usable_size(freed block)");
+}
+END_TEST
+
+START_TEST(test_free_sized_too_big_aborts)
+{
+    void *p = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_dies_naming(do_free_sized_too_big, p, p, "dog_free_sized(64-byte block, 4096)");
+    dog_free(p);
+}
+END_TEST
+
+START_TEST(test_death_helper_detects_survival)
+{
+    /* the harness itself: a child that does not abort is reported as such */
+    char msg[256];
+    void *p = dog_malloc(10);
+    ck_assert_ptr_nonnull(p);
+    int status = death_run(do_free, p, msg, sizeof msg);   /* a valid free: no death */
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_str_eq(msg, "");
+    dog_free(p);                                       /* the child's free was its own */
+}
+END_TEST
+
+Suite *bad_input_suite(void)
+{
+    Suite *s = suite_create("bad_input");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_bad_size_above_ptrdiff_max);
+    tcase_add_test(tc, test_bad_size_calloc_overflow);
+    tcase_add_test(tc, test_bad_size_realloc_failure_keeps_block);
+    tcase_add_test(tc, test_bad_align_not_power_of_two);
+    tcase_add_test(tc, test_bad_align_posix_memalign_below_pointer);
+    tcase_add_test(tc, test_bad_align_impossible);
+    tcase_add_test(tc, test_free_preserves_errno);
+    tcase_add_test(tc, test_heap_of_bad_pointers);
+    tcase_add_test(tc, test_heap_of_destroyed_heap_block);
+    tcase_add_test(tc, test_death_helper_detects_survival);
+    tcase_add_test(tc, test_free_stack_pointer_aborts);
+    tcase_add_test(tc, test_free_static_pointer_aborts);
+    tcase_add_test(tc, test_free_glibc_pointer_aborts);
+    tcase_add_test(tc, test_free_wild_pointer_aborts);
+    tcase_add_test(tc, test_free_interior_small_aborts);
+    tcase_add_test(tc, test_free_interior_huge_aborts);
+    tcase_add_test(tc, test_free_double_small_aborts);
+    tcase_add_test(tc, test_free_double_small_not_last_aborts);
+    tcase_add_test(tc, test_free_double_huge_aborts);
+    tcase_add_test(tc, test_usable_size_foreign_aborts);
+    tcase_add_test(tc, test_free_sized_too_big_aborts);
+    suite_add_tcase(s, tc);
+    return s;
+}

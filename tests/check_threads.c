@@ -1,0 +1,770 @@
+/* check_threads.c: multi-threaded stress and fork.
+ *
+ * More threads than cores allocate random sizes (1 byte .. 1 MiB, mostly small) from
+ * the default heap and from explicit heaps they share, hand a share of their blocks to
+ * other threads through a locked queue, and check every block's pattern before it is
+ * freed. Meanwhile another thread keeps creating heaps, sharing each between two
+ * helper threads, and destroying it with blocks still live. At the end every explicit
+ * heap is back to zero blocks in use and the default heap to where it started.
+ *
+ * DOG_TEST_SCALE scales the iteration counts (see check_main.c). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dogmalloc.h>
+
+#include "suites.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+
+/* --- Shared error reporting: threads record the first failure, main asserts --- */
+
+static atomic_size_t errors;
+static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
+static char first_error[512];
+
+static void thread_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void thread_fail(const char *fmt, ...)
+{
+    if (atomic_fetch_add(&errors, 1) == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        pthread_mutex_lock(&error_lock);
+        vsnprintf(first_error, sizeof first_error, fmt, ap);
+        pthread_mutex_unlock(&error_lock);
+        va_end(ap);
+    }
+}
+
+static void errors_reset(void)
+{
+    atomic_store(&errors, 0);
+    first_error[0] = '\0';
+}
+
+static void errors_assert_none(void)
+{
+    char first[sizeof first_error];
+    pthread_mutex_lock(&error_lock);
+    memcpy(first, first_error, sizeof first);
+    pthread_mutex_unlock(&error_lock);
+    size_t n = atomic_load(&errors);
+    ck_assert_msg(n == 0, "%zu errors in threads, first: %s", n, first);
+}
+
+/* --- Random numbers (xorshift64*) --- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* 1 byte .. 1 MiB, skewed towards small sizes */
+static size_t random_size(uint64_t *rng)
+{
+    uint64_t r = rng_next(rng) % 1000;
+    uint64_t v = rng_next(rng);
+    if (r < 700)
+        return 1 + v % 256;
+    if (r < 940)
+        return 257 + v % (4096 - 256);
+    if (r < 992)
+        return 4097 + v % (65536 - 4096);
+    return 65537 + v % (MiB - 65536);
+}
+
+/* --- Blocks and the hand-over queue --- */
+
+typedef struct item {
+    unsigned char *p;
+    size_t size;
+    dog_heap_t *heap;       /* the heap it must belong to */
+} item_t;
+
+static int item_check(const item_t *it, const char *where)
+{
+    size_t bad = pattern_check(it->p, it->size);
+    if (bad != SIZE_MAX) {
+        thread_fail("%s: block %p (%zu bytes) corrupted at byte %zu", where, (void *)it->p,
+                    it->size, bad);
+        return 0;
+    }
+    dog_heap_t *h = dog_heap_of(it->p);
+    if (h != it->heap) {
+        thread_fail("%s: dog_heap_of(%p) = %p, expected %p", where, (void *)it->p, (void *)h,
+                    (void *)it->heap);
+        return 0;
+    }
+    if (dog_usable_size(it->p) < it->size) {
+        thread_fail("%s: usable size of %p < %zu", where, (void *)it->p, it->size);
+        return 0;
+    }
+    return 1;
+}
+
+static void item_free(item_t *it, uint64_t *rng)
+{
+    if (rng_next(rng) % 4 == 0)
+        dog_free_sized(it->p, it->size);
+    else
+        dog_free(it->p);
+    it->p = NULL;
+}
+
+typedef struct queue {
+    pthread_mutex_t lock;
+    size_t head, count, cap;
+    item_t *items;
+} queue_t;
+
+static void queue_init(queue_t *q, size_t cap)
+{
+    pthread_mutex_init(&q->lock, NULL);
+    q->head = q->count = 0;
+    q->cap = cap;
+    q->items = malloc(cap * sizeof *q->items);
+    ck_assert_ptr_nonnull(q->items);
+}
+
+static void queue_fini(queue_t *q)
+{
+    free(q->items);
+    pthread_mutex_destroy(&q->lock);
+}
+
+static int queue_push(queue_t *q, const item_t *it)
+{
+    int ok = 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->count < q->cap) {
+        q->items[(q->head + q->count) % q->cap] = *it;
+        q->count++;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return ok;
+}
+
+static int queue_pop(queue_t *q, item_t *it)
+{
+    int ok = 0;
+    pthread_mutex_lock(&q->lock);
+    if (q->count > 0) {
+        *it = q->items[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return ok;
+}
+
+/* --- The stress workers --- */
+
+enum { N_WORKERS = 12, N_SHARED = 2, SLOTS = 128 };
+
+typedef struct stress {
+    queue_t queue;
+    dog_heap_t *shared[N_SHARED];
+    size_t iterations;
+    atomic_int churn_stop;
+    atomic_size_t handed, received, churn_rounds;
+} stress_t;
+
+typedef struct worker {
+    stress_t *st;
+    unsigned id;
+} worker_t;
+
+static int alloc_item(stress_t *st, item_t *it, uint64_t *rng)
+{
+    size_t size = random_size(rng);
+    uint64_t how = rng_next(rng) % 100;
+    dog_heap_t *heap = dog_default;
+    unsigned char *p;
+    if (how < 60) {
+        p = dog_malloc(size);
+    } else if (how < 70) {
+        p = dog_calloc(1, size);
+        if (p != NULL)
+            for (size_t i = 0; i < size; i++)
+                if (p[i] != 0) {
+                    thread_fail("dog_calloc(1, %zu) = %p: byte %zu is not zero", size,
+                                (void *)p, i);
+                    break;
+                }
+    } else if (how < 75) {
+        size_t align = (size_t)1 << (1 + rng_next(rng) % 13);       /* 2 .. 8 KiB */
+        p = dog_aligned_alloc(align, size);
+        if (p != NULL && (uintptr_t)p % align != 0)
+            thread_fail("dog_aligned_alloc(%zu, %zu) = %p misaligned", align, size, (void *)p);
+    } else if (how < 90) {
+        heap = st->shared[rng_next(rng) % N_SHARED];
+        p = dog_heap_malloc(heap, size);
+    } else {
+        heap = st->shared[rng_next(rng) % N_SHARED];
+        p = dog_heap_calloc(heap, size, 1);
+    }
+    if (p == NULL) {
+        thread_fail("allocation of %zu bytes (method %u) failed: errno %d", size, (unsigned)how,
+                    errno);
+        return 0;
+    }
+    it->p = p;
+    it->size = size;
+    it->heap = heap;
+    pattern_fill(p, size);
+    return 1;
+}
+
+/* realloc an item to a new random size: contents of the common prefix survive */
+static void realloc_item(item_t *it, uint64_t *rng)
+{
+    size_t size = random_size(rng);
+    uint64_t seed = pattern_seed(it->p, it->size);
+    size_t keep = size < it->size ? size : it->size;
+    unsigned char *q = dog_realloc(it->p, size);
+    if (q == NULL) {
+        thread_fail("dog_realloc(%p, %zu) failed: errno %d", (void *)it->p, size, errno);
+        return;                         /* the old block is still ours */
+    }
+    size_t bad = pattern_check_seed(q, keep, seed);
+    if (bad != SIZE_MAX)
+        thread_fail("dog_realloc(%zu -> %zu) lost byte %zu", it->size, size, bad);
+    if (dog_heap_of(q) != it->heap)
+        thread_fail("dog_realloc moved %p out of its heap", (void *)q);
+    it->p = q;
+    it->size = size;
+    pattern_fill(q, size);
+}
+
+static void take_from_queue(stress_t *st, uint64_t *rng)
+{
+    item_t it;
+    if (queue_pop(&st->queue, &it)) {
+        item_check(&it, "handed-over block");
+        item_free(&it, rng);
+        atomic_fetch_add(&st->received, 1);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    stress_t *st = w->st;
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (w->id + 1);
+    item_t slots[SLOTS];
+    memset(slots, 0, sizeof slots);
+    for (size_t iter = 0; iter < st->iterations; iter++) {
+        item_t *it = &slots[rng_next(&rng) % SLOTS];
+        if (it->p != NULL) {
+            item_check(it, "own block");
+            uint64_t r = rng_next(&rng) % 100;
+            if (r < 10) {
+                realloc_item(it, &rng);
+                continue;
+            }
+            if (r < 40 && queue_push(&st->queue, it)) {
+                atomic_fetch_add(&st->handed, 1);
+                it->p = NULL;
+            } else {
+                item_free(it, &rng);
+            }
+        }
+        alloc_item(st, it, &rng);
+        if (rng_next(&rng) % 3 != 0)
+            take_from_queue(st, &rng);
+    }
+    /* exit with blocks in flight: half of what is left goes to the queue */
+    for (size_t i = 0; i < SLOTS; i++) {
+        item_t *it = &slots[i];
+        if (it->p == NULL)
+            continue;
+        item_check(it, "own block at exit");
+        if (i % 2 == 0 && queue_push(&st->queue, it))
+            atomic_fetch_add(&st->handed, 1);
+        else
+            item_free(it, &rng);
+    }
+    return NULL;
+}
+
+/* --- Heap churn: create, share between two helpers, destroy with live blocks --- */
+
+typedef struct churn_round {
+    dog_heap_t *heap;
+    queue_t queue;
+    size_t per_helper;
+    atomic_size_t kept_blocks, kept_bytes;
+} churn_round_t;
+
+typedef struct helper {
+    churn_round_t *round;
+    uint64_t seed;
+} helper_t;
+
+static void *helper_main(void *arg)
+{
+    helper_t *hp = arg;
+    churn_round_t *cr = hp->round;
+    uint64_t rng = hp->seed;
+    for (size_t i = 0; i < cr->per_helper; i++) {
+        item_t it;
+        it.size = rng_next(&rng) % 50 == 0 ? 65537 + rng_next(&rng) % (3 * MiB)
+                                           : 1 + rng_next(&rng) % 2000;
+        it.heap = cr->heap;
+        it.p = dog_heap_malloc(cr->heap, it.size);
+        if (it.p == NULL) {
+            thread_fail("churn: dog_heap_malloc(%zu) failed: errno %d", it.size, errno);
+            continue;
+        }
+        pattern_fill(it.p, it.size);
+        while (!queue_push(&cr->queue, &it))
+            sched_yield();
+    }
+    /* take as many blocks as we gave: some our own, some the other helper's */
+    size_t blocks = 0, bytes = 0;
+    for (size_t taken = 0; taken < cr->per_helper;) {
+        item_t it;
+        if (!queue_pop(&cr->queue, &it)) {
+            sched_yield();
+            continue;
+        }
+        taken++;
+        item_check(&it, "churn block");
+        if (rng_next(&rng) % 3 == 0) {               /* left for dog_heap_destroy */
+            blocks++;
+            bytes += dog_usable_size(it.p);
+        } else {
+            dog_free(it.p);
+        }
+    }
+    atomic_fetch_add(&cr->kept_blocks, blocks);
+    atomic_fetch_add(&cr->kept_bytes, bytes);
+    return NULL;
+}
+
+static void *churn_main(void *arg)
+{
+    stress_t *st = arg;
+    uint64_t rng = 12345;
+    for (size_t round = 0; !atomic_load(&st->churn_stop) || round < 3; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "churn-%zu", round);
+        dog_heap_options_t opts = { .name = name, .limit = 0 };
+        churn_round_t cr;
+        cr.heap = dog_heap_new(&opts);
+        if (cr.heap == NULL) {
+            thread_fail("churn: dog_heap_new failed: errno %d", errno);
+            return NULL;
+        }
+        queue_init(&cr.queue, 2048);     /* holds both helpers' blocks */
+        cr.per_helper = 200 + rng_next(&rng) % 400;
+        atomic_init(&cr.kept_blocks, 0);
+        atomic_init(&cr.kept_bytes, 0);
+        helper_t hp[2] = { { &cr, rng_next(&rng) | 1 }, { &cr, rng_next(&rng) | 1 } };
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            if (pthread_create(&th[i], NULL, helper_main, &hp[i]) != 0) {
+                thread_fail("churn: pthread_create failed");
+                return NULL;
+            }
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        dog_heap_stats_t s;
+        if (dog_heap_stats(cr.heap, &s) != 0)
+            thread_fail("churn: dog_heap_stats failed");
+        else if (s.blocks_in_use != atomic_load(&cr.kept_blocks) ||
+                 s.bytes_in_use != atomic_load(&cr.kept_bytes))
+            thread_fail("churn heap %s: %zu blocks / %zu bytes in use, expected %zu / %zu",
+                        name, s.blocks_in_use, s.bytes_in_use,
+                        (size_t)atomic_load(&cr.kept_blocks),
+                        (size_t)atomic_load(&cr.kept_bytes));
+        else if (strcmp(dog_heap_name(cr.heap), name) != 0)
+            thread_fail("churn heap name %s, expected %s", dog_heap_name(cr.heap), name);
+        dog_heap_destroy(cr.heap);                   /* live blocks go with it */
+        queue_fini(&cr.queue);
+        atomic_fetch_add(&st->churn_rounds, 1);
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_stress)
+{
+    errors_reset();
+    static stress_t st;
+    queue_init(&st.queue, 4096);
+    st.iterations = test_scaled(30000);
+    atomic_init(&st.churn_stop, 0);
+    atomic_init(&st.handed, 0);
+    atomic_init(&st.received, 0);
+    atomic_init(&st.churn_rounds, 0);
+    for (int i = 0; i < N_SHARED; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "shared-%d", i);
+        dog_heap_options_t opts = { .name = name };
+        st.shared[i] = dog_heap_new(&opts);
+        ck_assert_ptr_nonnull(st.shared[i]);
+    }
+    dog_heap_stats_t d0;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d0), 0);
+
+    pthread_t churn;
+    ck_assert_int_eq(pthread_create(&churn, NULL, churn_main, &st), 0);
+    pthread_t th[N_WORKERS];
+    worker_t w[N_WORKERS];
+    for (unsigned i = 0; i < N_WORKERS; i++) {
+        w[i] = (worker_t){ &st, i };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (unsigned i = 0; i < N_WORKERS; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    atomic_store(&st.churn_stop, 1);
+    ck_assert_int_eq(pthread_join(churn, NULL), 0);
+
+    /* the blocks still in flight: their threads are gone, main frees them */
+    uint64_t rng = 99;
+    item_t it;
+    while (queue_pop(&st.queue, &it)) {
+        item_check(&it, "block left in the queue");
+        item_free(&it, &rng);
+        atomic_fetch_add(&st.received, 1);
+    }
+    errors_assert_none();
+    ck_assert_uint_eq(atomic_load(&st.handed), atomic_load(&st.received));
+    ck_assert_uint_gt(atomic_load(&st.handed), 0);
+    ck_assert_uint_ge(atomic_load(&st.churn_rounds), 3);
+
+    for (int i = 0; i < N_SHARED; i++) {
+        dog_heap_stats_t s;
+        ck_assert_int_eq(dog_heap_stats(st.shared[i], &s), 0);
+        ck_assert_msg(s.blocks_in_use == 0 && s.bytes_in_use == 0,
+                      "shared heap %d: %zu blocks, %zu bytes in use after all frees", i,
+                      s.blocks_in_use, s.bytes_in_use);
+        ck_assert_uint_eq(s.huge_blocks, 0);
+        ck_assert_uint_eq(s.huge_bytes, 0);
+        ck_assert_uint_eq(s.allocs, s.frees);
+        ck_assert_uint_gt(s.allocs, 0);
+        ck_assert_uint_ge(s.peak_bytes_in_use, 1);
+        dog_heap_destroy(st.shared[i]);
+    }
+    dog_heap_stats_t d1;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d1), 0);
+    ck_assert_msg(d1.blocks_in_use == d0.blocks_in_use && d1.bytes_in_use == d0.bytes_in_use,
+                  "default heap: %zu blocks / %zu bytes in use before, %zu / %zu after",
+                  d0.blocks_in_use, d0.bytes_in_use, d1.blocks_in_use, d1.bytes_in_use);
+    ck_assert_uint_eq(d1.allocs - d0.allocs, d1.frees - d0.frees);
+    queue_fini(&st.queue);
+}
+END_TEST
+
+/* --- Producer / consumer: one thread allocates, another frees (remote frees) --- */
+
+typedef struct pc {
+    queue_t queue;
+    dog_heap_t *heap;
+    size_t count;
+    size_t max_pages;       /* most pages the heap held, sampled by the producer */
+    atomic_int done;
+} pc_t;
+
+static void *producer_main(void *arg)
+{
+    pc_t *pc = arg;
+    uint64_t rng = 777;
+    for (size_t i = 0; i < pc->count; i++) {
+        item_t it;
+        it.size = 1 + rng_next(&rng) % 512;
+        it.heap = pc->heap;
+        it.p = dog_heap_malloc(pc->heap, it.size);
+        if (it.p == NULL) {
+            thread_fail("producer: dog_heap_malloc(%zu) failed", it.size);
+            break;
+        }
+        pattern_fill(it.p, it.size);
+        while (!queue_push(&pc->queue, &it))
+            sched_yield();
+        if (i % 1024 == 0) {
+            dog_heap_stats_t s;
+            if (dog_heap_stats(pc->heap, &s) == 0 && s.pages > pc->max_pages)
+                pc->max_pages = s.pages;
+        }
+    }
+    atomic_store(&pc->done, 1);
+    return NULL;
+}
+
+static void *consumer_main(void *arg)
+{
+    pc_t *pc = arg;
+    uint64_t rng = 778;
+    for (;;) {
+        item_t it;
+        if (queue_pop(&pc->queue, &it)) {
+            item_check(&it, "consumer");
+            item_free(&it, &rng);
+        } else if (atomic_load(&pc->done)) {
+            if (!queue_pop(&pc->queue, &it))
+                break;
+            item_check(&it, "consumer");
+            item_free(&it, &rng);
+        } else {
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_producer_consumer)
+{
+    /* every block is freed by a thread that did not allocate it; the heap's figures are
+     * exact afterwards and its memory stays bounded (pages come back and are reused) */
+    errors_reset();
+    for (int pass = 0; pass < 2; pass++) {
+        pc_t pc;
+        queue_init(&pc.queue, 256);
+        dog_heap_options_t opts = { .name = "mpsc" };
+        pc.heap = pass == 0 ? dog_heap_new(&opts) : dog_default;
+        ck_assert_ptr_nonnull(pc.heap);
+        pc.count = test_scaled(200000);
+        pc.max_pages = 0;
+        atomic_init(&pc.done, 0);
+        dog_heap_stats_t s0;
+        ck_assert_int_eq(dog_heap_stats(pc.heap, &s0), 0);
+        pthread_t p, c;
+        ck_assert_int_eq(pthread_create(&p, NULL, producer_main, &pc), 0);
+        ck_assert_int_eq(pthread_create(&c, NULL, consumer_main, &pc), 0);
+        pthread_join(p, NULL);
+        pthread_join(c, NULL);
+        errors_assert_none();
+        dog_heap_stats_t s;
+        ck_assert_int_eq(dog_heap_stats(pc.heap, &s), 0);
+        ck_assert_uint_eq(s.blocks_in_use, s0.blocks_in_use);
+        ck_assert_uint_eq(s.bytes_in_use, s0.bytes_in_use);
+        ck_assert_uint_eq(s.allocs - s0.allocs, pc.count);
+        ck_assert_uint_eq(s.frees - s0.frees, pc.count);
+        if (pass == 0) {
+            /* at most ~256 blocks of <= 512 bytes (20 size classes) are ever live: the
+             * heap needs about one page per class, not one per 512 KiB allocated; the
+             * freed blocks must come back through the thread free lists */
+            ck_assert_msg(pc.max_pages <= 40, "mpsc heap grew to %zu pages for < 128 KiB live",
+                          pc.max_pages);
+            dog_heap_destroy(pc.heap);
+        }
+        queue_fini(&pc.queue);
+    }
+}
+END_TEST
+
+/* --- Fork while other threads allocate --- */
+
+typedef struct forker {
+    dog_heap_t *heap;
+    atomic_int stop;
+    unsigned id;
+} forker_t;
+
+static void *busy_main(void *arg)
+{
+    forker_t *f = arg;
+    uint64_t rng = 0x1234567ull * (f->id + 1);
+    item_t slots[32];
+    memset(slots, 0, sizeof slots);
+    while (!atomic_load(&f->stop)) {
+        item_t *it = &slots[rng_next(&rng) % 32];
+        if (it->p != NULL) {
+            item_check(it, "busy thread");
+            item_free(it, &rng);
+        }
+        it->size = rng_next(&rng) % 64 == 0 ? 65537 + rng_next(&rng) % MiB
+                                            : 1 + rng_next(&rng) % 3000;
+        it->heap = rng_next(&rng) % 2 ? dog_default : f->heap;
+        it->p = dog_heap_malloc(it->heap, it->size);
+        if (it->p == NULL) {
+            thread_fail("busy thread: allocation failed");
+            break;
+        }
+        pattern_fill(it->p, it->size);
+    }
+    for (int i = 0; i < 32; i++)
+        if (slots[i].p != NULL) {
+            item_check(&slots[i], "busy thread at exit");
+            dog_free(slots[i].p);
+        }
+    return NULL;
+}
+
+/* The child of a fork: checks, allocates and frees; its exit code says what failed. */
+static int fork_child(item_t *pre, size_t npre, dog_heap_t *heap)
+{
+    alarm(60);                          /* a deadlock after fork shows as SIGALRM */
+    for (size_t i = 0; i < npre; i++) {
+        if (pattern_check(pre[i].p, pre[i].size) != SIZE_MAX)
+            return 2;
+        if (dog_heap_of(pre[i].p) != pre[i].heap)
+            return 3;
+    }
+    uint64_t rng = 4242;
+    enum { N = 500 };
+    item_t mine[N];
+    for (size_t i = 0; i < N; i++) {
+        mine[i].size = i % 50 == 0 ? 65537 + rng_next(&rng) % (2 * MiB) : 1 + rng_next(&rng) % 4000;
+        mine[i].heap = i % 3 == 0 ? heap : dog_default;
+        mine[i].p = dog_heap_malloc(mine[i].heap, mine[i].size);
+        if (mine[i].p == NULL)
+            return 4;
+        pattern_fill(mine[i].p, mine[i].size);
+    }
+    for (size_t i = 0; i < N; i++) {
+        if (pattern_check(mine[i].p, mine[i].size) != SIZE_MAX)
+            return 5;
+        dog_free(mine[i].p);
+    }
+    for (size_t i = 0; i < npre; i++)   /* blocks allocated before the fork */
+        dog_free(pre[i].p);
+    dog_heap_t *h = dog_heap_new(NULL);
+    if (h == NULL)
+        return 6;
+    void *p = dog_heap_malloc(h, 100000);
+    if (p == NULL)
+        return 7;
+    dog_heap_destroy(h);
+    dog_heap_stats_t s;
+    if (dog_heap_stats(heap, &s) != 0)
+        return 8;
+    return 0;
+}
+
+START_TEST(test_threads_fork_while_allocating)
+{
+    errors_reset();
+    enum { BUSY = 4, PRE = 40 };
+    forker_t f[BUSY];
+    dog_heap_options_t opts = { .name = "forked" };
+    dog_heap_t *heap = dog_heap_new(&opts);
+    ck_assert_ptr_nonnull(heap);
+    item_t pre[PRE];
+    for (size_t i = 0; i < PRE; i++) {
+        pre[i].size = i % 10 == 0 ? 2 * MiB + i : 8 + i * 37;
+        pre[i].heap = i % 2 ? heap : dog_default;
+        pre[i].p = dog_heap_malloc(pre[i].heap, pre[i].size);
+        ck_assert_ptr_nonnull(pre[i].p);
+        pattern_fill(pre[i].p, pre[i].size);
+    }
+    pthread_t th[BUSY];
+    for (unsigned i = 0; i < BUSY; i++) {
+        f[i].heap = heap;
+        f[i].id = i;
+        atomic_init(&f[i].stop, 0);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, busy_main, &f[i]), 0);
+    }
+    size_t forks = test_scaled(40);
+    for (size_t k = 0; k < forks; k++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ne(pid, -1);
+        if (pid == 0)
+            _exit(fork_child(pre, PRE, heap));
+        int status;
+        pid_t w;
+        while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+            ;
+        ck_assert_int_eq(w, pid);
+        ck_assert_msg(!WIFSIGNALED(status), "fork %zu: child killed by signal %d (%s)", k,
+                      WTERMSIG(status), strsignal(WTERMSIG(status)));
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "fork %zu: child failed with exit code %d", k, WEXITSTATUS(status));
+    }
+    for (unsigned i = 0; i < BUSY; i++)
+        atomic_store(&f[i].stop, 1);
+    for (unsigned i = 0; i < BUSY; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    errors_assert_none();
+    for (size_t i = 0; i < PRE; i++) {
+        ck_assert(pattern_check(pre[i].p, pre[i].size) == SIZE_MAX);
+        dog_free(pre[i].p);
+    }
+    dog_heap_stats_t s;
+    ck_assert_int_eq(dog_heap_stats(heap, &s), 0);
+    ck_assert_uint_eq(s.blocks_in_use, 0);
+    dog_heap_destroy(heap);
+}
+END_TEST
+
+/* --- Thread exit with blocks still live: another thread frees them later --- */
+
+static void *alloc_and_exit(void *arg)
+{
+    item_t *items = arg;
+    for (size_t i = 0; i < 1000; i++) {
+        items[i].size = 1 + (i * 97) % 5000;
+        items[i].heap = dog_default;
+        items[i].p = dog_malloc(items[i].size);
+        if (items[i].p == NULL) {
+            thread_fail("alloc_and_exit: dog_malloc failed");
+            return NULL;
+        }
+        pattern_fill(items[i].p, items[i].size);
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_exit_with_live_blocks)
+{
+    errors_reset();
+    dog_heap_stats_t d0;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d0), 0);
+    enum { T = 16 };
+    item_t *items = calloc(T * 1000, sizeof *items);
+    ck_assert_ptr_nonnull(items);
+    for (int round = 0; round < 2; round++) {
+        pthread_t th[T];
+        for (int t = 0; t < T; t++)
+            ck_assert_int_eq(pthread_create(&th[t], NULL, alloc_and_exit, items + t * 1000), 0);
+        for (int t = 0; t < T; t++)
+            ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+        errors_assert_none();
+        uint64_t rng = 5;
+        for (size_t i = 0; i < T * 1000; i++) {
+            REQUIRE(item_check(&items[i], "block of an exited thread"), "%s", first_error);
+            item_free(&items[i], &rng);
+        }
+    }
+    free(items);
+    dog_heap_stats_t d1;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d1), 0);
+    ck_assert_uint_eq(d1.blocks_in_use, d0.blocks_in_use);
+    ck_assert_uint_eq(d1.bytes_in_use, d0.bytes_in_use);
+}
+END_TEST
+
+Suite *threads_suite(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *tc = tcase_create("threads");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_threads_stress);
+    tcase_add_test(tc, test_threads_producer_consumer);
+    tcase_add_test(tc, test_threads_exit_with_live_blocks);
+    tcase_add_test(tc, test_threads_fork_while_allocating);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,130 @@
+/* suites.h: the Check suites of tests/check_*.c and the helpers they share.
+ *
+ * check_main.c runs every suite in one SRunner. The helpers below are defined in
+ * check_main.c (death tests, scale) or inline here (fill patterns); they use only libc,
+ * so API tests stay on the public header. */
+#ifndef DOG_TESTS_SUITES_H
+#define DOG_TESTS_SUITES_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* --- Suites, one per file --- */
+Suite *api_suite(void);          /* check_api.c */
+Suite *heap_api_suite(void);     /* check_heap_api.c */
+Suite *bad_input_suite(void);    /* check_bad_input.c */
+Suite *threads_suite(void);      /* check_threads.c */
+Suite *size_class_suite(void);   /* check_size_class.c */
+
+/* --- Scale of the long-running tests (check_main.c) ---
+ * DOG_TEST_SCALE=<n> multiplies iteration counts (default 1.0). Sanitizer builds divide
+ * it by 4 (ASan/UBSan) or 8 (TSan), so that they finish in a reasonable time. */
+double test_scale(void);
+/* n * test_scale(), at least 1. */
+size_t test_scaled(size_t n);
+
+/* --- Death tests (check_main.c) ---
+ * Run fn(arg) in a forked child whose stderr goes to a pipe. The child sets RLIMIT_CORE
+ * to 0 and calls _exit(0) if fn returns. The parent collects up to cap-1 bytes of the
+ * child's stderr into msg (NUL-terminated) and returns the wait status.
+ * Works under CK_FORK=no as well: the fork is our own. */
+typedef void (*death_fn)(void *arg);
+int death_run(death_fn fn, void *arg, char *msg, size_t cap);
+
+/* Assert that fn(arg) aborts (SIGABRT) with a message that contains "dogmalloc" and, if
+ * ptr_named is true, the pointer `ptr` printed as %p. */
+void death_expect(death_fn fn, void *arg, const void *ptr, int ptr_named, const char *what);
+
+#define ck_assert_dies_naming(fn, arg, ptr, what) death_expect((fn), (arg), (ptr), 1, (what))
+#define ck_assert_dies(fn, arg, what) death_expect((fn), (arg), NULL, 0, (what))
+
+/* --- Assertions for hot loops ---
+ * Check's ck_assert_* record their location with I/O on every call that passes; inside
+ * loops of many thousand iterations use REQUIRE, which only calls Check on failure. */
+#define REQUIRE(expr, fmt, ...)                                                            \
+    do {                                                                                   \
+        if (!(expr))                                                                       \
+            ck_abort_msg("'%s' failed: " fmt, #expr, ##__VA_ARGS__);                       \
+    } while (0)
+
+/* --- Fill patterns ---
+ * A block is filled with a pattern derived from its address and size, so that a block
+ * that is handed out twice, overlaps another or loses its contents shows up as a
+ * mismatch. The check functions return the offset of the first bad byte, or SIZE_MAX.
+ * Patterns are prefix-stable for a given seed: the first n bytes of a fill of m >= n
+ * bytes equal a fill of n bytes, so a realloc'd block can be checked on its prefix. */
+static inline uint64_t pattern_seed(const void *p, size_t size)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull ^ (uint64_t)size;
+    x ^= x >> 29;
+    return x * 0xbf58476d1ce4e5b9ull | 1;
+}
+
+static inline uint64_t pattern_word(uint64_t seed, size_t i)
+{
+    return seed ^ ((uint64_t)i * 0x94d049bb133111ebull);
+}
+
+static inline void pattern_fill_seed(void *p, size_t size, uint64_t seed)
+{
+    unsigned char *b = p;
+    size_t words = size / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w = pattern_word(seed, i);
+        memcpy(b + i * 8, &w, 8);
+    }
+    if (size % 8) {
+        uint64_t w = pattern_word(seed, words);
+        memcpy(b + words * 8, &w, size % 8);
+    }
+}
+
+static inline size_t pattern_check_seed(const void *p, size_t size, uint64_t seed)
+{
+    const unsigned char *b = p;
+    size_t words = size / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w = pattern_word(seed, i);
+        if (memcmp(b + i * 8, &w, 8) != 0)
+            return i * 8;
+    }
+    if (size % 8) {
+        uint64_t w = pattern_word(seed, words);
+        if (memcmp(b + words * 8, &w, size % 8) != 0)
+            return words * 8;
+    }
+    return SIZE_MAX;
+}
+
+/* The pattern of block p of size bytes. */
+static inline void pattern_fill(void *p, size_t size)
+{
+    pattern_fill_seed(p, size, pattern_seed(p, size));
+}
+
+static inline size_t pattern_check(const void *p, size_t size)
+{
+    return pattern_check_seed(p, size, pattern_seed(p, size));
+}
+
+/* A byte-wise pattern that does not depend on the address: byte i of any block filled
+ * with tag t is (i * 131 + t) & 0xff. Used where contents move (realloc). */
+static inline void bytes_fill(void *p, size_t size, unsigned tag)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < size; i++)
+        b[i] = (unsigned char)(i * 131 + tag);
+}
+
+static inline size_t bytes_check(const void *p, size_t size, unsigned tag)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < size; i++)
+        if (b[i] != (unsigned char)(i * 131 + tag))
+            return i;
+    return SIZE_MAX;
+}
+
+#endif /* DOG_TESTS_SUITES_H */
