@@ -57,7 +57,8 @@ int main(void)
     for (token_t *t = tokens; t != NULL; t = t->next)
         words = cache_count(cache, words, t->text);
     for (entry_t *e = words; e != NULL; e = e->next)
-        printf("%s:%zu%s", e->key, e->hits, e->next != NULL ? " " : "\n");
+        printf("%s %s:%zu", e == words ? "word counts in the cache:" : "", e->key, e->hits);
+    printf("\n");
 
     dog_heap_stats_print(parser, stdout);   /* each subsystem's own figures */
     dog_heap_stats_print(cache, stdout);

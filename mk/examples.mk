@@ -4,8 +4,11 @@
 #   make check-examples   build and run them all; fails if one fails (part of `make check`)
 # The same sources build against an installed copy with pkg-config: tools/check-install.sh.
 
-EXAMPLE_SRCS  := $(sort $(wildcard examples/*.c))
-EXAMPLE_NAMES := $(EXAMPLE_SRCS:examples/%.c=%)
+# The demo's order tells a story; any other example found in examples/ runs after these.
+EXAMPLE_ORDER := basic subsystems heap_arena threads budget
+EXAMPLE_FOUND := $(patsubst examples/%.c,%,$(sort $(wildcard examples/*.c)))
+EXAMPLE_NAMES := $(filter $(EXAMPLE_FOUND),$(EXAMPLE_ORDER)) \
+                 $(filter-out $(EXAMPLE_ORDER),$(EXAMPLE_FOUND))
 EXAMPLE_BINS  := $(EXAMPLE_NAMES:%=$(BUILD)/examples/%)
 EXAMPLE_DIR   := $(BUILD)/examples
 
@@ -27,7 +30,8 @@ EXAMPLE_PRELOAD := $(if $(SAN_FLAGS),,preload.sh)
 # `make demo` is the README's first command: deps-build first (it may install gcc), then
 # the build in a sub-make so that nothing compiles before the packages are there.
 demo: deps-build
-	@$(MAKE) --no-print-directory lib examples
+	@echo "Building the library and the examples into $(BUILD)/ ..."
+	@$(MAKE) --no-print-directory -s lib examples
 	@for x in $(EXAMPLE_NAMES); do \
 	    printf '\n==> examples/%s.c\n' "$$x"; \
 	    $(EXAMPLE_DIR)/$$x || { echo "demo: examples/$$x.c failed (exit $$?)"; exit 1; }; \
