@@ -47,5 +47,5 @@ uninstall:
 	@rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
 	@echo "dogmalloc uninstalled from $(DESTDIR)$(PREFIX)"
 
-check-install: lib
+check-install: deps-build lib
 	@BUILD="$(BUILD)" CC="$(CC)" MAKE="$(MAKE)" tools/check-install.sh
