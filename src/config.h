@@ -15,11 +15,11 @@
 #define DOG_PAGE_MASK       (DOG_PAGE_SIZE - 1)
 #define DOG_OS_PAGE_SIZE    4096        /* free lists grow one OS page at a time */
 
-/* Size classes (size_class.c): 8 exact word sizes, then 4 per doubling up to 64 KiB,
- * one eighth of a page. Larger requests are huge (huge.c). */
+/* Size classes (size_class.h): 8 and 16-byte steps to 64 bytes, then 4 per doubling up
+ * to 64 KiB, one eighth of a page. Larger requests are huge (huge.c). */
 #define DOG_SMALL_WSIZE_MAX 8192
 #define DOG_SMALL_SIZE_MAX  ((size_t)DOG_SMALL_WSIZE_MAX * DOG_WORD_SIZE)
-#define DOG_BIN_COUNT       48
+#define DOG_BIN_COUNT       45
 #define DOG_DIRECT_WSIZE_MAX 128        /* requests up to 1 KiB use pages_direct[] */
 
 /* Shards of a heap (heap_pool.c): the default heap gets up to 4 per CPU, as the seed. */
