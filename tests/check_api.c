@@ -45,7 +45,7 @@ START_TEST(test_malloc_size_sweep)
      * natural alignment, and usable size never shrinks as the request grows (small). */
     size_t prev_usable = 0;
     for (size_t size = 0; size <= 70000; size++) {
-        unsigned char *p = dog_malloc(size);
+        unsigned char *p = launder(dog_malloc(size));     /* written up to its usable size */
         REQUIRE(p != NULL, "dog_malloc(%zu) failed", size);
         size_t usable = dog_usable_size(p);
         REQUIRE(usable >= size, "usable_size %zu < %zu", usable, size);
@@ -232,11 +232,11 @@ START_TEST(test_calloc_zeroes_reused_memory)
         size_t size = sizes[i];
         int rounds = size > 65536 ? 8 : 64;
         for (int r = 0; r < rounds; r++) {
-            unsigned char *p = dog_malloc(size);
+            unsigned char *p = launder(dog_malloc(size));
             ck_assert_ptr_nonnull(p);
             memset(p, 0xff, dog_usable_size(p));
             dog_free(p);
-            unsigned char *q = dog_calloc(1, size);
+            unsigned char *q = launder(dog_calloc(1, size));
             ck_assert_ptr_nonnull(q);
             assert_zero(q, size);
             memset(q, 0xff, dog_usable_size(q));
@@ -247,7 +247,7 @@ START_TEST(test_calloc_zeroes_reused_memory)
         void *blocks[M];
         int m = size > MiB ? 4 : M;
         for (int j = 0; j < m; j++) {
-            blocks[j] = dog_malloc(size);
+            blocks[j] = launder(dog_malloc(size));
             ck_assert_ptr_nonnull(blocks[j]);
             memset(blocks[j], 0xff, dog_usable_size(blocks[j]));
         }
@@ -446,7 +446,7 @@ END_TEST
 
 START_TEST(test_realloc_same_size_and_in_class)
 {
-    unsigned char *p = dog_malloc(100);
+    unsigned char *p = launder(dog_malloc(100));
     ck_assert_ptr_nonnull(p);
     size_t usable = dog_usable_size(p);
     bytes_fill(p, usable, 9);
@@ -548,7 +548,7 @@ START_TEST(test_aligned_alloc_large_alignments)     /* _i: log2 of the alignment
     static const size_t sizes[] = { 1, 64, 4096, 70000 };
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         size_t size = sizes[k];
-        unsigned char *p = dog_aligned_alloc(align, size);
+        unsigned char *p = launder(dog_aligned_alloc(align, size));
         ck_assert_msg(p != NULL, "dog_aligned_alloc(%zu, %zu) failed", align, size);
         ck_assert_msg((uintptr_t)p % align == 0, "%p is not %zu-aligned", (void *)p, align);
         size_t usable = dog_usable_size(p);
@@ -579,7 +579,7 @@ START_TEST(test_huge_blocks_sizes)
         const size_t variants[] = { size - 1, size, size + 1, size + 4096 + 7 };
         for (size_t v = 0; v < 4; v++) {
             size_t n = variants[v];
-            void *p = dog_malloc(n);
+            void *p = launder(dog_malloc(n));
             ck_assert_msg(p != NULL, "dog_malloc(%zu) failed", n);
             ck_assert_uint_eq((uintptr_t)p % 16, 0);
             size_t usable = dog_usable_size(p);

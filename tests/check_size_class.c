@@ -1,6 +1,7 @@
 /* check_size_class.c: exhaustive unit test of src/size_class.h.
  *
- * Contract: DOG_BIN_COUNT bins; bins 0..7 are the exact word sizes 8..64 bytes, then
+ * Contract: DOG_BIN_COUNT (45) bins; bins 0..4 are 8, 16, 32, 48 and 64 bytes (every
+ * block of 16 bytes or more is a multiple of 16, so it can be 16-byte aligned), then
  * 4 classes per doubling up to DOG_SMALL_SIZE_MAX (64 KiB), which is the last bin.
  * dog__wsize(size) = (size + 7) / 8; dog__bin_of(wsize) is the smallest bin whose block
  * holds wsize words; dog__bin_size(bin) is the block size in bytes. */
@@ -38,8 +39,10 @@ START_TEST(test_bin_size_waste)
 {
     size_t bin = (size_t)_i;
     size_t size = dog__bin_size(bin);
-    if (bin < 8) {
-        ck_assert_uint_eq(size, (bin + 1) * 8);                /* 8 exact word classes */
+    if (bin > 0)
+        ck_assert_uint_eq(size % 16, 0);                       /* 16-byte alignable */
+    if (bin < 5) {
+        ck_assert_uint_eq(size, bin == 0 ? 8 : bin * 16);      /* 8, then 16-byte steps */
         return;
     }
     /* Worst case: the smallest request of the bin, one byte above the previous block. */
@@ -55,7 +58,7 @@ END_TEST
 
 START_TEST(test_bin_last_is_small_max)
 {
-    ck_assert_uint_eq(DOG_BIN_COUNT, 48);
+    ck_assert_uint_eq(DOG_BIN_COUNT, 45);
     ck_assert_uint_eq(DOG_SMALL_SIZE_MAX, 65536);
     ck_assert_uint_eq(dog__bin_size(DOG_BIN_COUNT - 1), DOG_SMALL_SIZE_MAX);
     ck_assert_uint_eq(dog__bin_of(DOG_SMALL_SIZE_MAX / 8), DOG_BIN_COUNT - 1);

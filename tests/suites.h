@@ -49,6 +49,15 @@ void death_expect(death_fn fn, void *arg, const void *ptr, int ptr_named, const 
             ck_abort_msg("'%s' failed: " fmt, #expr, ##__VA_ARGS__);                       \
     } while (0)
 
+/* Hide where p came from. The API lets a caller use all dog_usable_size(p) bytes, but
+ * alloc_size tells the compiler (and -fsanitize=object-size, _FORTIFY_SOURCE=3) that the
+ * block has only the bytes requested; write beyond those only through a laundered pointer. */
+static inline void *launder(void *p)
+{
+    __asm__("" : "+r"(p));
+    return p;
+}
+
 /* --- Fill patterns ---
  * A block is filled with a pattern derived from its address and size, so that a block
  * that is handed out twice, overlaps another or loses its contents shows up as a
