@@ -33,11 +33,6 @@ void dog__fatal(const char *fmt, ...)
     abort();
 }
 
-static void say(const char *msg)
-{
-    dog__os_write_stderr(msg, strlen(msg));
-}
-
 /* --- fork: take every lock so that the child starts with consistent structures ------- */
 
 static void fork_prepare(void)
@@ -83,6 +78,8 @@ static void read_options(void)
     static const char *const known[] = {"DOGMALLOC_SHOW_STATS", "DOGMALLOC_VERBOSE"};
     opt_show_stats = env_flag("DOGMALLOC_SHOW_STATS");
     opt_verbose = env_flag("DOGMALLOC_VERBOSE");
+    if (opt_show_stats)
+        dog__os_keep_stderr();
     extern char **environ;
     for (char **e = environ; e != NULL && *e != NULL; e++) {
         if (strncmp(*e, "DOGMALLOC_", 10) != 0)
@@ -125,8 +122,7 @@ __attribute__((destructor)) static void dog__stats_at_exit(void)
         return;
     char buf[1024];
     size_t n = dog__heap_stats_format(&dog__default_heap, buf, sizeof buf);
-    dog__os_write_stderr(buf, n);
-    (void)say;
+    dog__os_write_report(buf, n);
 }
 
 DOG_API int dog_version(void)

@@ -27,6 +27,13 @@ unsigned dog__os_cpu_count(void);
 void dog__os_yield(void);
 /* Write all of buf to stderr; no allocation. */
 void dog__os_write_stderr(const char *buf, size_t len);
+/* Keep a private copy of stderr that later dog__os_write_report() calls use, so that a
+ * report at exit still reaches the terminal after the program closed fd 2 (coreutils
+ * close stderr in an atexit handler). */
+void dog__os_keep_stderr(void);
+void dog__os_write_report(const char *buf, size_t len);
+/* 16 random bytes from the kernel's auxiliary vector (AT_RANDOM), or a weak fallback. */
+uint64_t dog__os_random(void);
 /* getenv without allocation; NULL when unset. */
 const char *dog__os_getenv(const char *name);
 

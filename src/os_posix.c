@@ -1,6 +1,9 @@
 /* os_posix.c: the only code that talks to the kernel (see os.h for the contract). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/auxv.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -101,10 +104,10 @@ void dog__os_yield(void)
     sched_yield();
 }
 
-void dog__os_write_stderr(const char *buf, size_t len)
+static void write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
-        ssize_t n = write(2, buf, len);
+        ssize_t n = write(fd, buf, len);
         if (n <= 0) {
             if (n < 0 && errno == EINTR)
                 continue;
@@ -113,6 +116,37 @@ void dog__os_write_stderr(const char *buf, size_t len)
         buf += n;
         len -= (size_t)n;
     }
+}
+
+void dog__os_write_stderr(const char *buf, size_t len)
+{
+    int saved = errno;
+    write_all(2, buf, len);
+    errno = saved;
+}
+
+static int report_fd = 2;
+
+void dog__os_keep_stderr(void)
+{
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
+    if (fd >= 0)
+        report_fd = fd;
+}
+
+void dog__os_write_report(const char *buf, size_t len)
+{
+    write_all(report_fd, buf, len);
+}
+
+uint64_t dog__os_random(void)
+{
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    uint64_t x = 0;
+    if (r != NULL)
+        memcpy(&x, r + 8, sizeof x);    /* glibc uses the first 8 bytes for its canary */
+    x ^= (uint64_t)(uintptr_t)&x * 0x9e3779b97f4a7c15ull ^ dog__os_clock_ms();
+    return x | 1;
 }
 
 const char *dog__os_getenv(const char *name)

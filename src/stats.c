@@ -64,11 +64,11 @@ DOG_API int dog_heap_stats(const dog_heap_t *cheap, dog_heap_stats_t *out)
 
 static void human(char *buf, size_t len, size_t bytes)
 {
-    if (bytes >= ((size_t)10 << 30))
+    if (bytes >= ((size_t)1 << 30))
         snprintf(buf, len, "%.1f GiB", (double)bytes / (1 << 30));
-    else if (bytes >= ((size_t)10 << 20))
+    else if (bytes >= ((size_t)1 << 20))
         snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
-    else if (bytes >= ((size_t)10 << 10))
+    else if (bytes >= ((size_t)1 << 10))
         snprintf(buf, len, "%.1f KiB", (double)bytes / (1 << 10));
     else
         snprintf(buf, len, "%zu B", bytes);
