@@ -21,7 +21,8 @@ ifeq ($(SANITIZE),)
 BUILD   ?= build
 SAN_FLAGS :=
 else
-BUILD   ?= build-$(SANITIZE)
+comma   := ,
+BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DDOG_SANITIZE=1
 endif
 
@@ -48,7 +49,8 @@ DEPS_BENCH := $(DEPS_BUILD) g++ libmimalloc-dev libjemalloc-dev libgoogle-perfto
               libtalloc-dev libapr1-dev gnuplot-nox valgrind
 DEPS_DOCS  := doxygen graphviz
 
-.PHONY: all lib check check-unit demo examples bench bench-quick docs install uninstall clean \
+.PHONY: all lib check check-unit check-examples check-install check-programs check-bench demo \
+        examples bench bench-quick docs docs-internal install uninstall clean \
         deps-build deps-check deps-bench deps-docs \
         $(BUILD)/dogmalloc.pc
 .DEFAULT_GOAL := all
