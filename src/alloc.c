@@ -7,11 +7,14 @@
 #include "heap.h"
 #include "huge.h"
 #include "segmap.h"
+#include "tcache.h"
 
 /* --- Shared helpers ------------------------------------------------------------------ */
 
 static DOG_INLINE void *heap_alloc(dog_heap_t *heap, size_t size)
 {
+    if (heap == &dog__default_heap && DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
+        return dog__tcache_malloc(size);
     if (DOG_LIKELY(size <= DOG_SMALL_SIZE_MAX))
         return dog__heap_malloc_small(heap, size);
     return dog__huge_alloc(heap, size, DOG_WORD_SIZE, false);
@@ -26,7 +29,7 @@ static void *heap_calloc(dog_heap_t *heap, size_t count, size_t size)
     }
     if (total > DOG_SMALL_SIZE_MAX)
         return dog__huge_alloc(heap, total, DOG_WORD_SIZE, true);
-    void *p = dog__heap_malloc_small(heap, total);
+    void *p = heap_alloc(heap, total);
     if (p != NULL)
         memset(p, 0, total);
     return p;
@@ -49,9 +52,16 @@ static void *heap_aligned(dog_heap_t *heap, size_t align, size_t size)
          * size, so an aligned block is a plain block of a suitable bin. */
         size_t bin = dog__bin_for_aligned(size, align);
         if (bin < DOG_BIN_COUNT)
-            return dog__heap_malloc_small(heap, dog__bin_size(bin));
+            return heap_alloc(heap, dog__bin_size(bin));
     }
     return dog__huge_alloc(heap, size, align, false);
+}
+
+/* Is p, a block of page with its live bit set, sitting in a thread cache? (tcache.h) */
+static DOG_INLINE bool tc_cached(const dog_page_t *page, const void *p)
+{
+    return page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS &&
+           *(const uint64_t *)p == dog__tc_cookie(p);
 }
 
 /* The page and block index of a live small block p (kind DOG_FRAME_PAGE), or NULL. */
@@ -61,7 +71,7 @@ static dog_page_t *live_block_page(const void *p)
     uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
     size_t index = dog__page_index(page, off);
     if (off >= DOG_PAGE_SIZE || index * page->block_size != off || index >= page->reserved ||
-        page->shard == NULL || !dog__page_live(page, index))
+        page->shard == NULL || !dog__page_live(page, index) || tc_cached(page, p))
         return NULL;
     return page;
 }
@@ -130,9 +140,18 @@ static DOG_NOINLINE void free_other(void *p, unsigned kind)
 
 /* --- The global allocator ------------------------------------------------------------ */
 
+static DOG_NOINLINE void *malloc_large(size_t size)
+{
+    if (size <= DOG_SMALL_SIZE_MAX)
+        return dog__heap_malloc_small(&dog__default_heap, size);
+    return dog__huge_alloc(&dog__default_heap, size, DOG_WORD_SIZE, false);
+}
+
 DOG_API void *dog_malloc(size_t size)
 {
-    return heap_alloc(&dog__default_heap, size);
+    if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
+        return dog__tcache_malloc(size);
+    return malloc_large(size);
 }
 
 DOG_API void *dog_calloc(size_t count, size_t size)
@@ -175,16 +194,34 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
     return 0;
 }
 
-/* Free: NULL check, one lookup in the address map, one branch on the kind of frame. */
+/* Free into the shards: blocks of explicit heaps, of large bins, or freed before this
+ * thread has a cache (or after it retired it). */
+static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
+{
+    size_t index = dog__page_block_index(page, p);
+    if (DOG_UNLIKELY(tc_cached(page, p)))
+        dog__tcache_bad_free(p);
+    dog__page_free(page, p, index);
+}
+
+/* Free: NULL check, one lookup in the address map, one branch on the kind of frame; then
+ * a block of dog_default of up to 1 KiB goes into this thread's cache (tcache.h) and any
+ * other small block to its shard. */
 DOG_API void dog_free(void *p)
 {
     if (p == NULL)
         return;
     unsigned kind = dog__segmap_kind(p);
-    if (DOG_LIKELY(kind == DOG_FRAME_PAGE))
-        dog__page_free(dog__page_of(p), p);
-    else
+    if (DOG_UNLIKELY(kind != DOG_FRAME_PAGE)) {
         free_other(p, kind);
+        return;
+    }
+    dog_page_t *page = dog__page_of(p);
+    dog_tcache_t *tc = dog__tc;
+    if (DOG_LIKELY(tc != NULL && page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS))
+        dog__tcache_free(tc, page, p, dog__page_block_index(page, p));
+    else
+        free_to_shard(page, p);
 }
 
 DOG_API void dog_free_sized(void *p, size_t size)

@@ -12,6 +12,9 @@
 #define DOG_NORETURN     __attribute__((noreturn))
 #define DOG_TLS          __thread __attribute__((tls_model("initial-exec")))
 #define DOG_CACHE_ALIGN  __attribute__((aligned(64)))
+/* Internal data declared in headers: hidden, so that the library reaches it without the
+ * GOT (functions are resolved at link time anyway; -fvisibility=hidden covers them). */
+#define DOG_HIDDEN       __attribute__((visibility("hidden")))
 
 #if defined(__x86_64__) || defined(__i386__)
 #define dog__cpu_relax() __builtin_ia32_pause()

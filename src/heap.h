@@ -8,7 +8,7 @@
 #include "size_class.h"
 
 /* heap_pool.c: a thread's hint, the index of the shard it last locked. */
-extern DOG_TLS unsigned dog__tl_shard;
+extern DOG_HIDDEN DOG_TLS unsigned dog__tl_shard;
 dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap);
 
 /* heap.c */
@@ -19,9 +19,9 @@ DOG_NORETURN DOG_COLD void dog__free_invalid(const void *p, const char *why);
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
-extern dog_lock_t dog__heaps_lock;
-extern dog_heap_t *dog__heaps;
-extern struct dog_heap dog__default_heap;   /* dog_default, without the GOT */
+extern DOG_HIDDEN dog_lock_t dog__heaps_lock;
+extern DOG_HIDDEN dog_heap_t *dog__heaps;
+extern DOG_HIDDEN struct dog_heap dog__default_heap;   /* dog_default, without the GOT */
 
 /* Lock a shard of heap: the thread's last one if it is free, else the next free one
  * (heap_pool.c); no thread waits while a shard of the heap is free. NULL only when the
@@ -58,33 +58,47 @@ static DOG_INLINE void *dog__heap_malloc_small(dog_heap_t *heap, size_t size)
     return p;
 }
 
-/* Free a block of a small page: the owner's lock taken with one try pushes onto the
- * local list; a busy shard means another thread is allocating there, so we push onto the
- * page's thread free list instead (dog__free_remote) and never wait. p has been found in
- * a DOG_FRAME_PAGE frame, so the page header is ours to read. */
-static DOG_INLINE void dog__page_free(dog_page_t *page, void *p)
+/* The locked half of a small free: the block must be live (a clear bit is a double free
+ * or a free of a block never handed out), then it goes on the local free list. */
+static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *page,
+                                              dog_block_t *block, size_t index)
+{
+    if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index)))
+        dog__free_invalid(block, index >= page->capacity ? NULL : "double free");
+    dog__page_live_flip(page, index);
+    block->next = page->free;
+    page->free = block;
+    page->used--;
+    shard->in_use -= page->block_size;
+    shard->frees++;
+    if (DOG_UNLIKELY(page->used == 0 || page->in_full))
+        dog__page_free_slow(shard, page);
+}
+
+/* The index of block p in page, or abort if p is not the start of a block. p has been
+ * found in a DOG_FRAME_PAGE frame, so the page header is ours to read. */
+static DOG_INLINE size_t dog__page_block_index(dog_page_t *page, const void *p)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
     size_t index = dog__page_index(page, off);
-    dog_shard_t *shard = page->shard;
     if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||
-                     index >= page->reserved || shard == NULL))
-        dog__free_invalid(p, off >= DOG_PAGE_SIZE || shard == NULL ? NULL : "into the middle of a block");
-    dog_block_t *block = p;
+                     index >= page->reserved || page->shard == NULL))
+        dog__free_invalid(p, off >= DOG_PAGE_SIZE || page->shard == NULL
+                                 ? NULL : "into the middle of a block");
+    return index;
+}
+
+/* Free a block of a small page: the owner's lock taken with one try pushes onto the
+ * local list; a busy shard means another thread is allocating there, so we push onto the
+ * page's thread free list instead (dog__free_remote) and never wait. */
+static DOG_INLINE void dog__page_free(dog_page_t *page, void *p, size_t index)
+{
+    dog_shard_t *shard = page->shard;
     if (DOG_LIKELY(dog__lock_try(&shard->lock))) {
-        if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index)))
-            dog__free_invalid(p, index >= page->capacity ? NULL : "double free");
-        dog__page_live_flip(page, index);
-        block->next = page->free;
-        page->free = block;
-        page->used--;
-        shard->in_use -= page->block_size;
-        shard->frees++;
-        if (DOG_UNLIKELY(page->used == 0 || page->in_full))
-            dog__page_free_slow(shard, page);
+        dog__page_free_locked(shard, page, p, index);
         dog__lock_release(&shard->lock);
     } else {
-        dog__free_remote(page, block, index);
+        dog__free_remote(page, p, index);
     }
 }
 

@@ -12,6 +12,7 @@
 #include "huge.h"
 #include "os.h"
 #include "page_pool.h"
+#include "tcache.h"
 
 size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
 
@@ -45,12 +46,13 @@ static void fork_prepare(void)
             dog__lock_acquire(&dog__load_relaxed(&heap->shards[i])->lock);
         dog__lock_acquire(&heap->huge_lock);
     }
+    dog__tcache_fork_lock();
     dog__meta_fork_lock();
     dog__pool_fork_lock();
     dog__huge_fork_lock();
 }
 
-static void fork_release(void)
+static void fork_release_locks(void)
 {
     dog__huge_fork_unlock();
     dog__pool_fork_unlock();
@@ -63,6 +65,18 @@ static void fork_release(void)
         dog__lock_release(&heap->grow_lock);
     }
     dog__lock_release(&dog__heaps_lock);
+}
+
+static void fork_parent(void)
+{
+    fork_release_locks();
+    dog__tcache_fork_parent();
+}
+
+static void fork_child(void)
+{
+    fork_release_locks();
+    dog__tcache_fork_child();
 }
 
 /* --- Options ------------------------------------------------------------------------- */
@@ -112,7 +126,8 @@ void dog__init(void)
         if (n > 0)
             dog__os_write_stderr(buf, (size_t)n);
     }
-    pthread_atfork(fork_prepare, fork_release, fork_release);
+    dog__tcache_init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* At exit, DOGMALLOC_SHOW_STATS=1 prints the default heap's report to stderr. */

@@ -7,7 +7,7 @@
 
 /* A page whose free list is always empty: empty bins point here, so the fast path has
  * one test (page->free == NULL) and no NULL check on the page. */
-extern dog_page_t dog__page_empty;
+extern DOG_HIDDEN dog_page_t dog__page_empty;
 
 static DOG_INLINE dog_page_t *dog__page_of(const void *p)
 {

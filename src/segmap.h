@@ -27,7 +27,7 @@ enum {
 #define DOG_SEGMAP_TOP_COUNT \
     ((size_t)1 << (DOG_SEGMAP_ADDR_BITS - DOG_PAGE_SHIFT - DOG_SEGMAP_LEAF_BITS))
 
-extern _Atomic(_Atomic uint8_t *) dog__segmap_top[DOG_SEGMAP_TOP_COUNT];
+extern DOG_HIDDEN _Atomic(_Atomic uint8_t *) dog__segmap_top[DOG_SEGMAP_TOP_COUNT];
 
 static DOG_INLINE unsigned dog__segmap_kind(const void *p)
 {

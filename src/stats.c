@@ -7,6 +7,7 @@
 #include "heap.h"
 #include "huge.h"
 #include "page_pool.h"
+#include "tcache.h"
 
 DOG_API int dog_heap_stats(const dog_heap_t *cheap, dog_heap_stats_t *out)
 {
@@ -46,6 +47,15 @@ DOG_API int dog_heap_stats(const dog_heap_t *cheap, dog_heap_stats_t *out)
     dog__lock_release(&heap->huge_lock);
     st.blocks_in_use += st.huge_blocks;
     st.bytes_in_use += st.huge_bytes;
+    if (heap == &dog__default_heap) {
+        /* Blocks in thread caches are allocated for the shards, free for the user. */
+        size_t blocks, bytes, pops, pushes, refilled, flushed;
+        dog__tcache_stats(&blocks, &bytes, &pops, &pushes, &refilled, &flushed);
+        st.blocks_in_use -= blocks;
+        st.bytes_in_use -= bytes;
+        st.allocs = st.allocs - refilled + pops;
+        st.frees = st.frees - flushed + pushes;
+    }
     dog__heap_publish(heap, NULL);
 
     /* Exact for one shard (huge blocks are published as they come); under concurrency

@@ -123,6 +123,16 @@ START_TEST(test_bin_for_aligned_smallest)
 }
 END_TEST
 
+START_TEST(test_bin_direct_table)
+{
+    /* the fast path's table agrees with dog__bin_of for every word size up to 1 KiB */
+    for (size_t wsize = 1; wsize <= 128; wsize++)
+        REQUIRE(dog__bin_direct[wsize] == dog__bin_of(wsize), "wsize %zu: table %u, bin_of %zu",
+                wsize, (unsigned)dog__bin_direct[wsize], dog__bin_of(wsize));
+    ck_assert_uint_eq(dog__bin_direct[0], 0);   /* malloc(0) */
+}
+END_TEST
+
 Suite *size_class_suite(void)
 {
     Suite *s = suite_create("size_class");
@@ -135,6 +145,7 @@ Suite *size_class_suite(void)
     tcase_add_test(tc, test_bin_of_smallest_fit);
     tcase_add_test(tc, test_bin_average_waste);
     tcase_add_test(tc, test_bin_for_aligned_smallest);
+    tcase_add_test(tc, test_bin_direct_table);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,231 @@
+/* tcache.c: creating, refilling, flushing and retiring thread caches (see tcache.h). */
+#include <pthread.h>
+#include <string.h>
+#include "os.h"
+#include "page_pool.h"
+#include "tcache.h"
+
+DOG_TLS dog_tcache_t *dog__tc;
+static DOG_TLS uint8_t tc_dead;         /* this thread's cache is gone: do not make another */
+uint64_t dog__tc_key;
+
+static pthread_key_t tc_pthread_key;
+static _Atomic int tc_ready;            /* dog__tcache_init has run */
+static dog_lock_t registry_lock = DOG_LOCK_INIT;
+static dog_tcache_t *registry;
+/* Counters of caches whose thread has exited. */
+static size_t retired_pops, retired_pushes, retired_refilled, retired_flushed;
+
+static void tcache_retire(void *arg);
+
+void dog__tcache_init(void)
+{
+    dog__tc_key = dog__os_random();
+    if (pthread_key_create(&tc_pthread_key, tcache_retire) == 0)
+        dog__store_release(&tc_ready, 1);
+}
+
+static dog_tcache_t *tcache_new(void)
+{
+    if (tc_dead || !dog__load_acquire(&tc_ready))
+        return NULL;
+    dog_tcache_t *tc = dog__meta_alloc(sizeof *tc);
+    if (tc == NULL)
+        return NULL;
+    tc->key = dog__tc_key;
+    for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
+        size_t fit = 8192 / dog__bin_size(bin);         /* about 8 KiB per bin at most */
+        tc->bins[bin].cap = fit > DOG_TCACHE_SLOTS ? DOG_TCACHE_SLOTS : fit < 4 ? 4 : (uint32_t)fit;
+    }
+    dog__lock_acquire(&registry_lock);
+    tc->next = registry;
+    if (registry)
+        registry->prev = tc;
+    registry = tc;
+    dog__lock_release(&registry_lock);
+    dog__tc = tc;
+    pthread_setspecific(tc_pthread_key, tc);    /* keys < 32 need no allocation in glibc */
+    return tc;
+}
+
+/* Refill bin from a shard of dog_default: one block to return and up to half a cache
+ * more from the same page, all in one lock hold. */
+static void *tcache_refill(dog_tcache_t *tc, size_t bin)
+{
+    size_t size = dog__bin_size(bin);
+    dog_shard_t *shard = dog__shard_acquire(&dog__default_heap);
+    if (shard == NULL)
+        return NULL;
+    dog_page_t *page = shard->pages_direct[size / DOG_WORD_SIZE];
+    void *first = dog__page_pop(shard, page);
+    if (first == NULL)
+        first = dog__shard_malloc_generic(shard, size);
+    uint32_t n = 0;
+    if (first != NULL) {
+        uint32_t want = tc->bins[bin].cap / 2;
+        page = dog__page_of(first);
+        for (void *p; n < want && (p = dog__page_pop(shard, page)) != NULL; n++) {
+            *(uint64_t *)p = dog__tc_cookie(p);
+            tc->slots[bin][n] = p;
+        }
+    }
+    dog__lock_release(&shard->lock);
+    if (first == NULL)
+        return NULL;
+    /* The blocks were popped in address order; hand them out in that order too. */
+    for (uint32_t i = 0; i < n / 2; i++) {
+        void *t = tc->slots[bin][i];
+        tc->slots[bin][i] = tc->slots[bin][n - 1 - i];
+        tc->slots[bin][n - 1 - i] = t;
+    }
+    __atomic_store_n(&tc->bins[bin].count, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&tc->refilled, tc->refilled + n + 1, __ATOMIC_RELAXED);
+    dog__tc_bump(tc->pops);
+    return first;
+}
+
+void *dog__tcache_miss(size_t size)
+{
+    dog_tcache_t *tc = dog__tc;
+    if (tc == NULL && (tc = tcache_new()) == NULL)
+        return dog__heap_malloc_small(&dog__default_heap, size);
+    return tcache_refill(tc, dog__bin_of(dog__wsize(size)));
+}
+
+/* Send the oldest blocks of bin back to their pages, keeping the newest keep blocks.
+ * Consecutive blocks of one shard share a lock hold; a busy shard gets remote frees. */
+void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
+{
+    uint32_t n = tc->bins[bin].count, out = n - keep;
+    dog_shard_t *locked = NULL;
+    for (uint32_t i = 0; i < out; i++) {
+        dog_block_t *block = tc->slots[bin][i];
+        dog_page_t *page = dog__page_of(block);
+        size_t index = dog__page_index(page, (uintptr_t)block - (uintptr_t)page - page->block_start);
+        dog_shard_t *shard = page->shard;
+        if (shard != locked) {
+            if (locked != NULL)
+                dog__lock_release(&locked->lock);
+            locked = dog__lock_try(&shard->lock) ? shard : NULL;
+        }
+        if (locked != NULL)
+            dog__page_free_locked(shard, page, block, index);
+        else
+            dog__free_remote(page, block, index);
+    }
+    if (locked != NULL)
+        dog__lock_release(&locked->lock);
+    memmove(&tc->slots[bin][0], &tc->slots[bin][out], keep * sizeof(void *));
+    __atomic_store_n(&tc->bins[bin].count, keep, __ATOMIC_RELAXED);
+    __atomic_store_n(&tc->flushed, tc->flushed + out, __ATOMIC_RELAXED);
+}
+
+/* A free into a full bin: send the older half back, then cache p. */
+void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
+{
+    dog__tcache_flush(tc, bin, tc->bins[bin].count / 2);
+    uint32_t n = tc->bins[bin].count;
+    *(uint64_t *)p = dog__tc_cookie(p);
+    tc->slots[bin][n] = p;
+    __atomic_store_n(&tc->bins[bin].count, n + 1, __ATOMIC_RELAXED);
+    dog__tc_bump(tc->pushes);
+}
+
+/* A free whose block carries a cache cookie or is not live: find out which, and say so. */
+void dog__tcache_bad_free(const void *p)
+{
+    dog_page_t *page = dog__page_of(p);
+    size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
+    if (!dog__page_live(page, index))
+        dog__free_invalid(p, "double free");
+    dog__free_invalid(p, "double free (the block is already in a thread cache)");
+}
+
+static void tcache_unregister(dog_tcache_t *tc)
+{
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        registry = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    retired_pops += tc->pops;
+    retired_pushes += tc->pushes;
+    retired_refilled += tc->refilled;
+    retired_flushed += tc->flushed;
+}
+
+/* The thread is exiting: everything goes back to the shards. Frees that come later (other
+ * destructors, the C library freeing the thread's own data) go straight to the shards. */
+static void tcache_retire(void *arg)
+{
+    dog_tcache_t *tc = arg;
+    tc_dead = 1;
+    dog__tc = NULL;
+    for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
+        if (tc->bins[bin].count)
+            dog__tcache_flush(tc, bin, 0);
+    dog__lock_acquire(&registry_lock);
+    tcache_unregister(tc);
+    dog__lock_release(&registry_lock);
+    dog__meta_free(tc, sizeof *tc);
+}
+
+/* For dog_heap_stats(dog_default): blocks and bytes cached now, and the counters that turn
+ * the shards' view (cached blocks are allocated) into the user's. */
+void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *allocs_adj, size_t *frees_adj,
+                       size_t *allocs_sub, size_t *frees_sub)
+{
+    size_t nb = 0, nbytes = 0;
+    dog__lock_acquire(&registry_lock);
+    size_t pops = retired_pops, pushes = retired_pushes;
+    size_t refilled = retired_refilled, flushed = retired_flushed;
+    for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
+        for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
+            size_t c = __atomic_load_n(&tc->bins[bin].count, __ATOMIC_RELAXED);
+            nb += c;
+            nbytes += c * dog__bin_size(bin);
+        }
+        pops += __atomic_load_n(&tc->pops, __ATOMIC_RELAXED);
+        pushes += __atomic_load_n(&tc->pushes, __ATOMIC_RELAXED);
+        refilled += __atomic_load_n(&tc->refilled, __ATOMIC_RELAXED);
+        flushed += __atomic_load_n(&tc->flushed, __ATOMIC_RELAXED);
+    }
+    dog__lock_release(&registry_lock);
+    *blocks = nb;
+    *bytes = nbytes;
+    *allocs_adj = pops;
+    *frees_adj = pushes;
+    *allocs_sub = refilled;
+    *frees_sub = flushed;
+}
+
+void dog__tcache_fork_lock(void)
+{
+    dog__lock_acquire(&registry_lock);
+}
+
+void dog__tcache_fork_parent(void)
+{
+    dog__lock_release(&registry_lock);
+}
+
+/* In the child only this thread is left: the caches of the others would be stranded, so
+ * their blocks go back to the shards now (their memory was copied with the rest). Called
+ * after every other lock has been released. */
+void dog__tcache_fork_child(void)
+{
+    dog_tcache_t *mine = dog__tc, *tc = registry;
+    while (tc != NULL) {
+        dog_tcache_t *next = tc->next;
+        if (tc != mine) {
+            for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
+                if (tc->bins[bin].count)
+                    dog__tcache_flush(tc, bin, 0);
+            tcache_unregister(tc);
+            dog__meta_free(tc, sizeof *tc);
+        }
+        tc = next;
+    }
+    dog__lock_release(&registry_lock);
+}

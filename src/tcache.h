@@ -1,0 +1,100 @@
+/* tcache.h: the thread cache in front of dog_default's shards.
+ *
+ * Taking a shard lock costs two atomic instructions per malloc/free pair, which is most
+ * of the time of a small malloc. So each thread keeps, for dog_default only and blocks of
+ * up to 1 KiB, a few free blocks per bin in arrays: malloc pops one and free pushes one
+ * with no lock and no atomic. A miss refills half a cache from the shard in one lock
+ * hold; a full cache sends its older half back. The properties of the shared-heap design
+ * stay: a thread's cache goes back to the shards when it exits (a pthread key
+ * destructor), so nothing is stranded, and no thread waits for another's cache.
+ *
+ * Blocks in a cache are live for their page (live bit set) but free for the user. Each
+ * carries a cookie in its first word, key ^ its address, so that a double free (or
+ * dog_heap_of, dog_usable_size, realloc on a freed block) is told apart from a live block
+ * without a search: only a block whose first word matches is looked at more closely, and
+ * a random 64-bit key makes a live block match by chance with probability 2^-64.
+ * Explicit heaps have no thread cache: dog_heap_destroy could not reach blocks cached by
+ * other threads. */
+#ifndef DOG_TCACHE_H
+#define DOG_TCACHE_H
+
+#include "heap.h"
+
+#define DOG_TCACHE_BINS     21          /* bins 0..20: blocks of up to 1 KiB */
+#define DOG_TCACHE_SIZE_MAX 1024
+#define DOG_TCACHE_SLOTS    32
+
+typedef struct dog_tcache_bin {
+    uint32_t count;                     /* cached blocks: slots[0 .. count) */
+    uint32_t cap;                       /* at most this many (smaller for large blocks) */
+} dog_tcache_bin_t;
+
+typedef struct dog_tcache {
+    uint64_t key;
+    dog_tcache_bin_t bins[DOG_TCACHE_BINS];
+    /* Counters for exact statistics (stats.c): written by the owner, read by anyone. */
+    size_t pops, pushes, refilled, flushed;
+    struct dog_tcache *next, *prev;     /* the registry of live caches */
+    void *slots[DOG_TCACHE_BINS][DOG_TCACHE_SLOTS];
+} dog_tcache_t;
+
+extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tc;
+extern DOG_HIDDEN uint64_t dog__tc_key;
+
+/* tcache.c */
+void *dog__tcache_miss(size_t size);
+void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep);
+void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p);
+DOG_NORETURN DOG_COLD void dog__tcache_bad_free(const void *p);
+void dog__tcache_init(void);
+void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *allocs_adj, size_t *frees_adj,
+                       size_t *allocs_sub, size_t *frees_sub);
+void dog__tcache_fork_lock(void);
+void dog__tcache_fork_parent(void);
+void dog__tcache_fork_child(void);
+
+#define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
+
+static DOG_INLINE uint64_t dog__tc_cookie(const void *p)
+{
+    return dog__tc_key ^ (uint64_t)(uintptr_t)p;
+}
+
+/* malloc of up to DOG_TCACHE_SIZE_MAX bytes from dog_default. */
+static DOG_INLINE void *dog__tcache_malloc(size_t size)
+{
+    dog_tcache_t *tc = dog__tc;
+    if (DOG_LIKELY(tc != NULL)) {
+        size_t bin = dog__bin_direct[dog__wsize(size)];
+        uint32_t n = tc->bins[bin].count;
+        if (DOG_LIKELY(n != 0)) {
+            void *p = tc->slots[bin][n - 1];
+            __atomic_store_n(&tc->bins[bin].count, n - 1, __ATOMIC_RELAXED);
+            *(uint64_t *)p = 0;         /* no longer a cached block */
+            dog__tc_bump(tc->pops);
+            return p;
+        }
+    }
+    return dog__tcache_miss(size);
+}
+
+/* free of block index of page, a page of dog_default with bin < DOG_TCACHE_BINS, into
+ * this thread's cache. The block must be live and not cached already. */
+static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void *p, size_t index)
+{
+    uint64_t cookie = dog__tc_cookie(p);
+    if (DOG_UNLIKELY(*(uint64_t *)p == cookie || !dog__page_live(page, index)))
+        dog__tcache_bad_free(p);
+    dog_tcache_bin_t *b = &tc->bins[page->bin];
+    uint32_t n = b->count;
+    if (DOG_UNLIKELY(n >= b->cap)) {
+        dog__tcache_free_full(tc, page->bin, p);
+        return;
+    }
+    *(uint64_t *)p = cookie;
+    tc->slots[page->bin][n] = p;
+    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
+    dog__tc_bump(tc->pushes);
+}
+
+#endif
