@@ -485,15 +485,19 @@ END_TEST
 static const size_t align_sizes[] = { 1, 7, 8, 100, 4095, 65536, 70000, MiB + 1 };
 #define N_ALIGN_SIZES (sizeof align_sizes / sizeof *align_sizes)
 
+/* The block is aligned and its whole usable size is ours: it is filled with its pattern
+ * up to dog_usable_size(p), so a usable size that reaches into a neighbour shows up when
+ * the neighbour is checked. */
 static void check_aligned_block(void *p, size_t align, size_t size, const char *fn)
 {
     ck_assert_msg(p != NULL, "%s(%zu, %zu) failed", fn, align, size);
     ck_assert_msg((uintptr_t)p % align == 0, "%s(%zu, %zu) = %p is misaligned", fn, align, size,
                   p);
-    ck_assert_msg(dog_usable_size(p) >= size, "%s(%zu, %zu): usable %zu", fn, align, size,
-                  dog_usable_size(p));
-    pattern_fill(p, size);
-    ck_assert(pattern_check(p, size) == SIZE_MAX);
+    size_t usable = dog_usable_size(p);
+    ck_assert_msg(usable >= size, "%s(%zu, %zu): usable %zu", fn, align, size, usable);
+    p = launder(p);
+    pattern_fill(p, usable);
+    ck_assert(pattern_check(p, usable) == SIZE_MAX);
 }
 
 START_TEST(test_aligned_alloc_powers_of_two)        /* _i: log2 of the alignment, 0..20 */
@@ -506,7 +510,7 @@ START_TEST(test_aligned_alloc_powers_of_two)        /* _i: log2 of the alignment
         ck_assert_ptr_eq(dog_heap_of(p), dog_default);
         void *q = dog_aligned_alloc(align, size);      /* two live ones do not overlap */
         check_aligned_block(q, align, size, "dog_aligned_alloc");
-        ck_assert(pattern_check(p, size) == SIZE_MAX);
+        ck_assert(pattern_check(p, dog_usable_size(p)) == SIZE_MAX);
         dog_free(p);
         dog_free(q);
 
@@ -534,8 +538,8 @@ START_TEST(test_aligned_alloc_many_live)
             check_aligned_block(ptrs[i], align, size, "dog_aligned_alloc");
         }
         for (size_t i = 0; i < N; i++) {
-            size_t size = 1 + (i * 37) % 3000;
-            ck_assert(pattern_check(ptrs[i], size) == SIZE_MAX);
+            REQUIRE(pattern_check(ptrs[i], dog_usable_size(ptrs[i])) == SIZE_MAX,
+                    "aligned block %zu (%p, align %zu) overwritten", i, ptrs[i], align);
             dog_free(ptrs[i]);
         }
     }
@@ -566,6 +570,55 @@ START_TEST(test_aligned_alloc_large_alignments)     /* _i: log2 of the alignment
         ck_assert_uint_eq((uintptr_t)r % align, 0);
         ((unsigned char *)r)[size - 1] = 1;
         dog_free(r);
+    }
+}
+END_TEST
+
+START_TEST(test_realloc_aligned_blocks)
+{
+    /* realloc of an aligned block (small page, or huge with the block past a gap) keeps
+     * its contents whether it grows in place, moves, or shrinks */
+    static const size_t aligns[] = { 64, 4096, 65536, MiB, 2 * MiB, 16 * MiB };
+    static const size_t sizes[] = { 100, 5000, 70000, 3 * MiB };
+    for (size_t a = 0; a < sizeof aligns / sizeof *aligns; a++) {
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+            size_t size = sizes[k];
+            unsigned char *p = dog_aligned_alloc(aligns[a], size);
+            ck_assert_ptr_nonnull(p);
+            ck_assert_uint_eq((uintptr_t)p % aligns[a], 0);
+            bytes_fill(p, size, 21);
+            const size_t steps[] = { size * 3, size * 3 + 12 * MiB, size / 2 + 1 };
+            size_t have = size;
+            for (size_t s = 0; s < 3; s++) {
+                p = dog_realloc(p, steps[s]);
+                ck_assert_msg(p != NULL, "realloc of a %zu-aligned block to %zu", aligns[a],
+                              steps[s]);
+                size_t kept = have < steps[s] ? have : steps[s];
+                ck_assert_msg(bytes_check(p, kept, 21) == SIZE_MAX,
+                              "realloc of a %zu-aligned %zu-byte block to %zu lost contents",
+                              aligns[a], size, steps[s]);
+                ck_assert_uint_ge(dog_usable_size(p), steps[s]);
+                ck_assert_ptr_eq(dog_heap_of(p), dog_default);
+                bytes_fill(p, steps[s], 21);
+                have = steps[s];
+            }
+            dog_free(p);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_posix_memalign_size_zero)
+{
+    void *p = (void *)(uintptr_t)1;
+    ck_assert_int_eq(dog_posix_memalign(&p, 64, 0), 0);
+    ck_assert_ptr_ne(p, (void *)(uintptr_t)1);
+    ck_assert_uint_eq((uintptr_t)p % 64, 0);
+    dog_free(p);                                      /* NULL or a block: both free */
+    void *q = dog_aligned_alloc(4096, 0);
+    if (q != NULL) {
+        ck_assert_uint_eq((uintptr_t)q % 4096, 0);
+        dog_free(q);
     }
 }
 END_TEST
@@ -615,6 +668,45 @@ START_TEST(test_huge_blocks_live_together)
         ck_assert_msg(pattern_check(p[i], sz[i]) == SIZE_MAX, "huge block %zu corrupted", i);
         dog_free(p[i]);
     }
+}
+END_TEST
+
+START_TEST(test_calloc_zeroes_after_huge_shrink)
+{
+    /* a huge block dirtied, shrunk in place, freed (to the huge cache), then calloc'd at
+     * larger and smaller sizes: no old byte may show through */
+    static const size_t again[] = { 8 * MiB, 3 * MiB, 2 * MiB + 5, 8 * MiB - 4096, 12 * MiB };
+    for (size_t k = 0; k < sizeof again / sizeof *again; k++) {
+        unsigned char *p = dog_malloc(8 * MiB);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 0xff, 8 * MiB);
+        p = dog_realloc(p, 2 * MiB);
+        ck_assert_ptr_nonnull(p);
+        memset(launder(p), 0xee, dog_usable_size(p));
+        dog_free(p);
+        unsigned char *q = dog_calloc(again[k], 1);
+        ck_assert_ptr_nonnull(q);
+        assert_zero(q, again[k]);
+        dog_free(q);
+    }
+}
+END_TEST
+
+START_TEST(test_realloc_huge_grow_after_shrink_keeps_contents)
+{
+    /* shrink in place, grow back in place (mremap): the prefix survives both ways */
+    uint64_t *p = dog_malloc(16 * MiB);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < 16 * MiB / 8; i++)
+        p[i] = i ^ 0x5555;
+    p = dog_realloc(p, 3 * MiB);
+    ck_assert_ptr_nonnull(p);
+    p = dog_realloc(p, 20 * MiB);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < 3 * MiB / 8; i++)
+        REQUIRE(p[i] == (i ^ 0x5555), "word %zu", i);
+    memset(p, 0, 20 * MiB);                           /* the whole new size is writable */
+    dog_free(p);
 }
 END_TEST
 
@@ -691,6 +783,10 @@ Suite *api_suite(void)
     tcase_add_loop_test(tc, test_aligned_alloc_powers_of_two, 0, 21);
     tcase_add_test(tc, test_aligned_alloc_many_live);
     tcase_add_loop_test(tc, test_aligned_alloc_large_alignments, 21, 31);
+    tcase_add_test(tc, test_realloc_aligned_blocks);
+    tcase_add_test(tc, test_posix_memalign_size_zero);
+    tcase_add_test(tc, test_calloc_zeroes_after_huge_shrink);
+    tcase_add_test(tc, test_realloc_huge_grow_after_shrink_keeps_contents);
     tcase_add_test(tc, test_huge_blocks_sizes);
     tcase_add_test(tc, test_huge_blocks_live_together);
     tcase_add_test(tc, test_trim_empties_caches);

@@ -5,6 +5,7 @@
  * "dogmalloc" and name the pointer as printf's %p does. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,19 @@ static volatile size_t impossible[] = {
     (size_t)1 << 50,
 };
 #define N_IMPOSSIBLE (sizeof impossible / sizeof *impossible)
+
+static void *free_in_thread(void *p)
+{
+    dog_free(p);
+    return NULL;
+}
+
+static volatile size_t usable_sink;
+
+static void do_usable_size(void *p)
+{
+    usable_sink = dog_usable_size(p);
+}
 
 static void assert_enomem(void *p, const char *call, size_t size)
 {
@@ -309,6 +323,9 @@ START_TEST(test_heap_of_bad_pointers)
     ck_assert_ptr_null(dog_heap_of(huge + 4096));
     ck_assert_ptr_null(dog_heap_of(huge + 1));
     ck_assert_ptr_null(dog_heap_of(huge + 2 * MiB - 1));
+    ck_assert_ptr_null(dog_heap_of(huge - 16));         /* its header, if there */
+    ck_assert_ptr_null(dog_heap_of(huge - 4096));
+    ck_assert_ptr_null(dog_heap_of(huge + 2 * MiB + 4096));
     /* the start of the page that holds `small`: dogmalloc memory, but no block */
     void *page = (void *)((uintptr_t)small & ~(DOG_PAGE - 1));
     if (page != small)
@@ -332,6 +349,22 @@ START_TEST(test_heap_of_bad_pointers)
 }
 END_TEST
 
+START_TEST(test_heap_of_remote_freed_block)
+{
+    /* a block freed by another thread (waiting on a thread free list) is not live */
+    void *p = dog_malloc(64), *keep = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(keep);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_in_thread, p), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_ptr_null(dog_heap_of(p));
+    ck_assert_ptr_eq(dog_heap_of(keep), dog_default);
+    ck_assert_dies_naming(do_usable_size, p, p, "dog_usable_size(remote-freed block)");
+    dog_free(keep);
+}
+END_TEST
+
 START_TEST(test_heap_of_destroyed_heap_block)
 {
     dog_heap_t *h = dog_heap_new(NULL);
@@ -350,13 +383,6 @@ END_TEST
 static void do_free(void *p)
 {
     dog_free(p);
-}
-
-static volatile size_t usable_sink;
-
-static void do_usable_size(void *p)
-{
-    usable_sink = dog_usable_size(p);
 }
 
 static void do_free_sized_too_big(void *p)
@@ -455,6 +481,33 @@ START_TEST(test_free_double_huge_aborts)
 }
 END_TEST
 
+/* the second free comes from another thread: the remote (thread free list) path */
+static void do_free_from_thread(void *p)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_in_thread, p) == 0)
+        pthread_join(t, NULL);
+}
+
+START_TEST(test_free_double_remote_aborts)
+{
+    /* first free by another thread, second by this one */
+    void *p = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_in_thread, p), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_dies_naming(do_free, p, p, "double free: remote, then local");
+    /* both frees by other threads */
+    ck_assert_dies_naming(do_free_from_thread, p, p, "double free: remote, then remote");
+    /* first free local, second remote */
+    void *q = dog_malloc(64);
+    ck_assert_ptr_nonnull(q);
+    dog_free(q);
+    ck_assert_dies_naming(do_free_from_thread, q, q, "double free: local, then remote");
+}
+END_TEST
+
 START_TEST(test_usable_size_foreign_aborts)
 {
     char on_stack[32];
@@ -508,6 +561,7 @@ Suite *bad_input_suite(void)
     tcase_add_test(tc, test_bad_align_impossible);
     tcase_add_test(tc, test_free_preserves_errno);
     tcase_add_test(tc, test_heap_of_bad_pointers);
+    tcase_add_test(tc, test_heap_of_remote_freed_block);
     tcase_add_test(tc, test_heap_of_destroyed_heap_block);
     tcase_add_test(tc, test_death_helper_detects_survival);
     tcase_add_test(tc, test_free_stack_pointer_aborts);
@@ -519,6 +573,7 @@ Suite *bad_input_suite(void)
     tcase_add_test(tc, test_free_double_small_aborts);
     tcase_add_test(tc, test_free_double_small_not_last_aborts);
     tcase_add_test(tc, test_free_double_huge_aborts);
+    tcase_add_test(tc, test_free_double_remote_aborts);
     tcase_add_test(tc, test_usable_size_foreign_aborts);
     tcase_add_test(tc, test_free_sized_too_big_aborts);
     suite_add_tcase(s, tc);

@@ -624,6 +624,109 @@ START_TEST(test_heap_destroy_default_aborts)
 }
 END_TEST
 
+START_TEST(test_heap_destroy_then_calloc_zeroes)
+{
+    /* pages of a destroyed heap (dirty, possibly still resident in the reuse pool) serve
+     * the next heap: calloc must still hand out zeroes, and other classes work there */
+    static const size_t sizes[] = { 16, 100, 1000, 4000, 30000 };
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t size = sizes[k];
+        size_t n = 6 * MiB / size;
+        dog_heap_t *a = heap_named("dirty", 0);
+        for (size_t i = 0; i < n; i++) {
+            void *p = launder(dog_heap_malloc(a, size));
+            REQUIRE(p != NULL, "block %zu", i);
+            memset(p, 0xff, dog_usable_size(p));
+        }
+        dog_heap_destroy(a);
+        dog_heap_t *b = heap_named("clean", 0);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char *p = dog_heap_calloc(b, 1, size);
+            REQUIRE(p != NULL, "block %zu", i);
+            for (size_t j = 0; j < size; j++)
+                REQUIRE(p[j] == 0, "calloc(%zu) block %zu byte %zu is %#x after a destroy",
+                        size, i, j, p[j]);
+        }
+        dog_heap_destroy(b);
+        /* and the default heap gets zeroes from such pages too */
+        a = heap_named("dirty2", 0);
+        for (size_t i = 0; i < n; i++) {
+            void *p = launder(dog_heap_malloc(a, size));
+            REQUIRE(p != NULL, "block %zu", i);
+            memset(p, 0xff, dog_usable_size(p));
+        }
+        dog_heap_destroy(a);
+        void **keep = malloc(n * sizeof *keep);
+        ck_assert_ptr_nonnull(keep);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char *p = dog_calloc(size, 1);
+            REQUIRE(p != NULL, "block %zu", i);
+            for (size_t j = 0; j < size; j++)
+                REQUIRE(p[j] == 0, "dog_calloc(%zu) block %zu byte %zu is %#x after a destroy",
+                        size, i, j, p[j]);
+            keep[i] = p;
+        }
+        for (size_t i = 0; i < n; i++)
+            dog_free(keep[i]);
+        free(keep);
+    }
+}
+END_TEST
+
+START_TEST(test_heap_destroy_pages_change_class)
+{
+    /* a destroyed heap's pages come back with another block size: blocks do not overlap */
+    dog_heap_t *a = heap_named("small-blocks", 0);
+    for (size_t i = 0; i < 40000; i++)
+        ck_assert_ptr_nonnull(dog_heap_malloc(a, 48));
+    dog_heap_destroy(a);
+    dog_heap_t *b = heap_named("other-blocks", 0);
+    enum { N = 3000 };
+    static void *p[N];
+    for (size_t i = 0; i < N; i++) {
+        size_t size = 100 + (i * 977) % 8000;
+        p[i] = dog_heap_malloc(b, size);
+        REQUIRE(p[i] != NULL, "block %zu", i);
+        pattern_fill(p[i], size);
+    }
+    for (size_t i = 0; i < N; i++)
+        REQUIRE(pattern_check(p[i], 100 + (i * 977) % 8000) == SIZE_MAX, "block %zu", i);
+    dog_heap_destroy(b);
+}
+END_TEST
+
+START_TEST(test_heap_limit_huge_cache_between_heaps)
+{
+    /* freed huge mappings are cached process-wide; a budgeted heap that reuses one is
+     * charged only what it keeps, and a mapping it gave back no longer counts */
+    const size_t limit = 4 * MiB;
+    dog_heap_t *h = heap_named("cache-budget", limit), *other = heap_named("other", 0);
+    void *big = dog_malloc(20 * MiB);                 /* to the cache when freed */
+    ck_assert_ptr_nonnull(big);
+    memset(big, 1, 20 * MiB);
+    dog_free(big);
+    void *p = dog_heap_malloc(h, MiB);
+    ck_assert_msg(p != NULL, "a 1 MiB block in a 4 MiB heap failed (errno %d)", errno);
+    dog_heap_stats_t s = heap_stats(h);
+    ck_assert_msg(s.bytes_mapped <= limit, "heap charged %zu for a 1 MiB block", s.bytes_mapped);
+    ck_assert_uint_eq(s.huge_blocks, 1);
+    dog_free(p);
+    void *q = dog_heap_malloc(other, 3 * MiB);        /* may take h's old mapping */
+    ck_assert_ptr_nonnull(q);
+    p = dog_heap_malloc(h, 3 * MiB);
+    ck_assert_msg(p != NULL, "a 3 MiB block in an empty 4 MiB heap failed (errno %d)", errno);
+    s = heap_stats(h);
+    ck_assert_uint_le(s.bytes_mapped, limit);
+    dog_heap_stats_t so = heap_stats(other);
+    ck_assert_uint_eq(so.huge_blocks, 1);
+    ck_assert_uint_eq(so.huge_bytes, dog_usable_size(q));
+    dog_free(p);
+    dog_free(q);
+    dog_heap_destroy(h);
+    dog_heap_destroy(other);
+}
+END_TEST
+
 /* --- Moving blocks between heaps --- */
 
 START_TEST(test_heap_realloc_moves_between_heaps)
@@ -662,6 +765,121 @@ START_TEST(test_heap_realloc_moves_between_heaps)
     }
     dog_heap_destroy(a);
     dog_heap_destroy(b);
+}
+END_TEST
+
+START_TEST(test_heap_stats_huge_realloc)
+{
+    /* in-place growth (mremap) and moves between huge and small keep the figures exact */
+    dog_heap_t *h = heap_named("hugerealloc", 0);
+    void *p = dog_heap_malloc(h, 2 * MiB);
+    ck_assert_ptr_nonnull(p);
+    const size_t steps[] = { 10 * MiB, 40 * MiB, 5 * MiB, 100, 3 * MiB, 65536 };
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+        p = dog_realloc(p, steps[k]);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_ptr_eq(dog_heap_of(p), h);
+        dog_heap_stats_t s = heap_stats(h);
+        int huge = steps[k] > 65536;
+        ck_assert_uint_eq(s.blocks_in_use, 1);
+        ck_assert_msg(s.bytes_in_use == dog_usable_size(p), "after realloc to %zu: bytes in use "
+                      "%zu, usable %zu", steps[k], s.bytes_in_use, dog_usable_size(p));
+        ck_assert_uint_eq(s.huge_blocks, huge ? 1 : 0);
+        ck_assert_uint_eq(s.huge_bytes, huge ? dog_usable_size(p) : 0);
+        ck_assert_uint_ge(s.bytes_mapped, s.pages * PAGE_SIZE_DOG + s.huge_bytes);
+        ck_assert_uint_ge(s.peak_bytes_in_use, s.bytes_in_use);
+    }
+    dog_free(p);
+    dog_heap_stats_t s = heap_stats(h);
+    ck_assert_uint_eq(s.blocks_in_use, 0);
+    ck_assert_uint_eq(s.bytes_in_use, 0);
+    ck_assert_uint_eq(s.huge_bytes, 0);
+    ck_assert_uint_ge(s.peak_bytes_in_use, 40 * MiB);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(test_heap_many_live_heaps)
+{
+    enum { N = 1000 };
+    size_t heaps = heaps_now();
+    dog_heap_t **h = malloc(N * sizeof *h);
+    void **p = malloc(N * sizeof *p);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < N; i++) {
+        h[i] = dog_heap_new(NULL);
+        REQUIRE(h[i] != NULL, "heap %zu: errno %d", i, errno);
+        p[i] = dog_heap_malloc(h[i], 16 + i % 100);
+        REQUIRE(p[i] != NULL, "heap %zu", i);
+        pattern_fill(p[i], 16 + i % 100);
+    }
+    ck_assert_uint_eq(heaps_now(), heaps + N);
+    for (size_t i = 0; i < N; i++) {
+        REQUIRE(dog_heap_of(p[i]) == h[i], "block of heap %zu", i);
+        REQUIRE(pattern_check(p[i], 16 + i % 100) == SIZE_MAX, "block of heap %zu", i);
+    }
+    for (size_t i = 0; i < N; i += 2)
+        dog_free(p[i]);
+    for (size_t i = 0; i < N; i++)
+        dog_heap_destroy(h[i]);
+    ck_assert_uint_eq(heaps_now(), heaps);
+    free(h);
+    free(p);
+}
+END_TEST
+
+START_TEST(test_heap_name_boundaries)
+{
+    char name31[32], name32[33];
+    memset(name31, 'x', 31);
+    name31[31] = '\0';
+    memset(name32, 'y', 32);
+    name32[32] = '\0';
+    dog_heap_t *a = heap_named(name31, 0), *b = heap_named(name32, 0), *c = heap_named("", 0);
+    ck_assert_str_eq(dog_heap_name(a), name31);          /* 31 bytes fit */
+    name32[31] = '\0';
+    ck_assert_str_eq(dog_heap_name(b), name32);          /* the 32nd is cut */
+    ck_assert_ptr_nonnull(dog_heap_name(c));
+    dog_heap_destroy(a);
+    dog_heap_destroy(b);
+    dog_heap_destroy(c);
+}
+END_TEST
+
+START_TEST(test_heap_destroy_after_remote_frees)
+{
+    /* other threads free blocks of h (pending on thread free lists), then h is destroyed
+     * straight away, with no stats call to collect them first */
+    enum { N = 6000, T = 3 };
+    warm_up_heaps();
+    dog_trim();
+    size_t before = mapped_now();
+    for (int round = 0; round < 3; round++) {
+        dog_heap_t *h = heap_named("remote-destroy", 0);
+        void **ptrs = malloc(N * sizeof *ptrs);
+        ck_assert_ptr_nonnull(ptrs);
+        for (size_t i = 0; i < N; i++) {
+            ptrs[i] = dog_heap_malloc(h, 1 + i % 700);
+            REQUIRE(ptrs[i] != NULL, "block %zu", i);
+            pattern_fill(ptrs[i], 1 + i % 700);
+        }
+        pthread_t th[T];
+        struct free_slice fs[T];
+        for (size_t t = 0; t < T; t++) {              /* frees the first half */
+            fs[t] = (struct free_slice){ ptrs, t * N / 2 / T, (t + 1) * N / 2 / T };
+            ck_assert_int_eq(pthread_create(&th[t], NULL, free_slice_thread, &fs[t]), 0);
+        }
+        for (size_t t = 0; t < T; t++) {
+            void *ret;
+            ck_assert_int_eq(pthread_join(th[t], &ret), 0);
+            ck_assert_ptr_null(ret);
+        }
+        dog_heap_destroy(h);
+        free(ptrs);
+    }
+    dog_trim();
+    ck_assert_uint_le(mapped_now(), before);
 }
 END_TEST
 
@@ -765,6 +983,111 @@ START_TEST(test_heap_limit_huge_blocks)
 }
 END_TEST
 
+START_TEST(test_heap_limit_empty_pages_serve_other_classes)
+{
+    /* one block in each of 8 size classes takes the 8 pages of a 4 MiB budget; once they
+     * are all freed the heap is empty, so a ninth class must not be refused */
+    const size_t limit = 4 * MiB;
+    dog_heap_t *h = heap_named("classes", limit);
+    static const size_t sizes[] = { 16, 100, 300, 1000, 2000, 5000, 10000, 30000 };
+    void *p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = dog_heap_malloc(h, sizes[i]);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        dog_free(p[i]);
+    dog_heap_stats_t s = heap_stats(h);
+    ck_assert_uint_eq(s.blocks_in_use, 0);
+    errno = 0;
+    void *q = dog_heap_malloc(h, 600);
+    ck_assert_msg(q != NULL, "an empty heap (%zu pages held, budget %zu) refused 600 bytes: "
+                  "errno %d", s.pages, limit, errno);
+    dog_free(q);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(test_heap_limit_realloc)
+{
+    /* growing a block of a budgeted heap past the budget fails cleanly: NULL, ENOMEM,
+     * the block intact; also for huge blocks that could grow in place (mremap) */
+    const size_t limit = 4 * MiB;
+    dog_heap_t *h = heap_named("realloc-budget", limit);
+    unsigned char *p = dog_heap_malloc(h, MiB);
+    ck_assert_ptr_nonnull(p);
+    bytes_fill(p, MiB, 33);
+    errno = 0;
+    ck_assert_ptr_null(dog_realloc(p, 8 * MiB));
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(dog_heap_realloc(h, p, 8 * MiB));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert(bytes_check(p, MiB, 33) == SIZE_MAX);
+    /* step by step up to the budget: never above it */
+    size_t size = MiB;
+    for (;;) {
+        size_t next = size + 256 * KiB;
+        errno = 0;
+        unsigned char *q = dog_realloc(p, next);
+        dog_heap_stats_t s = heap_stats(h);
+        ck_assert_msg(s.bytes_mapped <= limit, "realloc to %zu: heap maps %zu > budget %zu",
+                      next, s.bytes_mapped, limit);
+        if (q == NULL) {
+            ck_assert_int_eq(errno, ENOMEM);
+            break;
+        }
+        ck_assert_uint_le(next, limit);
+        p = q;
+        size = next;
+    }
+    ck_assert_msg(bytes_check(p, MiB, 33) == SIZE_MAX, "contents lost on the way to %zu", size);
+    ck_assert_ptr_eq(dog_heap_of(p), h);
+    dog_heap_stats_t s = heap_stats(h);
+    ck_assert_uint_eq(s.blocks_in_use, 1);
+
+    /* a block of another heap moving in is refused too, and stays where it was */
+    unsigned char *d = dog_malloc(6 * MiB);
+    ck_assert_ptr_nonnull(d);
+    bytes_fill(d, 6 * MiB, 34);
+    errno = 0;
+    ck_assert_ptr_null(dog_heap_realloc(h, d, 6 * MiB));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert(bytes_check(d, 6 * MiB, 34) == SIZE_MAX);
+    ck_assert_ptr_eq(dog_heap_of(d), dog_default);
+    dog_free(d);
+    dog_free(p);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(test_heap_limit_aligned)
+{
+    /* aligned requests that need slack in the mapping still respect the budget */
+    const size_t limit = 4 * MiB;
+    dog_heap_t *h = heap_named("aligned-budget", limit);
+    static const size_t aligns[] = { 4096, 65536, 512 * KiB, MiB, 2 * MiB, 4 * MiB, 64 * MiB };
+    for (size_t a = 0; a < sizeof aligns / sizeof *aligns; a++) {
+        const size_t sizes[] = { 100, 70000, MiB };
+        for (size_t k = 0; k < 3; k++) {
+            errno = 0;
+            void *p = dog_heap_aligned_alloc(h, aligns[a], sizes[k]);
+            dog_heap_stats_t s = heap_stats(h);
+            ck_assert_msg(s.bytes_mapped <= limit, "aligned_alloc(%zu, %zu): heap maps %zu",
+                          aligns[a], sizes[k], s.bytes_mapped);
+            if (p == NULL) {
+                ck_assert_int_eq(errno, ENOMEM);
+                continue;
+            }
+            ck_assert_uint_eq((uintptr_t)p % aligns[a], 0);
+            memset(p, 1, sizes[k]);
+            dog_free(p);
+        }
+    }
+    dog_heap_destroy(h);
+}
+END_TEST
+
 START_TEST(test_heap_limit_empty_heap_reusable_for_huge)
 {
     /* a heap whose small blocks are all freed can spend its budget on a huge block:
@@ -811,6 +1134,12 @@ Suite *heap_api_suite(void)
     tcase_add_test(tc, test_heap_create_destroy_loop);
     tcase_add_test(tc, test_heap_destroy_default_aborts);
     tcase_add_test(tc, test_heap_realloc_moves_between_heaps);
+    tcase_add_test(tc, test_heap_stats_huge_realloc);
+    tcase_add_test(tc, test_heap_destroy_then_calloc_zeroes);
+    tcase_add_test(tc, test_heap_destroy_pages_change_class);
+    tcase_add_test(tc, test_heap_many_live_heaps);
+    tcase_add_test(tc, test_heap_name_boundaries);
+    tcase_add_test(tc, test_heap_destroy_after_remote_frees);
     suite_add_tcase(s, tc);
 
     TCase *lim = tcase_create("limits");
@@ -818,6 +1147,10 @@ Suite *heap_api_suite(void)
     tcase_add_test(lim, test_heap_limit_refuses_and_recovers);
     tcase_add_test(lim, test_heap_limit_huge_blocks);
     tcase_add_test(lim, test_heap_limit_empty_heap_reusable_for_huge);
+    tcase_add_test(lim, test_heap_limit_empty_pages_serve_other_classes);
+    tcase_add_test(lim, test_heap_limit_realloc);
+    tcase_add_test(lim, test_heap_limit_aligned);
+    tcase_add_test(lim, test_heap_limit_huge_cache_between_heaps);
     suite_add_tcase(s, lim);
     return s;
 }

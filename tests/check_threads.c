@@ -292,6 +292,15 @@ static void *worker_main(void *arg)
         alloc_item(st, it, &rng);
         if (rng_next(&rng) % 3 != 0)
             take_from_queue(st, &rng);
+        if (iter % 4096 == 0) {       /* stats of busy heaps: they collect remote frees */
+            dog_heap_stats_t s;
+            if (dog_heap_stats(st->shared[iter / 4096 % N_SHARED], &s) != 0 ||
+                dog_heap_stats(dog_default, &s) != 0)
+                thread_fail("dog_heap_stats failed on a busy heap");
+            else if (s.peak_bytes_in_use < s.bytes_in_use)
+                thread_fail("default heap: peak %zu < in use %zu", s.peak_bytes_in_use,
+                            s.bytes_in_use);
+        }
     }
     /* exit with blocks in flight: half of what is left goes to the queue */
     for (size_t i = 0; i < SLOTS; i++) {
@@ -402,6 +411,12 @@ static void *churn_main(void *arg)
             thread_fail("churn heap name %s, expected %s", dog_heap_name(cr.heap), name);
         dog_heap_destroy(cr.heap);                   /* live blocks go with it */
         queue_fini(&cr.queue);
+        /* process-wide calls while the workers are busy */
+        dog_stats_t ps;
+        if (dog_stats(&ps) != 0 || ps.heaps < 1 + N_SHARED)
+            thread_fail("churn: dog_stats failed or counts %zu heaps", ps.heaps);
+        if (round % 4 == 0)
+            dog_trim();
         atomic_fetch_add(&st->churn_rounds, 1);
     }
     return NULL;
@@ -570,6 +585,194 @@ START_TEST(test_threads_producer_consumer)
             dog_heap_destroy(pc.heap);
         }
         queue_fini(&pc.queue);
+    }
+}
+END_TEST
+
+/* --- A budgeted heap shared by threads that all run into its limit --- */
+
+typedef struct budget {
+    dog_heap_t *heap;
+    size_t limit;
+    atomic_size_t refusals;
+    uint64_t seed;
+} budget_t;
+
+static void *budget_main(void *arg)
+{
+    budget_t *b = arg;
+    uint64_t rng = b->seed;
+    enum { MAX = 4096 };
+    item_t *items = malloc(MAX * sizeof *items);
+    if (items == NULL)
+        return NULL;
+    for (int round = 0; round < 6; round++) {
+        size_t n = 0;
+        while (n < MAX) {
+            item_t *it = &items[n];
+            it->size = rng_next(&rng) % 16 == 0 ? 65537 + rng_next(&rng) % (512 * KiB)
+                                                : 1 + rng_next(&rng) % 3000;
+            it->heap = b->heap;
+            errno = 0;
+            it->p = dog_heap_malloc(b->heap, it->size);
+            if (it->p == NULL) {
+                if (errno != ENOMEM)
+                    thread_fail("budget heap: NULL with errno %d, not ENOMEM", errno);
+                atomic_fetch_add(&b->refusals, 1);
+                if (rng_next(&rng) % 4 == 0)
+                    break;                    /* sometimes keep trying other sizes */
+                continue;
+            }
+            pattern_fill(it->p, it->size);
+            n++;
+            if (n % 64 == 0) {
+                dog_heap_stats_t s;
+                if (dog_heap_stats(b->heap, &s) == 0 && s.bytes_mapped > b->limit)
+                    thread_fail("budget heap maps %zu bytes, budget %zu", s.bytes_mapped,
+                                b->limit);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            item_check(&items[i], "budget heap block");
+            item_free(&items[i], &rng);
+        }
+    }
+    free(items);
+    return NULL;
+}
+
+START_TEST(test_threads_heap_limit_shared)
+{
+    errors_reset();
+    enum { T = 4 };
+    budget_t b;
+    b.limit = 8 * MiB;
+    dog_heap_options_t opts = { .name = "shared-budget", .limit = b.limit };
+    b.heap = dog_heap_new(&opts);
+    ck_assert_ptr_nonnull(b.heap);
+    atomic_init(&b.refusals, 0);
+    budget_t per[T];
+    pthread_t th[T];
+    for (int t = 0; t < T; t++) {
+        per[t] = b;                          /* same heap, own seed; refusals summed below */
+        atomic_init(&per[t].refusals, 0);
+        per[t].seed = 1000 + (uint64_t)t;
+        ck_assert_int_eq(pthread_create(&th[t], NULL, budget_main, &per[t]), 0);
+    }
+    size_t refusals = 0;
+    for (int t = 0; t < T; t++) {
+        ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+        refusals += atomic_load(&per[t].refusals);
+    }
+    errors_assert_none();
+    ck_assert_uint_gt(refusals, 0);
+    dog_heap_stats_t s;
+    ck_assert_int_eq(dog_heap_stats(b.heap, &s), 0);
+    ck_assert_uint_eq(s.blocks_in_use, 0);
+    ck_assert_uint_eq(s.bytes_in_use, 0);
+    ck_assert_uint_le(s.bytes_mapped, b.limit);
+    ck_assert_uint_eq(s.allocs, s.frees);
+    /* the budget is whole again: an empty heap can use it */
+    void *p = dog_heap_malloc(b.heap, 1000);
+    ck_assert_ptr_nonnull(p);
+    dog_free(p);
+    dog_heap_destroy(b.heap);
+}
+END_TEST
+
+/* --- First use of a heap by many threads at once --- */
+
+typedef struct first_use {
+    dog_heap_t *heap;
+    pthread_barrier_t *go;
+    int failures;
+} first_use_t;
+
+static void *first_use_main(void *arg)
+{
+    first_use_t *f = arg;
+    pthread_barrier_wait(f->go);
+    for (int i = 0; i < 200; i++) {
+        errno = 0;
+        size_t size = 1 + (size_t)(i * 97) % 5000;
+        void *p = f->heap ? dog_heap_malloc(f->heap, size) : dog_malloc(size);
+        if (p == NULL) {
+            f->failures++;
+            continue;
+        }
+        dog_free(p);
+    }
+    return NULL;
+}
+
+/* 16 threads start allocating from `heap` (NULL: dog_malloc) at the same moment;
+ * returns how many allocations failed. */
+int threads_first_use(dog_heap_t *heap)
+{
+    enum { T = 16 };
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, T);
+    first_use_t f[T];
+    pthread_t th[T];
+    int started = 0, failures = 0;
+    for (int t = 0; t < T; t++) {
+        f[t] = (first_use_t){ heap, &go, 0 };
+        if (pthread_create(&th[t], NULL, first_use_main, &f[t]) != 0)
+            break;
+        started++;
+    }
+    if (started < T)            /* cannot happen in practice; do not hang on the barrier */
+        abort();
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        failures += f[t].failures;
+    }
+    pthread_barrier_destroy(&go);
+    return failures;
+}
+
+START_TEST(test_threads_new_heap_first_use)
+{
+    /* a new heap has no shards yet: 16 threads reach for one at once */
+    for (int round = 0; round < 30; round++) {
+        dog_heap_t *h = dog_heap_new(NULL);
+        ck_assert_ptr_nonnull(h);
+        int failures = threads_first_use(h);
+        ck_assert_msg(failures == 0, "round %d: %d allocations from a new heap failed when 16 "
+                      "threads used it first at once", round, failures);
+        dog_heap_stats_t s;
+        ck_assert_int_eq(dog_heap_stats(h, &s), 0);
+        ck_assert_uint_eq(s.blocks_in_use, 0);
+        dog_heap_destroy(h);
+    }
+}
+END_TEST
+
+START_TEST(test_threads_process_first_use)
+{
+    /* dogmalloc's very first calls in a process come from 16 threads at once. This
+     * process has used dogmalloc already, so run fresh copies of the test binary
+     * (main() in check_main.c sees DOG_TEST_FIRST_USE and runs threads_first_use). */
+    for (int run = 0; run < 10; run++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ne(pid, -1);
+        if (pid == 0) {
+            setenv("DOG_TEST_FIRST_USE", "1", 1);
+            execl("/proc/self/exe", "check_dogmalloc", (char *)NULL);
+            _exit(127);
+        }
+        int status;
+        pid_t w;
+        while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+            ;
+        ck_assert_int_eq(w, pid);
+        ck_assert_msg(WIFEXITED(status), "run %d: fresh process died of signal %d", run,
+                      WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+        ck_assert_msg(WEXITSTATUS(status) != 127, "could not run /proc/self/exe");
+        ck_assert_msg(WEXITSTATUS(status) == 0, "run %d: %d dog_malloc calls failed when 16 "
+                      "threads made a fresh process's first calls at once", run,
+                      WEXITSTATUS(status));
     }
 }
 END_TEST
@@ -764,6 +967,9 @@ Suite *threads_suite(void)
     tcase_add_test(tc, test_threads_stress);
     tcase_add_test(tc, test_threads_producer_consumer);
     tcase_add_test(tc, test_threads_exit_with_live_blocks);
+    tcase_add_test(tc, test_threads_heap_limit_shared);
+    tcase_add_test(tc, test_threads_new_heap_first_use);
+    tcase_add_test(tc, test_threads_process_first_use);
     tcase_add_test(tc, test_threads_fork_while_allocating);
     suite_add_tcase(s, tc);
     return s;

@@ -18,6 +18,12 @@ Suite *bad_input_suite(void);    /* check_bad_input.c */
 Suite *threads_suite(void);      /* check_threads.c */
 Suite *size_class_suite(void);   /* check_size_class.c */
 
+/* check_threads.c: 16 threads allocate from heap (NULL: dog_malloc) starting at the same
+ * moment; returns the number of failed allocations. check_main.c runs it in a fresh
+ * process when DOG_TEST_FIRST_USE is set. */
+typedef struct dog_heap dog_heap_t;
+int threads_first_use(dog_heap_t *heap);
+
 /* --- Scale of the long-running tests (check_main.c) ---
  * DOG_TEST_SCALE=<n> multiplies iteration counts (default 1.0). Sanitizer builds divide
  * it by 4 (ASan/UBSan) or 8 (TSan), so that they finish in a reasonable time. */
