@@ -210,15 +210,38 @@ void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard)
     }
 }
 
+/* Take a page's worth of the heap's budget. At the budget, empty pages that the heap
+ * keeps for reuse (retire_wait) are given back first: this shard's, and those of the
+ * other shards that are free right now (never waiting: we hold a shard lock). */
+static bool page_budget(dog_shard_t *shard)
+{
+    dog_heap_t *heap = shard->heap;
+    for (int attempt = 0;; attempt++) {
+        size_t mapped = dog__fetch_add_relaxed(&heap->xmapped, DOG_PAGE_SIZE) + DOG_PAGE_SIZE;
+        if (heap->limit == 0 || mapped <= heap->limit)
+            return true;
+        dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);
+        if (attempt > 0) {
+            errno = ENOMEM;
+            return false;
+        }
+        dog__shard_collect_all(shard, true);
+        unsigned n = dog__load_acquire(&heap->xshard_count);
+        for (unsigned i = 0; i < n; i++) {
+            dog_shard_t *other = dog__load_relaxed(&heap->shards[i]);
+            if (other != shard && dog__lock_try(&other->lock)) {
+                dog__shard_collect_all(other, true);
+                dog__lock_release(&other->lock);
+            }
+        }
+    }
+}
+
 static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
 {
     dog_heap_t *heap = shard->heap;
-    size_t mapped = dog__fetch_add_relaxed(&heap->xmapped, DOG_PAGE_SIZE) + DOG_PAGE_SIZE;
-    if (heap->limit != 0 && mapped > heap->limit) {
-        dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);
-        errno = ENOMEM;
+    if (!page_budget(shard))
         return NULL;
-    }
     dog_page_t *page = dog__pool_take();
     if (page == NULL) {
         dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);

@@ -15,7 +15,7 @@ DOG_TLS unsigned dog__tl_shard;
 /* init.c */
 void dog__init(void);
 
-static unsigned shard_max;
+static _Atomic unsigned shard_max;     /* 4 per CPU, set once by the first shard_grow */
 
 static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
 {
@@ -32,15 +32,17 @@ static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
 /* Add a shard, returned locked; NULL if the heap is at its maximum or out of memory. */
 static dog_shard_t *shard_grow(dog_heap_t *heap)
 {
-    if (shard_max == 0) {
+    unsigned max = dog__load_relaxed(&shard_max);
+    if (max == 0) {
         dog__init();
-        unsigned n = dog__os_cpu_count() * DOG_SHARDS_PER_CPU;
-        shard_max = n > DOG_SHARDS_MAX ? DOG_SHARDS_MAX : n;
+        max = dog__os_cpu_count() * DOG_SHARDS_PER_CPU;
+        max = max > DOG_SHARDS_MAX ? DOG_SHARDS_MAX : max;
+        dog__store_relaxed(&shard_max, max);
     }
     dog_shard_t *shard = NULL;
     dog__lock_acquire(&heap->grow_lock);
     unsigned n = dog__load_relaxed(&heap->xshard_count);
-    if (n < shard_max) {
+    if (n < max) {
         shard = shard_new(heap, n);
         if (shard != NULL) {
             dog__lock_try(&shard->lock);    /* nobody else can see it yet */
@@ -69,7 +71,7 @@ dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap)
         dog_shard_t *shard = shard_grow(heap);
         if (shard != NULL)
             return shard;
-        if (n == 0) {
+        if (dog__load_acquire(&heap->xshard_count) == 0) {
             /* No shard could be made: out of memory for metadata. */
             errno = ENOMEM;
             return NULL;

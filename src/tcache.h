@@ -22,7 +22,7 @@
 
 #define DOG_TCACHE_BINS     21          /* bins 0..20: blocks of up to 1 KiB */
 #define DOG_TCACHE_SIZE_MAX 1024
-#define DOG_TCACHE_SLOTS    32
+#define DOG_TCACHE_SLOTS    64
 
 typedef struct dog_tcache_bin {
     uint32_t count;                     /* cached blocks: slots[0 .. count) */
