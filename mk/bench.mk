@@ -1,0 +1,64 @@
+# mk/bench.mk: the benchmark suite (tests/bench/), included by the main Makefile.
+#   make bench            full suite under every allocator: table, results.csv, plots (~15 min)
+#   make bench-quick      a subset at smaller sizes (~2 min)
+#   make bench-callgrind  instructions per malloc+free pair under callgrind
+#   make check-bench      every benchmark once at a tiny size under glibc and dogmalloc
+# BENCH_RUNS=N sets the runs per cell (default 3); BENCH_ONLY="larson mpsc" picks benchmarks;
+# BENCH_ALLOCATORS="glibc dogmalloc mimalloc" picks allocators.
+
+BENCH_DIR    := $(BUILD)/bench
+BENCH_CFLAGS := -std=gnu11 -Wall -Wextra -pthread -D_GNU_SOURCE
+BENCH_LIBS   := -pthread
+BENCH_RUNS   ?= 3
+BENCH_ONLY   ?=
+BENCH_ALLOCATORS ?=
+
+# Workloads that use only the malloc family: one source, one binary, any allocator preloaded.
+BENCH_PROGS  := symmetric asymmetric mpsc larson xmalloc cache loop mstress rptest large leak \
+                pairs runner
+BENCH_HEAPS  := heapdrop-free heapdrop-dog heapdrop-mi heapdrop-talloc heapdrop-apr
+BENCH_BINS   := $(BENCH_PROGS:%=$(BENCH_DIR)/%) $(BENCH_HEAPS:%=$(BENCH_DIR)/%)
+
+APR_CFLAGS   = $(shell pkg-config --cflags apr-1 2>/dev/null || echo -I/usr/include/apr-1.0)
+APR_LIBS     = $(shell pkg-config --libs apr-1 2>/dev/null || echo -lapr-1)
+
+BENCH_RUN_ARGS = --build $(BUILD) --runs $(BENCH_RUNS) \
+                 $(if $(BENCH_ONLY),--only "$(BENCH_ONLY)") \
+                 $(if $(BENCH_ALLOCATORS),--allocators "$(BENCH_ALLOCATORS)")
+
+.PHONY: bench bench-quick bench-callgrind bench-build check-bench
+
+$(BENCH_DIR):
+	@mkdir -p $@
+
+# Benchmarks are built with the user's CFLAGS (-O2 -g by default), never sanitized: they
+# measure the allocator that is preloaded into them.
+$(BENCH_DIR)/%: tests/bench/%.c tests/bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) $(CFLAGS) -o $@ $< $(BENCH_LIBS)
+
+$(BENCH_DIR)/heapdrop-free: tests/bench/heapdrop.c tests/bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) $(CFLAGS) -DHEAPDROP_FREE -o $@ $< $(BENCH_LIBS)
+$(BENCH_DIR)/heapdrop-dog: tests/bench/heapdrop.c tests/bench/bench.h $(STATIC) | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) $(CFLAGS) -Iinclude -DHEAPDROP_DOG -o $@ $< $(STATIC) $(BENCH_LIBS)
+$(BENCH_DIR)/heapdrop-mi: tests/bench/heapdrop.c tests/bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) $(CFLAGS) -DHEAPDROP_MI -o $@ $< -lmimalloc $(BENCH_LIBS)
+$(BENCH_DIR)/heapdrop-talloc: tests/bench/heapdrop.c tests/bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) $(CFLAGS) -DHEAPDROP_TALLOC -o $@ $< -ltalloc $(BENCH_LIBS)
+$(BENCH_DIR)/heapdrop-apr: tests/bench/heapdrop.c tests/bench/bench.h | $(BENCH_DIR)
+	$(CC) $(BENCH_CFLAGS) $(APR_CFLAGS) $(CFLAGS) -DHEAPDROP_APR -o $@ $< $(APR_LIBS) $(BENCH_LIBS)
+
+bench-build: $(BENCH_BINS)
+
+bench: deps-bench lib bench-build
+	tests/bench/run.sh $(BENCH_RUN_ARGS)
+
+bench-quick: deps-bench lib bench-build
+	tests/bench/run.sh --quick $(BENCH_RUN_ARGS)
+
+bench-callgrind: deps-bench lib $(BENCH_DIR)/pairs
+	tests/bench/callgrind.sh --build $(BUILD) \
+	    $(if $(BENCH_ALLOCATORS),--allocators "$(BENCH_ALLOCATORS)")
+
+# No timing thresholds: only that every benchmark runs to completion and checks itself.
+check-bench: lib bench-build
+	tests/bench/run.sh --check --build $(BUILD)

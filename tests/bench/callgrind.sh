@@ -1,0 +1,98 @@
+#!/bin/bash
+# callgrind.sh: instructions per small malloc+free pair, counted by callgrind.
+#
+#   tests/bench/callgrind.sh [--build DIR] [--pairs N] [--size BYTES] [--allocators "..."]
+#
+# Runs build/bench/pairs under `valgrind --tool=callgrind` for each allocator (preloaded
+# as in run.sh) and each pattern: same (malloc then free at once), batch (256 mallocs then
+# 256 frees), cross (one thread mallocs, another frees). The count is the inclusive cost of
+# the calls to malloc and free, taken from callgrind_annotate's inclusive and self counts of
+# the two non-inlined wrappers in pairs.c, divided by the number of pairs; one-time costs
+# stay out because the program warms up through direct calls first. Deterministic, so one
+# run suffices. Writes build/bench/callgrind.csv (pattern,allocator,instructions_per_pair).
+set -u
+export LC_ALL=C
+BUILD=${BUILD:-build}
+pairs=1000000
+size=32
+allocators="glibc dogmalloc mimalloc jemalloc tcmalloc tbbmalloc"
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) BUILD=$2; shift ;;
+    --pairs) pairs=$2; shift ;;
+    --size) size=$2; shift ;;
+    --allocators) allocators=$2; shift ;;
+    *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+BUILD=$(cd "$BUILD" && pwd) || exit 2
+OUT=$BUILD/bench
+PAIRS=$OUT/pairs
+if [ ! -x "$PAIRS" ]; then
+    echo "callgrind.sh: $PAIRS missing; build it with make bench-callgrind" >&2
+    exit 2
+fi
+command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not installed" >&2; exit 2; }
+mkdir -p "$OUT/callgrind"
+
+multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+find_lib() {
+    local d
+    for d in "/usr/lib/$multiarch" /usr/lib64 /usr/lib /usr/local/lib; do
+        [ -e "$d/$1" ] && { echo "$d/$1"; return 0; }
+    done
+}
+preload_of() {
+    case "$1" in
+    glibc) echo "" ;;
+    dogmalloc) [ -e "$BUILD/libdogmalloc-override.so" ] && echo "$BUILD/libdogmalloc-override.so" ;;
+    mimalloc) find_lib libmimalloc.so.2 ;;
+    jemalloc) find_lib libjemalloc.so.2 ;;
+    tcmalloc) find_lib libtcmalloc_minimal.so.4 ;;
+    tbbmalloc) find_lib libtbbmalloc_proxy.so.2 ;;
+    esac
+}
+
+# inclusive - self of pair_malloc and of pair_free, summed over every thread.
+count() {
+    local file=$1 incl self
+    incl=$(callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$file" 2>/dev/null)
+    self=$(callgrind_annotate --inclusive=no --threshold=100 --auto=no "$file" 2>/dev/null)
+    { echo "$incl" | sed 's/^/I /'; echo "$self" | sed 's/^/S /'; } | awk '
+        $4 ~ /:pair_(malloc|free)$/ { n = $2; gsub(/,/, "", n); v[$1] += n }
+        END { print (v["I"] > 0 ? v["I"] - v["S"] : -1) }'
+}
+
+csv=$OUT/callgrind.csv
+echo "pattern,allocator,instructions_per_pair" > "$csv"
+printf '%-10s %8s %8s %8s   (instructions per malloc+free pair of %d bytes)\n' allocator same \
+    batch cross "$size"
+status=0
+for a in $allocators; do
+    lib=$(preload_of "$a")
+    if [ "$a" != glibc ] && [ -z "$lib" ]; then
+        echo "callgrind.sh: allocator $a not found, skipped" >&2
+        continue
+    fi
+    line=$(printf '%-10s' "$a")
+    for mode in same batch cross; do
+        f=$OUT/callgrind/$mode-$a.out
+        LD_PRELOAD=$lib valgrind --tool=callgrind --callgrind-out-file="$f" \
+            "$PAIRS" "$mode" "$pairs" "$size" > "$OUT/callgrind/$mode-$a.log" 2>&1
+        rc=$?
+        total=$(count "$f")
+        if [ "$rc" -ne 0 ] || [ "$total" -lt 0 ]; then
+            echo "callgrind.sh: $a $mode failed (exit $rc), see $OUT/callgrind/$mode-$a.log" >&2
+            line="$line $(printf '%8s' FAIL)"
+            status=1
+            continue
+        fi
+        per=$(awk -v t="$total" -v n="$pairs" 'BEGIN { printf "%.1f", t / n }')
+        echo "$mode,$a,$per" >> "$csv"
+        line="$line $(printf '%8s' "$per")"
+    done
+    echo "$line"
+done
+echo "results: $csv; callgrind files: $OUT/callgrind/"
+exit $status

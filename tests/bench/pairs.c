@@ -1,0 +1,142 @@
+/* pairs: the microbenchmark of the fast paths, meant to run under callgrind.
+ *
+ *   pairs same|batch|cross [pairs=1000000] [size=32]
+ *
+ *   same   malloc(size) then free it at once, on one thread
+ *   batch  256 mallocs, then the 256 frees in allocation order, on one thread
+ *   cross  one thread mallocs batches of 256, another frees them (remote frees)
+ *
+ * Every measured call goes through pair_malloc/pair_free, two non-inlined wrappers, so
+ * that `callgrind_annotate --inclusive=yes` gives the instructions spent inside malloc and
+ * free however the threads interleave: instructions per pair =
+ *   (inclusive - self of pair_malloc + inclusive - self of pair_free) / pairs.
+ * A warm-up of the same pattern through direct calls runs first, so one-time costs (lazy
+ * binding, the allocator's initialisation, the first pages) stay out of the count. */
+#include "bench.h"
+
+#define BATCH 256
+
+BENCH_NOINLINE void *pair_malloc(size_t size)
+{
+    void *p = malloc(size);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    return p;
+}
+
+BENCH_NOINLINE void pair_free(void *p)
+{
+    __asm__ volatile("" : : "r"(p) : "memory");
+    free(p);
+}
+
+static size_t npairs, size;
+
+/* Direct calls, same shapes: warms the allocator without touching the wrappers. */
+static void warm_up(void)
+{
+    void *a[BATCH];
+    for (size_t i = 0; i < 4 * BATCH; i++) {
+        void *p = malloc(size);
+        __asm__ volatile("" : : "r"(p) : "memory");
+        free(p);
+    }
+    for (int r = 0; r < 4; r++) {
+        for (size_t k = 0; k < BATCH; k++)
+            a[k] = bench_xmalloc(size);
+        for (size_t k = 0; k < BATCH; k++)
+            free(a[k]);
+    }
+}
+
+/* --- cross: a two-slot mailbox of batches between the threads --- */
+
+static struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    void **full;            /* a batch waiting to be freed, or NULL */
+    size_t full_count;
+    int done;
+} box = { .mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static atomic_int warm_count;
+
+static void *freer_main(void *arg)
+{
+    (void)arg;
+    warm_up();
+    atomic_fetch_add(&warm_count, 1);
+    void *mine[BATCH];
+    for (;;) {
+        pthread_mutex_lock(&box.mutex);
+        while (box.full == NULL && !box.done)
+            pthread_cond_wait(&box.cond, &box.mutex);
+        if (box.full == NULL) {
+            pthread_mutex_unlock(&box.mutex);
+            break;
+        }
+        size_t n = box.full_count;
+        memcpy(mine, box.full, n * sizeof(void *));
+        box.full = NULL;
+        pthread_cond_broadcast(&box.cond);
+        pthread_mutex_unlock(&box.mutex);
+        for (size_t k = 0; k < n; k++)
+            pair_free(mine[k]);
+    }
+    return NULL;
+}
+
+static void run_cross(void)
+{
+    pthread_t freer;
+    bench_thread(&freer, freer_main, NULL);
+    while (atomic_load(&warm_count) == 0)
+        sched_yield();
+    void *batch[BATCH];
+    for (size_t done = 0; done < npairs; done += BATCH) {
+        size_t n = npairs - done < BATCH ? npairs - done : BATCH;
+        for (size_t k = 0; k < n; k++)
+            batch[k] = pair_malloc(size);
+        pthread_mutex_lock(&box.mutex);
+        while (box.full != NULL)
+            pthread_cond_wait(&box.cond, &box.mutex);
+        box.full = batch;
+        box.full_count = n;
+        pthread_cond_broadcast(&box.cond);
+        /* Wait until the freer has copied the batch out before refilling it. */
+        while (box.full != NULL)
+            pthread_cond_wait(&box.cond, &box.mutex);
+        pthread_mutex_unlock(&box.mutex);
+    }
+    pthread_mutex_lock(&box.mutex);
+    box.done = 1;
+    pthread_cond_broadcast(&box.cond);
+    pthread_mutex_unlock(&box.mutex);
+    bench_join(freer);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    npairs = (size_t)bench_arg(argc, argv, 2, 1000000);
+    size = (size_t)bench_arg(argc, argv, 3, 32);
+    warm_up();
+    if (strcmp(mode, "same") == 0) {
+        for (size_t i = 0; i < npairs; i++)
+            pair_free(pair_malloc(size));
+    } else if (strcmp(mode, "batch") == 0) {
+        void *a[BATCH];
+        for (size_t done = 0; done < npairs; done += BATCH) {
+            size_t n = npairs - done < BATCH ? npairs - done : BATCH;
+            for (size_t k = 0; k < n; k++)
+                a[k] = pair_malloc(size);
+            for (size_t k = 0; k < n; k++)
+                pair_free(a[k]);
+        }
+    } else if (strcmp(mode, "cross") == 0) {
+        run_cross();
+    } else {
+        bench_fail("usage: pairs same|batch|cross [pairs] [size]");
+    }
+    printf("pairs %s: %zu pairs of %zu bytes ok\n", mode, npairs, size);
+    return 0;
+}
