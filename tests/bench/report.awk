@@ -66,14 +66,14 @@ function section(col, title, unit, scale,    i, j, b, a, v, line, g, bp, complet
                     line = line sprintf(" %8s%s", rfmt(r), mark)
                     if (complete) { sum[i] += log(r); n[i]++ }
                 } else {
-                    line = line sprintf(" %9s", "-")
+                    line = line sprintf(" %8s ", "-")
                 }
             }
             print line
         }
         line = sprintf("%-14s", "geomean")
         for (i = 1; i <= na; i++)
-            line = line sprintf(" %9s", n[i] ? rfmt(exp(sum[i] / n[i])) : "-")
+            line = line sprintf(" %8s ", n[i] ? rfmt(exp(sum[i] / n[i])) : "-")
         print line
         if (g == 1) for (i = 1; i <= na; i++) gm[col, A[i]] = n[i] ? exp(sum[i] / n[i]) : ""
         if (g == 2) for (i = 1; i <= na; i++) gb[col, A[i]] = n[i] ? exp(sum[i] / n[i]) : ""
@@ -97,6 +97,7 @@ END {
 
     # The summary against the issue's targets.
     printf "\n== dogmalloc against the peers ==\n"
+    if (!(" " allocs " " ~ / dogmalloc /)) print "(dogmalloc was not measured)"
     for (col = 1; col <= 2; col++) {
         what = col == 1 ? "time" : "peak RSS"
         bestgm = ""; bestgma = ""

@@ -12,8 +12,9 @@
 # library directly and appear as extra allocators of the heapdrop benchmark.
 #
 # Outputs in $BUILD/bench/: results.csv (benchmark,allocator,time_s,peak_rss_kib: medians),
-# raw.csv (every run), time.png and memory.png (grouped bars, log scale), mpsc-rss.png and
-# rss/ (the mpsc RSS series), logs/ (each cell's output of its last run); the table on stdout.
+# report.txt (the tables, also printed on stdout), raw.csv (every run), time.png and
+# memory.png (grouped bars, log scale), mpsc-rss.png and rss/ (the mpsc RSS series), logs/
+# (each cell's output in its last run).
 #
 #   --quick   a subset at smaller sizes (make bench-quick)
 #   --check   every workload once at a tiny size under glibc and dogmalloc; checks the exit
@@ -239,6 +240,7 @@ END {
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 machine="$(date -u '+%Y-%m-%d %H:%M UTC'), ${cpu:-$(uname -m)}, $(nproc) CPUs,\
  $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), median of $runs runs"
+report() {
 echo
 echo "dogmalloc benchmark suite: $machine ($(( $(date +%s) - start )) s)"
 echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
@@ -262,6 +264,8 @@ if [ "$failures" -gt 0 ]; then
     echo "FAILED runs ($failures):"
     awk -F, 'NR > 1 && $4 != "ok" { print "  " $1 " under " $2 " (run " $3 "): " $4 }' "$raw"
 fi
+}
+report | tee "$OUT/report.txt"
 
 # --- Plots ---
 if command -v gnuplot >/dev/null 2>&1; then
@@ -271,5 +275,5 @@ else
     echo "run.sh: gnuplot not found, no plots" >&2
 fi
 echo
-echo "results: $results; plots: $OUT/time.png $OUT/memory.png $OUT/mpsc-rss.png"
+echo "results: $results, $OUT/report.txt; plots: $OUT/time.png $OUT/memory.png $OUT/mpsc-rss.png"
 [ "$failures" -eq 0 ]
