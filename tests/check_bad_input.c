@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,6 +509,52 @@ START_TEST(test_free_double_remote_aborts)
 }
 END_TEST
 
+typedef struct park {
+    void *p;
+    pthread_barrier_t *freed, *done;
+} park_t;
+
+static void *free_and_park(void *arg)
+{
+    park_t *pk = arg;
+    dog_free(pk->p);
+    pthread_barrier_wait(pk->freed);
+    pthread_barrier_wait(pk->done);
+    return NULL;
+}
+
+START_TEST(test_free_double_cached_by_live_thread_aborts)
+{
+    /* the first free went into another, still running, thread (and whatever cache it
+     * keeps); the second free here must still be caught */
+    void *p = dog_malloc(64);
+    ck_assert_ptr_nonnull(p);
+    pthread_barrier_t freed, done;
+    pthread_barrier_init(&freed, NULL, 2);
+    pthread_barrier_init(&done, NULL, 2);
+    park_t pk = { p, &freed, &done };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_and_park, &pk), 0);
+    pthread_barrier_wait(&freed);
+    void *heap = dog_heap_of(p);
+    char msg[4096];
+    int status = death_run(do_free, p, msg, sizeof msg);
+    pthread_barrier_wait(&done);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&freed);
+    pthread_barrier_destroy(&done);
+    ck_assert_msg(heap == NULL, "dog_heap_of(%p) = %p for a block freed by a live thread", p,
+                  heap);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "double free after a free by a live thread: status %#x, stderr \"%s\"",
+                  status, msg);
+    char pstr[32];
+    snprintf(pstr, sizeof pstr, "%p", p);
+    ck_assert_msg(strstr(msg, "dogmalloc") != NULL && strstr(msg, pstr) != NULL,
+                  "message: \"%s\"", msg);
+}
+END_TEST
+
 START_TEST(test_usable_size_foreign_aborts)
 {
     char on_stack[32];
@@ -574,6 +621,7 @@ Suite *bad_input_suite(void)
     tcase_add_test(tc, test_free_double_small_not_last_aborts);
     tcase_add_test(tc, test_free_double_huge_aborts);
     tcase_add_test(tc, test_free_double_remote_aborts);
+    tcase_add_test(tc, test_free_double_cached_by_live_thread_aborts);
     tcase_add_test(tc, test_usable_size_foreign_aborts);
     tcase_add_test(tc, test_free_sized_too_big_aborts);
     suite_add_tcase(s, tc);

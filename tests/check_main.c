@@ -124,7 +124,7 @@ int main(void)
     /* a fresh process for test_threads_process_first_use: nothing has touched dogmalloc */
     if (getenv("DOG_TEST_FIRST_USE") != NULL) {
         int failures = threads_first_use(NULL);
-        return failures > 100 ? 100 : failures;
+        return failures > 60 ? 60 : failures;       /* 66 is a sanitizer report */
     }
     SRunner *sr = srunner_create(size_class_suite());
     srunner_add_suite(sr, api_suite());

@@ -680,6 +680,117 @@ START_TEST(test_threads_heap_limit_shared)
 }
 END_TEST
 
+/* --- Blocks parked in a live thread's cache --- */
+
+typedef struct parked {
+    void **ptrs;
+    size_t n;
+    pthread_barrier_t *freed, *done;
+} parked_t;
+
+static void *free_and_wait(void *arg)
+{
+    parked_t *pk = arg;
+    for (size_t i = 0; i < pk->n; i++)
+        dog_free(pk->ptrs[i]);
+    pthread_barrier_wait(pk->freed);      /* frees have returned; stay alive */
+    pthread_barrier_wait(pk->done);
+    return NULL;
+}
+
+START_TEST(test_threads_stats_exact_with_live_thread)
+{
+    /* another thread frees small blocks and stays alive (whatever it caches stays with
+     * it): the figures are exact once its frees have returned, and the blocks are not
+     * live any more */
+    enum { N = 300 };
+    void *ptrs[N];
+    dog_heap_stats_t d0, d1;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d0), 0);
+    for (size_t i = 0; i < N; i++) {
+        ptrs[i] = dog_malloc(16 + (i % 64) * 16);
+        ck_assert_ptr_nonnull(ptrs[i]);
+    }
+    pthread_barrier_t freed, done;
+    pthread_barrier_init(&freed, NULL, 2);
+    pthread_barrier_init(&done, NULL, 2);
+    parked_t pk = { ptrs, N, &freed, &done };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_and_wait, &pk), 0);
+    pthread_barrier_wait(&freed);
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d1), 0);
+    size_t live = 0;
+    for (size_t i = 0; i < N; i++)
+        live += dog_heap_of(ptrs[i]) != NULL;
+    pthread_barrier_wait(&done);          /* let it go before asserting */
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&freed);
+    pthread_barrier_destroy(&done);
+    ck_assert_msg(d1.blocks_in_use == d0.blocks_in_use && d1.bytes_in_use == d0.bytes_in_use,
+                  "default heap after another thread freed %d blocks: %zu blocks / %zu bytes "
+                  "in use, %zu / %zu before", N, d1.blocks_in_use, d1.bytes_in_use,
+                  d0.blocks_in_use, d0.bytes_in_use);
+    ck_assert_uint_eq(d1.frees - d0.frees, N);
+    ck_assert_msg(live == 0, "%zu freed blocks still look live to dog_heap_of", live);
+}
+END_TEST
+
+/* --- Frees from thread-specific-data destructors (after dogmalloc's own) --- */
+
+static pthread_key_t user_key;
+
+static void user_key_destructor(void *p)
+{
+    /* runs at thread exit, possibly after dogmalloc cleaned up this thread's state */
+    dog_free(p);
+    for (int i = 0; i < 100; i++) {
+        void *q = dog_malloc(24 + (size_t)i);
+        if (q == NULL) {
+            thread_fail("dog_malloc in a TSD destructor failed");
+            return;
+        }
+        memset(q, 1, 24 + (size_t)i);
+        dog_free(q);
+    }
+}
+
+static void *tsd_thread(void *arg)
+{
+    (void)arg;
+    void *keep[64];
+    for (int i = 0; i < 64; i++)
+        keep[i] = dog_malloc(32);
+    for (int i = 0; i < 64; i++)
+        dog_free(keep[i]);
+    void *p = dog_malloc(100);
+    if (p == NULL)
+        thread_fail("tsd thread: dog_malloc failed");
+    pthread_setspecific(user_key, p);
+    return NULL;
+}
+
+START_TEST(test_threads_free_in_tsd_destructor)
+{
+    errors_reset();
+    dog_free(dog_malloc(8));               /* dogmalloc's own keys exist before ours */
+    ck_assert_int_eq(pthread_key_create(&user_key, user_key_destructor), 0);
+    dog_heap_stats_t d0, d1;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d0), 0);
+    for (int round = 0; round < 20; round++) {
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(pthread_create(&t[i], NULL, tsd_thread, NULL), 0);
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    }
+    errors_assert_none();
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d1), 0);
+    ck_assert_uint_eq(d1.blocks_in_use, d0.blocks_in_use);
+    ck_assert_uint_eq(d1.bytes_in_use, d0.bytes_in_use);
+    pthread_key_delete(user_key);
+}
+END_TEST
+
 /* --- First use of a heap by many threads at once --- */
 
 typedef struct first_use {
@@ -753,7 +864,7 @@ START_TEST(test_threads_process_first_use)
     /* dogmalloc's very first calls in a process come from 16 threads at once. This
      * process has used dogmalloc already, so run fresh copies of the test binary
      * (main() in check_main.c sees DOG_TEST_FIRST_USE and runs threads_first_use). */
-    for (int run = 0; run < 10; run++) {
+    for (int run = 0; run < 40; run++) {
         fflush(NULL);
         pid_t pid = fork();
         ck_assert_int_ne(pid, -1);
@@ -770,8 +881,9 @@ START_TEST(test_threads_process_first_use)
         ck_assert_msg(WIFEXITED(status), "run %d: fresh process died of signal %d", run,
                       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
         ck_assert_msg(WEXITSTATUS(status) != 127, "could not run /proc/self/exe");
-        ck_assert_msg(WEXITSTATUS(status) == 0, "run %d: %d dog_malloc calls failed when 16 "
-                      "threads made a fresh process's first calls at once", run,
+        ck_assert_msg(WEXITSTATUS(status) == 0, "run %d: fresh process exited with %d: the "
+                      "number of dog_malloc calls that failed when 16 threads made its first "
+                      "calls at once (66: a sanitizer report, see stderr)", run,
                       WEXITSTATUS(status));
     }
 }
@@ -968,6 +1080,8 @@ Suite *threads_suite(void)
     tcase_add_test(tc, test_threads_producer_consumer);
     tcase_add_test(tc, test_threads_exit_with_live_blocks);
     tcase_add_test(tc, test_threads_heap_limit_shared);
+    tcase_add_test(tc, test_threads_stats_exact_with_live_thread);
+    tcase_add_test(tc, test_threads_free_in_tsd_destructor);
     tcase_add_test(tc, test_threads_new_heap_first_use);
     tcase_add_test(tc, test_threads_process_first_use);
     tcase_add_test(tc, test_threads_fork_while_allocating);
