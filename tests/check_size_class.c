@@ -137,6 +137,7 @@ Suite *size_class_suite(void)
 {
     Suite *s = suite_create("size_class");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);                  /* exhaustive sweeps; sanitizers, valgrind */
     tcase_add_loop_test(tc, test_bin_size_roundtrip, 0, DOG_BIN_COUNT);   /* forks per _i */
     tcase_add_loop_test(tc, test_bin_size_monotone, 0, DOG_BIN_COUNT);
     tcase_add_loop_test(tc, test_bin_size_waste, 0, DOG_BIN_COUNT);
