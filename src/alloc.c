@@ -61,7 +61,8 @@ static void *heap_aligned(dog_heap_t *heap, size_t align, size_t size)
 static DOG_INLINE bool tc_cached(const dog_page_t *page, const void *p)
 {
     return page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS &&
-           *(const uint64_t *)p == dog__tc_cookie(p);
+           *(const uint64_t *)p == dog__tc_cookie(p) &&
+           __atomic_load_n(&dog__tc_key, __ATOMIC_RELAXED) != 0;
 }
 
 /* The page and block index of a live small block p (kind DOG_FRAME_PAGE), or NULL. */

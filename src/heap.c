@@ -225,14 +225,22 @@ static bool page_budget(dog_shard_t *shard)
             errno = ENOMEM;
             return false;
         }
-        dog__shard_collect_all(shard, true);
-        unsigned n = dog__load_acquire(&heap->xshard_count);
-        for (unsigned i = 0; i < n; i++) {
-            dog_shard_t *other = dog__load_relaxed(&heap->shards[i]);
-            if (other != shard && dog__lock_try(&other->lock)) {
-                dog__shard_collect_all(other, true);
-                dog__lock_release(&other->lock);
-            }
+        dog__heap_release_empty(heap, shard);
+    }
+}
+
+/* Retire every empty page the heap keeps: held is a shard whose lock the caller has (or
+ * NULL); the other shards are visited only if they are free right now. */
+void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held)
+{
+    if (held != NULL)
+        dog__shard_collect_all(held, true);
+    unsigned n = dog__load_acquire(&heap->xshard_count);
+    for (unsigned i = 0; i < n; i++) {
+        dog_shard_t *other = dog__load_relaxed(&heap->shards[i]);
+        if (other != held && dog__lock_try(&other->lock)) {
+            dog__shard_collect_all(other, true);
+            dog__lock_release(&other->lock);
         }
     }
 }

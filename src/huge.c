@@ -253,8 +253,13 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
     /* The budget is checked against the largest mapping this request can make. */
     size_t need = align < DOG_PAGE_SIZE ? round_os((align > DOG_HUGE_HEADER ? align : DOG_HUGE_HEADER) + size)
                                         : DOG_PAGE_SIZE + round_os(size);
-    if (!budget_take(heap, need))
-        return NULL;
+    if (!budget_take(heap, need)) {
+        if (heap->limit == 0)
+            return NULL;
+        dog__heap_release_empty(heap, NULL);    /* pages kept for reuse count too */
+        if (!budget_take(heap, need))
+            return NULL;
+    }
     bool fresh;
     dog_huge_t *h = huge_map(size, align, &fresh);
     if (h == NULL) {

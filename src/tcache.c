@@ -20,7 +20,7 @@ static void tcache_retire(void *arg);
 
 void dog__tcache_init(void)
 {
-    dog__tc_key = dog__os_random();
+    __atomic_store_n(&dog__tc_key, dog__os_random(), __ATOMIC_RELAXED);
     if (pthread_key_create(&tc_pthread_key, tcache_retire) == 0)
         dog__store_release(&tc_ready, 1);
 }

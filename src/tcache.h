@@ -55,9 +55,11 @@ void dog__tcache_fork_child(void);
 
 #define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 
+/* The key is set once, at initialisation, before any cache exists; until then it is 0
+ * and no block may be taken for a cached one (dog__tc_is_cached). */
 static DOG_INLINE uint64_t dog__tc_cookie(const void *p)
 {
-    return dog__tc_key ^ (uint64_t)(uintptr_t)p;
+    return __atomic_load_n(&dog__tc_key, __ATOMIC_RELAXED) ^ (uint64_t)(uintptr_t)p;
 }
 
 /* malloc of up to DOG_TCACHE_SIZE_MAX bytes from dog_default. */
