@@ -210,23 +210,36 @@ void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard)
     }
 }
 
+/* Count bytes more of OS memory against the heap's budget, or fail with ENOMEM. The
+ * check and the add are one compare-and-swap, so xmapped never reads above the limit and
+ * two racing requests cannot both fail when one fits. */
+bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes)
+{
+    if (heap->limit == 0) {
+        dog__fetch_add_relaxed(&heap->xmapped, bytes);
+        return true;
+    }
+    size_t mapped = dog__load_relaxed(&heap->xmapped);
+    do {
+        if (mapped > heap->limit || bytes > heap->limit - mapped) {
+            errno = ENOMEM;
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&heap->xmapped, &mapped, mapped + bytes,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
 /* Take a page's worth of the heap's budget. At the budget, empty pages that the heap
  * keeps for reuse (retire_wait) are given back first: this shard's, and those of the
  * other shards that are free right now (never waiting: we hold a shard lock). */
 static bool page_budget(dog_shard_t *shard)
 {
     dog_heap_t *heap = shard->heap;
-    for (int attempt = 0;; attempt++) {
-        size_t mapped = dog__fetch_add_relaxed(&heap->xmapped, DOG_PAGE_SIZE) + DOG_PAGE_SIZE;
-        if (heap->limit == 0 || mapped <= heap->limit)
-            return true;
-        dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);
-        if (attempt > 0) {
-            errno = ENOMEM;
-            return false;
-        }
-        dog__heap_release_empty(heap, shard);
-    }
+    if (dog__heap_budget_take(heap, DOG_PAGE_SIZE))
+        return true;
+    dog__heap_release_empty(heap, shard);
+    return dog__heap_budget_take(heap, DOG_PAGE_SIZE);
 }
 
 /* Retire every empty page the heap keeps: held is a shard whose lock the caller has (or

@@ -18,6 +18,7 @@ void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index);
 DOG_NORETURN DOG_COLD void dog__free_invalid(const void *p, const char *why);
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held);
+bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes);
 dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
 extern DOG_HIDDEN dog_lock_t dog__heaps_lock;

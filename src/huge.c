@@ -158,17 +158,6 @@ void dog__huge_fork_unlock(void)
 
 /* --- Allocation ---------------------------------------------------------------------- */
 
-static bool budget_take(dog_heap_t *heap, size_t bytes)
-{
-    size_t mapped = dog__fetch_add_relaxed(&heap->xmapped, bytes) + bytes;
-    if (heap->limit != 0 && (mapped > heap->limit || mapped < bytes)) {
-        dog__fetch_sub_relaxed(&heap->xmapped, bytes);
-        errno = ENOMEM;
-        return false;
-    }
-    return true;
-}
-
 /* Map a block: the header at a frame start, ptr at offset (align < 512 KiB), or ptr
  * aligned to align with the header one frame below it (align >= 512 KiB). */
 static dog_huge_t *huge_map(size_t size, size_t align, bool *fresh)
@@ -253,11 +242,11 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
     /* The budget is checked against the largest mapping this request can make. */
     size_t need = align < DOG_PAGE_SIZE ? round_os((align > DOG_HUGE_HEADER ? align : DOG_HUGE_HEADER) + size)
                                         : DOG_PAGE_SIZE + round_os(size);
-    if (!budget_take(heap, need)) {
+    if (!dog__heap_budget_take(heap, need)) {
         if (heap->limit == 0)
             return NULL;
         dog__heap_release_empty(heap, NULL);    /* pages kept for reuse count too */
-        if (!budget_take(heap, need))
+        if (!dog__heap_budget_take(heap, need))
             return NULL;
     }
     bool fresh;
@@ -267,11 +256,9 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    if (h->map_size != need) {      /* a cached mapping a little larger than asked */
-        if (h->map_size > need)
-            dog__fetch_add_relaxed(&heap->xmapped, h->map_size - need);
-        else
-            dog__fetch_sub_relaxed(&heap->xmapped, need - h->map_size);
+    if (h->map_size > need && !dog__heap_budget_take(heap, h->map_size - need)) {
+        trim_tail(h->map_base, h->map_size, need);  /* a cached mapping a little larger */
+        h->map_size = need;
     }
     dog__store_relaxed(&h->xstate, DOG_HUGE_LIVE);
     heap_link(heap, h);
@@ -329,7 +316,7 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
         return h->ptr;
     }
     size_t grow = map_size - h->map_size;
-    if (!budget_take(heap, grow))
+    if (!dog__heap_budget_take(heap, grow))
         return NULL;
     char *old_base = h->map_base;
     size_t old_size = h->map_size;
