@@ -326,15 +326,24 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
         uintptr_t new_end = (uintptr_t)old_base + map_size;
         if (new_end > old_end &&
             !dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT)) {
+            dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_NONE, DOG_FRAME_NONE);
             dog__os_remap_inplace(old_base, map_size, old_size);
             dog__lock_release(&heap->huge_lock);
             dog__fetch_sub_relaxed(&heap->xmapped, grow);
             return NULL;
         }
     } else {
+        /* The old range leaves the map before the move: once mremap has moved the pages,
+         * another thread may map that range at once and mark it as its own. */
         char *dst = dog__os_map_aligned(map_size, DOG_PAGE_SIZE);
-        if (dst == NULL || !dog__segmap_set(dst, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT) ||
-            !dog__os_remap_move(old_base, old_size, dst, map_size)) {
+        bool moved = false;
+        if (dst != NULL && dog__segmap_set(dst, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT)) {
+            dog__segmap_set(old_base, old_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+            moved = dog__os_remap_move(old_base, old_size, dst, map_size);
+            if (!moved)
+                dog__segmap_set(old_base, old_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT);
+        }
+        if (!moved) {
             if (dst != NULL) {
                 dog__segmap_set(dst, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
                 dog__os_unmap(dst, map_size);
@@ -343,7 +352,6 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
             dog__fetch_sub_relaxed(&heap->xmapped, grow);
             return NULL;
         }
-        dog__segmap_set(old_base, old_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
         h = (dog_huge_t *)dst;      /* the header moved with the pages */
         h->map_base = dst;
         h->ptr = dst + offset;

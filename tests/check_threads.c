@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1071,6 +1072,86 @@ START_TEST(test_threads_exit_with_live_blocks)
 }
 END_TEST
 
+/* --- Huge blocks moved by realloc while other threads map pages --- */
+
+typedef struct mover {
+    _Atomic int *stop;
+    int failures;
+} mover_t;
+
+static void *realloc_mover(void *arg)
+{
+    /* grows huge blocks past neighbours that stop in-place growth, so mremap moves them */
+    mover_t *m = arg;
+    while (!atomic_load(m->stop)) {
+        size_t size = 100 << 10;
+        char *p = dog_malloc(size);
+        void *wall = dog_malloc(200 << 10);
+        if (p == NULL || wall == NULL) {
+            m->failures++;
+            break;
+        }
+        memset(p, 0x5a, size);
+        for (int i = 0; i < 12 && p != NULL; i++) {
+            char *q = dog_realloc(p, size * 2);
+            if (q == NULL) {
+                m->failures++;
+                break;
+            }
+            if (q[0] != 0x5a || q[size - 1] != 0x5a)
+                m->failures++;
+            memset(q + size, 0x5a, size);
+            p = q;
+            size *= 2;
+        }
+        dog_free(p);
+        dog_free(wall);
+    }
+    return NULL;
+}
+
+static void *page_churner(void *arg)
+{
+    /* maps and frees pages: a page mapped where a moved block used to be must stay ours */
+    mover_t *m = arg;
+    enum { N = 4096 };
+    static _Thread_local void *blocks[N];
+    while (!atomic_load(m->stop)) {
+        for (int i = 0; i < N; i++)
+            blocks[i] = dog_malloc(2048 + (size_t)(i % 7) * 1024);
+        for (int i = 0; i < N; i++) {
+            if (dog_heap_of(blocks[i]) != dog_default)
+                m->failures++;
+            dog_free(blocks[i]);
+        }
+        dog_trim();                 /* unmaps the pool, so the next round maps anew */
+    }
+    return NULL;
+}
+
+START_TEST(test_threads_huge_realloc_moves_while_mapping)
+{
+    _Atomic int stop = 0;
+    mover_t m[4] = {{&stop, 0}, {&stop, 0}, {&stop, 0}, {&stop, 0}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, i < 2 ? realloc_mover : page_churner, &m[i]), 0);
+    struct timespec ts = {0, (long)(test_scale() * 1e9)};
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec = ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+    }
+    nanosleep(&ts, NULL);
+    atomic_store(&stop, 1);
+    int failures = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        failures += m[i].failures;
+    }
+    ck_assert_int_eq(failures, 0);
+}
+END_TEST
+
 Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -1085,6 +1166,7 @@ Suite *threads_suite(void)
     tcase_add_test(tc, test_threads_new_heap_first_use);
     tcase_add_test(tc, test_threads_process_first_use);
     tcase_add_test(tc, test_threads_fork_while_allocating);
+    tcase_add_test(tc, test_threads_huge_realloc_moves_while_mapping);
     suite_add_tcase(s, tc);
     return s;
 }
