@@ -54,6 +54,31 @@ static void queue_push_back(dog_page_queue_t *q, dog_page_t *page)
     q->last = page;
 }
 
+/* The bin queues keep pages_direct[] in step: every change of a bin's first page goes
+ * through these, so the fast path never pops from a page that left the queue. */
+static void bin_remove(dog_shard_t *shard, dog_page_t *page)
+{
+    dog_page_queue_t *q = &shard->queues[page->bin];
+    bool first = q->first == page;
+    queue_remove(q, page);
+    if (first)
+        direct_update(shard, page->bin);
+}
+
+static void bin_push_front(dog_shard_t *shard, dog_page_t *page)
+{
+    queue_push_front(&shard->queues[page->bin], page);
+    direct_update(shard, page->bin);
+}
+
+static void bin_push_back(dog_shard_t *shard, dog_page_t *page)
+{
+    dog_page_queue_t *q = &shard->queues[page->bin];
+    queue_push_back(q, page);
+    if (q->first == page)
+        direct_update(shard, page->bin);
+}
+
 /* --- Full pages and the delayed-free list -------------------------------------------- */
 
 /* A page with no free block and nothing left to carve leaves its bin queue, so malloc
@@ -64,8 +89,7 @@ static void queue_push_back(dog_page_queue_t *q, dog_page_t *page)
  * Returns false if remote frees had arrived and the page stays in the queue. */
 static bool page_to_full(dog_shard_t *shard, dog_page_t *page)
 {
-    dog_page_queue_t *q = &shard->queues[page->bin];
-    queue_remove(q, page);
+    bin_remove(shard, page);
     queue_push_back(&shard->full, page);
     page->in_full = 1;
     dog__store_seqcst(&page->xnotify, DOG_NOTIFY_WANTED);
@@ -76,7 +100,7 @@ static bool page_to_full(dog_shard_t *shard, dog_page_t *page)
         return true;        /* already QUEUED: process_delayed brings it back */
     queue_remove(&shard->full, page);
     page->in_full = 0;
-    queue_push_front(q, page);
+    bin_push_front(shard, page);
     dog__page_collect(shard, page);
     return false;
 }
@@ -88,9 +112,7 @@ static void page_unfull(dog_shard_t *shard, dog_page_t *page)
     dog__cas_strong_seqcst(&page->xnotify, &expected, DOG_NOTIFY_NONE);
     queue_remove(&shard->full, page);
     page->in_full = 0;
-    queue_push_back(&shard->queues[page->bin], page);
-    if (shard->queues[page->bin].first == page)
-        direct_update(shard, page->bin);
+    bin_push_back(shard, page);
 }
 
 #define DOG_RETIRE_WAIT 16
@@ -110,10 +132,7 @@ static void page_retire(dog_shard_t *shard, dog_page_t *page, bool force)
         shard->retire_bins |= (uint64_t)1 << page->bin;
         return;
     }
-    bool was_first = q->first == page;
-    queue_remove(q, page);
-    if (was_first)
-        direct_update(shard, page->bin);
+    bin_remove(shard, page);
     shard->pages--;
     dog__fetch_sub_relaxed(&shard->heap->xmapped, DOG_PAGE_SIZE);
     page->shard = NULL;
@@ -270,8 +289,7 @@ static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
     }
     dog__page_init(page, shard, bin);
     shard->pages++;
-    queue_push_front(&shard->queues[bin], page);
-    direct_update(shard, bin);
+    bin_push_front(shard, page);
     return page;
 }
 
@@ -302,9 +320,8 @@ void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size)
             return NULL;
         dog__page_extend(page);
     } else if (page != q->first) {
-        queue_remove(q, page);
-        queue_push_front(q, page);
-        direct_update(shard, bin);
+        bin_remove(shard, page);
+        bin_push_front(shard, page);
     }
     void *p = dog__page_pop(shard, page);
     dog__heap_publish(shard->heap, shard);

@@ -1112,6 +1112,55 @@ START_TEST(test_heap_limit_empty_heap_reusable_for_huge)
 }
 END_TEST
 
+START_TEST(test_heap_full_page_retired_never_served)
+{
+    /* A page that leaves its bin queue full and is later emptied and retired must not be
+     * served by the bin's direct lookup (requests up to 1 KiB) any more: it had been, so
+     * a malloc returned a block of a page back in the reuse pool and freeing it aborted.
+     * 1 KiB blocks; the page of a block is its address with the low 19 bits cleared. */
+    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "fullpages" });
+    ck_assert_ptr_nonnull(h);
+    enum { SIZE = 1024, MAX = 1024 };
+    const uintptr_t page_mask = ~(uintptr_t)((512 << 10) - 1);
+    static void *a[MAX], *b[MAX];
+    int na = 0, nb = 0;
+    for (;;) {                                  /* fill page 1; the next block opens page 2 */
+        void *p = dog_heap_malloc(h, SIZE);
+        ck_assert_ptr_nonnull(p);
+        if (na > 0 && ((uintptr_t)p & page_mask) != ((uintptr_t)a[0] & page_mask)) {
+            b[nb++] = p;
+            break;
+        }
+        ck_assert_int_lt(na, MAX);
+        a[na++] = p;
+    }
+    dog_free(a[0]);                             /* page 1 has room again: it queues behind */
+    for (;;) {                                  /* fill page 2; the next block is page 1's */
+        void *p = dog_heap_malloc(h, SIZE);
+        ck_assert_ptr_nonnull(p);
+        if (((uintptr_t)p & page_mask) != ((uintptr_t)b[0] & page_mask)) {
+            a[0] = p;
+            break;
+        }
+        ck_assert_int_lt(nb, MAX);
+        b[nb++] = p;
+    }
+    for (int i = 0; i < nb; i++)
+        dog_free(b[i]);                         /* page 2 empties and is retired */
+    for (int round = 0; round < 2 * nb; round++) {
+        void *p = dog_heap_malloc(h, SIZE);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(dog_heap_of(p) == h, "round %d: block %p is not a live block of its heap",
+                      round, p);
+        memset(p, 0x3c, SIZE);
+        dog_free(p);
+    }
+    for (int i = 0; i < na; i++)
+        dog_free(a[i]);
+    dog_heap_destroy(h);
+}
+END_TEST
+
 Suite *heap_api_suite(void)
 {
     Suite *s = suite_create("heap_api");
@@ -1140,6 +1189,7 @@ Suite *heap_api_suite(void)
     tcase_add_test(tc, test_heap_many_live_heaps);
     tcase_add_test(tc, test_heap_name_boundaries);
     tcase_add_test(tc, test_heap_destroy_after_remote_frees);
+    tcase_add_test(tc, test_heap_full_page_retired_never_served);
     suite_add_tcase(s, tc);
 
     TCase *lim = tcase_create("limits");
