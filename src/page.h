@@ -67,4 +67,34 @@ static DOG_INLINE void *dog__page_pop(dog_shard_t *shard, dog_page_t *page)
     return block;
 }
 
+/* Pop up to want more blocks of page into out[], each marked as a cached block with
+ * key ^ its address (tcache.h): the batch form of dog__page_pop, with one update of the
+ * counters. Returns how many. */
+static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page, void **out,
+                                            uint32_t want, uint64_t key)
+{
+    dog_block_t *block = page->free;
+    uintptr_t base = (uintptr_t)page + page->block_start;
+    uint32_t n = 0;
+    for (; n < want && block != NULL; n++) {
+        size_t index = dog__page_index(page, (uintptr_t)block - base);
+        _Atomic uint64_t *w = &page->live[index >> 6];
+        uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
+        if (DOG_UNLIKELY((bits & bit) != 0 || index >= page->capacity))
+            dog__page_corrupt(page, block);
+        dog__store_relaxed(w, bits | bit);
+        dog_block_t *next = block->next;
+        *(uint64_t *)block = key ^ (uint64_t)(uintptr_t)block;
+        out[n] = block;
+        block = next;
+    }
+    page->free = block;
+    page->used += n;
+    shard->in_use += (size_t)n * page->block_size;
+    if (shard->in_use > shard->peak)
+        shard->peak = shard->in_use;
+    shard->allocs += n;
+    return n;
+}
+
 #endif

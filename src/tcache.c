@@ -14,7 +14,7 @@ static _Atomic int tc_ready;            /* dog__tcache_init has run */
 static dog_lock_t registry_lock = DOG_LOCK_INIT;
 static dog_tcache_t *registry;
 /* Counters of caches whose thread has exited. */
-static size_t retired_pops, retired_pushes, retired_refilled, retired_flushed;
+static size_t retired_pushes, retired_refilled, retired_flushed;
 
 static void tcache_retire(void *arg);
 
@@ -61,14 +61,9 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     if (first == NULL)
         first = dog__shard_malloc_generic(shard, size);
     uint32_t n = 0;
-    if (first != NULL) {
-        uint32_t want = tc->bins[bin].cap / 2;
-        page = dog__page_of(first);
-        for (void *p; n < want && (p = dog__page_pop(shard, page)) != NULL; n++) {
-            *(uint64_t *)p = dog__tc_cookie(p);
-            tc->slots[bin][n] = p;
-        }
-    }
+    if (first != NULL)
+        n = dog__page_pop_cached(shard, dog__page_of(first), tc->slots[bin],
+                                 tc->bins[bin].cap / 2, dog__tc_key);
     dog__lock_release(&shard->lock);
     if (first == NULL)
         return NULL;
@@ -80,7 +75,6 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     }
     __atomic_store_n(&tc->bins[bin].count, n, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->refilled, tc->refilled + n + 1, __ATOMIC_RELAXED);
-    dog__tc_bump(tc->pops);
     return first;
 }
 
@@ -93,25 +87,42 @@ void *dog__tcache_miss(size_t size)
 }
 
 /* Send the oldest blocks of bin back to their pages, keeping the newest keep blocks.
- * Consecutive blocks of one shard share a lock hold; a busy shard gets remote frees. */
+ * A run of blocks of one page is pushed onto its local free list with one update of the
+ * counters; consecutive runs of one shard share a lock hold; a busy shard gets remote
+ * frees instead. */
 void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
 {
     uint32_t n = tc->bins[bin].count, out = n - keep;
     dog_shard_t *locked = NULL;
-    for (uint32_t i = 0; i < out; i++) {
-        dog_block_t *block = tc->slots[bin][i];
-        dog_page_t *page = dog__page_of(block);
-        size_t index = dog__page_index(page, (uintptr_t)block - (uintptr_t)page - page->block_start);
+    for (uint32_t i = 0; i < out;) {
+        dog_page_t *page = dog__page_of(tc->slots[bin][i]);
         dog_shard_t *shard = page->shard;
         if (shard != locked) {
             if (locked != NULL)
                 dog__lock_release(&locked->lock);
             locked = dog__lock_try(&shard->lock) ? shard : NULL;
         }
-        if (locked != NULL)
-            dog__page_free_locked(shard, page, block, index);
-        else
-            dog__free_remote(page, block, index);
+        uint32_t run = 0;
+        for (; i < out && dog__page_of(tc->slots[bin][i]) == page; i++, run++) {
+            dog_block_t *block = tc->slots[bin][i];
+            size_t index = dog__page_index(page, (uintptr_t)block - (uintptr_t)page - page->block_start);
+            if (locked == NULL) {
+                dog__free_remote(page, block, index);
+                continue;
+            }
+            if (DOG_UNLIKELY(!dog__page_live(page, index)))
+                dog__free_invalid(block, "double free");
+            dog__page_live_flip(page, index);
+            block->next = page->free;
+            page->free = block;
+        }
+        if (locked != NULL) {
+            page->used -= run;
+            shard->in_use -= (size_t)run * page->block_size;
+            shard->frees += run;
+            if (page->used == 0 || page->in_full)
+                dog__page_free_slow(shard, page);
+        }
     }
     if (locked != NULL)
         dog__lock_release(&locked->lock);
@@ -149,7 +160,6 @@ static void tcache_unregister(dog_tcache_t *tc)
         registry = tc->next;
     if (tc->next)
         tc->next->prev = tc->prev;
-    retired_pops += tc->pops;
     retired_pushes += tc->pushes;
     retired_refilled += tc->refilled;
     retired_flushed += tc->flushed;
@@ -173,12 +183,12 @@ static void tcache_retire(void *arg)
 
 /* For dog_heap_stats(dog_default): blocks and bytes cached now, and the counters that turn
  * the shards' view (cached blocks are allocated) into the user's. */
-void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *allocs_adj, size_t *frees_adj,
-                       size_t *allocs_sub, size_t *frees_sub)
+void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes_out, size_t *refilled_out,
+                       size_t *flushed_out)
 {
     size_t nb = 0, nbytes = 0;
     dog__lock_acquire(&registry_lock);
-    size_t pops = retired_pops, pushes = retired_pushes;
+    size_t pushes = retired_pushes;
     size_t refilled = retired_refilled, flushed = retired_flushed;
     for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
         for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
@@ -186,7 +196,6 @@ void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *allocs_adj, size_t
             nb += c;
             nbytes += c * dog__bin_size(bin);
         }
-        pops += __atomic_load_n(&tc->pops, __ATOMIC_RELAXED);
         pushes += __atomic_load_n(&tc->pushes, __ATOMIC_RELAXED);
         refilled += __atomic_load_n(&tc->refilled, __ATOMIC_RELAXED);
         flushed += __atomic_load_n(&tc->flushed, __ATOMIC_RELAXED);
@@ -194,10 +203,9 @@ void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *allocs_adj, size_t
     dog__lock_release(&registry_lock);
     *blocks = nb;
     *bytes = nbytes;
-    *allocs_adj = pops;
-    *frees_adj = pushes;
-    *allocs_sub = refilled;
-    *frees_sub = flushed;
+    *pushes_out = pushes;
+    *refilled_out = refilled;
+    *flushed_out = flushed;
 }
 
 void dog__tcache_fork_lock(void)

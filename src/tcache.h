@@ -32,8 +32,10 @@ typedef struct dog_tcache_bin {
 typedef struct dog_tcache {
     uint64_t key;
     dog_tcache_bin_t bins[DOG_TCACHE_BINS];
-    /* Counters for exact statistics (stats.c): written by the owner, read by anyone. */
-    size_t pops, pushes, refilled, flushed;
+    /* Counters for exact statistics (stats.c): written by the owner, read by anyone. The
+     * blocks handed out from the cache need no counter of their own: they are
+     * refilled + pushes - flushed - cached. */
+    size_t pushes, refilled, flushed;
     struct dog_tcache *next, *prev;     /* the registry of live caches */
     void *slots[DOG_TCACHE_BINS][DOG_TCACHE_SLOTS];
 } dog_tcache_t;
@@ -47,8 +49,8 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep);
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p);
 DOG_NORETURN DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
-void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *allocs_adj, size_t *frees_adj,
-                       size_t *allocs_sub, size_t *frees_sub);
+void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes, size_t *refilled,
+                       size_t *flushed);
 void dog__tcache_fork_lock(void);
 void dog__tcache_fork_parent(void);
 void dog__tcache_fork_child(void);
@@ -73,7 +75,6 @@ static DOG_INLINE void *dog__tcache_malloc(size_t size)
             void *p = tc->slots[bin][n - 1];
             __atomic_store_n(&tc->bins[bin].count, n - 1, __ATOMIC_RELAXED);
             *(uint64_t *)p = 0;         /* no longer a cached block */
-            dog__tc_bump(tc->pops);
             return p;
         }
     }
