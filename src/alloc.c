@@ -205,6 +205,13 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
     dog__page_free(page, p, index);
 }
 
+/* p is not the start of a block of page: say which way (dog__page_block_index). */
+static DOG_NORETURN DOG_COLD void free_not_block(dog_page_t *page, const void *p)
+{
+    dog__page_block_index(page, p);
+    dog__free_invalid(p, "into the middle of a block");
+}
+
 /* Free: NULL check, one lookup in the address map, one branch on the kind of frame; then
  * a block of dog_default of up to 1 KiB goes into this thread's cache (tcache.h) and any
  * other small block to its shard. */
@@ -219,10 +226,18 @@ DOG_API void dog_free(void *p)
     }
     dog_page_t *page = dog__page_of(p);
     dog_tcache_t *tc = dog__tc;
-    if (DOG_LIKELY(tc != NULL && page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS))
-        dog__tcache_free(tc, page, p, dog__page_block_index(page, p));
-    else
+    if (DOG_LIKELY(tc != NULL && page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS)) {
+        /* A page of dog_default is not in the pool, and a pointer past the last block
+         * lands on a clear live bit (dog__tcache_free), so the start-of-block test is all
+         * that is left to do here. */
+        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+        size_t index = dog__page_index(page, off);
+        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off))
+            free_not_block(page, p);
+        dog__tcache_free(tc, page, p, index);
+    } else {
         free_to_shard(page, p);
+    }
 }
 
 DOG_API void dog_free_sized(void *p, size_t size)
