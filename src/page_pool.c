@@ -19,6 +19,10 @@ static dog_page_t *resident_first, *resident_last;  /* newest first */
 static dog_page_t *purged_first, *purged_last;
 static size_t resident_count, purged_count;
 static _Atomic size_t pool_count;
+/* Fresh pages are mapped DOG_POOL_REGION_PAGES at a time (one mmap and two trimming
+ * munmaps for all of them) and handed out from [region_next, region_end) untouched. */
+#define DOG_POOL_REGION_PAGES 8
+static char *region_next, *region_end;
 
 
 #define STAMP(page) ((page)->pool_stamp)
@@ -87,6 +91,28 @@ static void pool_balance(uint64_t now)
     dog__store_relaxed(&pool_count, resident_count + purged_count);
 }
 
+/* A page from the current region, or from a new one; pool lock held. */
+static dog_page_t *region_take(void)
+{
+    if (region_next == region_end) {
+        size_t size = DOG_POOL_REGION_PAGES * DOG_PAGE_SIZE;
+        char *region = dog__os_map_aligned(size, DOG_PAGE_SIZE);
+        if (region == NULL)
+            return NULL;
+        if (!dog__segmap_set(region, size, DOG_FRAME_PAGE, DOG_FRAME_PAGE)) {
+            dog__segmap_set(region, size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+            dog__os_unmap(region, size);
+            return NULL;
+        }
+        dog__fetch_add_relaxed(&dog__os_mapped, size);
+        region_next = region;
+        region_end = region + size;
+    }
+    dog_page_t *page = (dog_page_t *)region_next;
+    region_next += DOG_PAGE_SIZE;
+    return page;
+}
+
 dog_page_t *dog__pool_take(void)
 {
     dog__lock_acquire(&pool_lock);
@@ -96,21 +122,13 @@ dog_page_t *dog__pool_take(void)
     } else if ((page = list_pop(&purged_first, &purged_last, true)) != NULL) {
         purged_count--;
     }
-    if (page != NULL)
-        pool_balance(dog__os_clock_ms());
-    dog__lock_release(&pool_lock);
     if (page != NULL) {
+        pool_balance(dog__os_clock_ms());
         page->delayed_next = NULL;
-        return page;
+    } else {
+        page = region_take();   /* fresh memory: the header is zero */
     }
-    page = dog__os_map_aligned(DOG_PAGE_SIZE, DOG_PAGE_SIZE);
-    if (page == NULL)
-        return NULL;
-    if (!dog__segmap_set(page, DOG_PAGE_SIZE, DOG_FRAME_PAGE, DOG_FRAME_PAGE)) {
-        dog__os_unmap(page, DOG_PAGE_SIZE);
-        return NULL;
-    }
-    dog__fetch_add_relaxed(&dog__os_mapped, DOG_PAGE_SIZE);
+    dog__lock_release(&pool_lock);
     return page;
 }
 
@@ -139,6 +157,13 @@ void dog__pool_trim(void)
         page_unmap(page);
     resident_count = purged_count = 0;
     dog__store_relaxed(&pool_count, 0);
+    if (region_next != region_end) {      /* the pages of the region not handed out yet */
+        size_t rest = (size_t)(region_end - region_next);
+        dog__segmap_set(region_next, rest, DOG_FRAME_NONE, DOG_FRAME_NONE);
+        dog__os_unmap(region_next, rest);
+        dog__fetch_sub_relaxed(&dog__os_mapped, rest);
+        region_next = region_end = NULL;
+    }
     dog__lock_release(&pool_lock);
 }
 
