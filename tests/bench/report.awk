@@ -1,11 +1,14 @@
 # report.awk: print the suite's tables from results.csv (benchmark,allocator,time_s,peak_rss_kib).
 #
-#   awk -F, -v allocs="glibc dogmalloc mimalloc ..." -f report.awk results.csv
+#   awk -F, -v allocs="glibc dogmalloc mimalloc ..." [-v failed="bench|alloc ..."] \
+#       -f report.awk results.csv
 #
 # For time and for peak RSS: the medians, each allocator's ratio to glibc and its ratio to
 # the best peer (the lowest value among the allocators other than dogmalloc), per
 # benchmark and as geometric means over the benchmarks where every allocator has a value.
 # Allocators outside `allocs` (the heap-API variants of heapdrop) get their own section.
+# Cells listed in `failed` had runs that failed: their medians (of the runs that passed)
+# are marked with a "*".
 # Plain POSIX awk (mawk works).
 
 function fmt(v) {
@@ -40,11 +43,14 @@ function section(col, title, unit, scale,    i, j, b, a, v, line, g, bp, complet
         b = B[j]
         line = sprintf("%-14s", b)
         for (i = 1; i <= na; i++)
-            line = line sprintf(" %9s", ok(val[b, A[i], col]) ? fmt(val[b, A[i], col] / scale) : \
+            line = line sprintf(" %9s", ok(val[b, A[i], col]) ? fmt(val[b, A[i], col] / scale) \
+                                (((b "|" A[i]) in failcell) ? "*" : "") : \
                                 (seen[b, A[i]] ? "FAIL" : "-"))
         bp = best_peer(b, col)
         print line "   " (bp == "" ? "-" : bestname[b, col])
     }
+    if (nfailed > 0)
+        print "* some runs of this cell failed; the median is of the runs that passed"
 
     for (g = 1; g <= 2; g++) {
         printf "\n%s: ratio to %s (lower is better)\n", title, g == 1 ? "glibc" : "the best peer"
@@ -80,7 +86,11 @@ function section(col, title, unit, scale,    i, j, b, a, v, line, g, bp, complet
     }
 }
 
-NR == 1 { next }
+NR == 1 {
+    nfailed = split(failed, F, " ")
+    for (i = 1; i <= nfailed; i++) failcell[F[i]] = 1
+    next
+}
 {
     b = $1; a = $2
     if (!(b in bseen)) { bseen[b] = 1; B[++nb] = b }
@@ -148,7 +158,7 @@ END {
                 if (!seen[b, a]) continue
                 t = val[b, a, 1]; m = val[b, a, 2]
                 printf "%-20s %9s %8s %8s %9s %8s %8s\n", a (i <= na ? " (free)" : ""),
-                       ok(t) ? fmt(t) : "FAIL",
+                       ok(t) ? fmt(t) (((b "|" a) in failcell) ? "*" : "") : "FAIL",
                        ok(t) && ok(val[b, "glibc", 1]) ? rfmt(t / val[b, "glibc", 1]) : "-",
                        ok(t) && best[1] != "" ? rfmt(t / best[1]) : "-",
                        ok(m) ? fmt(m / 1024) : "FAIL",

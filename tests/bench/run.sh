@@ -245,7 +245,8 @@ echo
 echo "dogmalloc benchmark suite: $machine ($(( $(date +%s) - start )) s)"
 echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
      "(above $(nproc) means other work competed with the benchmarks)"
-awk -F, -v allocs="$active" -f "$here/report.awk" "$results"
+failed_cells=$(awk -F, 'NR > 1 && $4 != "ok" { print $1 "|" $2 }' "$raw" | sort -u | tr '\n' ' ')
+awk -F, -v allocs="$active" -v failed="$failed_cells" -f "$here/report.awk" "$results"
 if [[ " ${cells[*]} " == *" mpsc|"* ]]; then
     echo
     echo "mpsc RSS over time (KiB, last run): at 1/4, 1/2, the end, the maximum;" \
