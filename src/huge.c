@@ -74,9 +74,11 @@ static void trim_tail(char *base, size_t map_size, size_t size)
 
 /* --- The cache of freed mappings ----------------------------------------------------- */
 
-/* Cache lock held: unmap entries that are too old or beyond the caps. */
-static void cache_balance(uint64_t now)
+/* Cache lock held: take out the entries that are too old or beyond the caps, as a list
+ * for cache_unmap, so that no munmap runs under the lock. */
+static dog_huge_t *cache_evict(uint64_t now)
 {
+    dog_huge_t *victims = NULL;
     while (cache_last != NULL &&
            (cache_count > DOG_HUGE_CACHE_ENTRIES ||
             dog__load_relaxed(&cache_bytes) > DOG_HUGE_CACHE_BYTES ||
@@ -85,28 +87,68 @@ static void cache_balance(uint64_t now)
         unlink_from(&cache_first, &cache_last, h);
         cache_count--;
         dog__fetch_sub_relaxed(&cache_bytes, h->map_size);
-        unmap_range(h->map_base, h->map_size);
+        h->next = victims;
+        victims = h;
+    }
+    return victims;
+}
+
+static void cache_unmap(dog_huge_t *victims)
+{
+    while (victims != NULL) {
+        dog_huge_t *next = victims->next;
+        unmap_range(victims->map_base, victims->map_size);
+        victims = next;
     }
 }
 
-/* The smallest cached mapping of at least map_size bytes, trimmed to map_size. */
+/* A cached mapping for a block that needs map_size bytes: the smallest one that is large
+ * enough, cut down when it is much larger; else the largest one, grown with mremap (its
+ * pages are resident already, so only the growth is faulted in). NULL if the cache is
+ * empty or the growth fails. */
 static dog_huge_t *cache_take(size_t map_size)
 {
-    if (dog__load_relaxed(&cache_bytes) < map_size)
+    if (dog__load_relaxed(&cache_bytes) == 0)
         return NULL;
     dog__lock_acquire(&cache_lock);
-    dog_huge_t *best = NULL;
-    for (dog_huge_t *h = cache_first; h != NULL; h = h->next)
+    dog_huge_t *best = NULL, *largest = NULL;
+    for (dog_huge_t *h = cache_first; h != NULL; h = h->next) {
         if (h->map_size >= map_size && (best == NULL || h->map_size < best->map_size))
             best = h;
+        if (largest == NULL || h->map_size > largest->map_size)
+            largest = h;
+    }
+    if (best == NULL)
+        best = largest;
     if (best != NULL) {
         unlink_from(&cache_first, &cache_last, best);
         cache_count--;
         dog__fetch_sub_relaxed(&cache_bytes, best->map_size);
     }
     dog__lock_release(&cache_lock);
-    if (best != NULL && best->map_size - map_size >= DOG_PAGE_SIZE) {
+    if (best == NULL)
+        return NULL;
+    if (best->map_size > map_size + map_size / 2 + DOG_PAGE_SIZE) {
         trim_tail(best->map_base, best->map_size, map_size);
+        best->map_size = map_size;
+    } else if (best->map_size < map_size) {
+        char *base = best->map_base;
+        size_t old = best->map_size;
+        uintptr_t old_end = ((uintptr_t)base + old + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
+        uintptr_t new_end = (uintptr_t)base + map_size;
+        bool grown = dog__os_remap_inplace(base, old, map_size);
+        if (grown && new_end > old_end &&
+            !dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT,
+                             DOG_FRAME_HUGE_CONT)) {
+            dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_NONE, DOG_FRAME_NONE);
+            dog__os_remap_inplace(base, map_size, old);
+            grown = false;
+        }
+        if (!grown) {
+            unmap_range(base, old);     /* it could not serve; a fresh mapping will */
+            return NULL;
+        }
+        dog__fetch_add_relaxed(&dog__os_mapped, map_size - old);
         best->map_size = map_size;
     }
     return best;
@@ -124,8 +166,9 @@ static void cache_put(dog_huge_t *h)
     push_front(&cache_first, &cache_last, h);
     cache_count++;
     dog__fetch_add_relaxed(&cache_bytes, h->map_size);
-    cache_balance(now);
+    dog_huge_t *victims = cache_evict(now);
     dog__lock_release(&cache_lock);
+    cache_unmap(victims);
 }
 
 void dog__huge_trim(void)
@@ -305,10 +348,10 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
     if (map_size < h->map_size) {
         if (h->map_size - map_size < DOG_PAGE_SIZE && size >= h->usable / 2)
             return h->ptr;      /* not worth a system call */
-        dog__lock_acquire(&heap->huge_lock);
         trim_tail(h->map_base, h->map_size, map_size);
         dog__fetch_sub_relaxed(&heap->xmapped, h->map_size - map_size);
-        size_t usable = h->usable - (h->map_size - map_size);
+        size_t usable = map_size - offset;
+        dog__lock_acquire(&heap->huge_lock);
         __atomic_store_n(&heap->huge_bytes, heap->huge_bytes - (h->usable - usable), __ATOMIC_RELAXED);
         h->usable = usable;
         h->map_size = map_size;
@@ -320,54 +363,57 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
         return NULL;
     char *old_base = h->map_base;
     size_t old_size = h->map_size;
+    /* The block leaves the heap's list while the system calls run (the header may move),
+     * so that the heap's lock is never held across them. */
     dog__lock_acquire(&heap->huge_lock);
+    unlink_from(&heap->huge_first, NULL, h);
+    dog__lock_release(&heap->huge_lock);
+    bool done = false;
     if (dog__os_remap_inplace(old_base, old_size, map_size)) {
         uintptr_t old_end = ((uintptr_t)old_base + old_size + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
         uintptr_t new_end = (uintptr_t)old_base + map_size;
-        if (new_end > old_end &&
-            !dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT)) {
+        done = new_end <= old_end ||
+               dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT,
+                               DOG_FRAME_HUGE_CONT);
+        if (!done) {
             dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_NONE, DOG_FRAME_NONE);
             dog__os_remap_inplace(old_base, map_size, old_size);
-            dog__lock_release(&heap->huge_lock);
-            dog__fetch_sub_relaxed(&heap->xmapped, grow);
-            return NULL;
         }
     } else {
         /* The old range leaves the map before the move: once mremap has moved the pages,
          * another thread may map that range at once and mark it as its own. */
         char *dst = dog__os_map_aligned(map_size, DOG_PAGE_SIZE);
-        bool moved = false;
         if (dst != NULL && dog__segmap_set(dst, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT)) {
             dog__segmap_set(old_base, old_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
-            moved = dog__os_remap_move(old_base, old_size, dst, map_size);
-            if (!moved)
+            done = dog__os_remap_move(old_base, old_size, dst, map_size);
+            if (!done)
                 dog__segmap_set(old_base, old_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT);
         }
-        if (!moved) {
-            if (dst != NULL) {
-                dog__segmap_set(dst, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
-                dog__os_unmap(dst, map_size);
-            }
-            dog__lock_release(&heap->huge_lock);
-            dog__fetch_sub_relaxed(&heap->xmapped, grow);
-            return NULL;
+        if (done) {
+            h = (dog_huge_t *)dst;      /* the header moved with the pages */
+            h->map_base = dst;
+            h->ptr = dst + offset;
+        } else if (dst != NULL) {
+            dog__segmap_set(dst, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+            dog__os_unmap(dst, map_size);
         }
-        h = (dog_huge_t *)dst;      /* the header moved with the pages */
-        h->map_base = dst;
-        h->ptr = dst + offset;
-        if (h->prev)
-            h->prev->next = h;
-        else
-            heap->huge_first = h;
-        if (h->next)
-            h->next->prev = h;
     }
-    dog__fetch_add_relaxed(&dog__os_mapped, grow);
-    h->map_size = map_size;
     size_t usable = map_size - offset;
-    __atomic_store_n(&heap->huge_bytes, heap->huge_bytes + (usable - h->usable), __ATOMIC_RELAXED);
-    h->usable = usable;
+    if (done) {
+        dog__fetch_add_relaxed(&dog__os_mapped, grow);
+        h->map_size = map_size;
+    } else {
+        dog__fetch_sub_relaxed(&heap->xmapped, grow);
+    }
+    dog__lock_acquire(&heap->huge_lock);
+    push_front(&heap->huge_first, NULL, h);
+    if (done) {
+        __atomic_store_n(&heap->huge_bytes, heap->huge_bytes + (usable - h->usable), __ATOMIC_RELAXED);
+        h->usable = usable;
+    }
     dog__lock_release(&heap->huge_lock);
+    if (!done)
+        return NULL;
     dog__heap_publish(heap, NULL);
     return h->ptr;
 }
