@@ -34,8 +34,8 @@ static dog_tcache_t *tcache_new(void)
         return NULL;
     tc->key = dog__tc_key;
     for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
-        size_t fit = 8192 / dog__bin_size(bin);         /* about 8 KiB per bin at most */
-        tc->bins[bin].cap = fit > DOG_TCACHE_SLOTS ? DOG_TCACHE_SLOTS : fit < 4 ? 4 : (uint32_t)fit;
+        size_t fit = 16384 / dog__bin_size(bin);        /* about 16 KiB per bin at most */
+        tc->bins[bin].cap = fit > DOG_TCACHE_SLOTS ? DOG_TCACHE_SLOTS : fit < 16 ? 16 : (uint32_t)fit;
     }
     dog__lock_acquire(&registry_lock);
     tc->next = registry;
@@ -92,31 +92,39 @@ void *dog__tcache_miss(size_t size)
  * frees instead. */
 void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
 {
+    void **slots = tc->slots[bin];
     uint32_t n = tc->bins[bin].count, out = n - keep;
     dog_shard_t *locked = NULL;
     for (uint32_t i = 0; i < out;) {
-        dog_page_t *page = dog__page_of(tc->slots[bin][i]);
+        dog_block_t *block = slots[i];
+        dog_page_t *page = dog__page_of(block);
         dog_shard_t *shard = page->shard;
         if (shard != locked) {
             if (locked != NULL)
                 dog__lock_release(&locked->lock);
             locked = dog__lock_try(&shard->lock) ? shard : NULL;
         }
+        uintptr_t base = (uintptr_t)page + page->block_start;
+        dog_block_t *free_list = page->free;
         uint32_t run = 0;
-        for (; i < out && dog__page_of(tc->slots[bin][i]) == page; i++, run++) {
-            dog_block_t *block = tc->slots[bin][i];
-            size_t index = dog__page_index(page, (uintptr_t)block - (uintptr_t)page - page->block_start);
+        do {
+            size_t index = dog__page_index(page, (uintptr_t)block - base);
             if (locked == NULL) {
                 dog__free_remote(page, block, index);
-                continue;
+            } else {
+                if (DOG_UNLIKELY(!dog__page_live(page, index)))
+                    dog__free_invalid(block, "double free");
+                dog__page_live_flip(page, index);
+                block->next = free_list;
+                free_list = block;
+                run++;
             }
-            if (DOG_UNLIKELY(!dog__page_live(page, index)))
-                dog__free_invalid(block, "double free");
-            dog__page_live_flip(page, index);
-            block->next = page->free;
-            page->free = block;
-        }
+            if (++i == out)
+                break;
+            block = slots[i];
+        } while (dog__page_of(block) == page);
         if (locked != NULL) {
+            page->free = free_list;
             page->used -= run;
             shard->in_use -= (size_t)run * page->block_size;
             shard->frees += run;
@@ -126,7 +134,8 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
     }
     if (locked != NULL)
         dog__lock_release(&locked->lock);
-    memmove(&tc->slots[bin][0], &tc->slots[bin][out], keep * sizeof(void *));
+    for (uint32_t i = 0; i < keep; i++)
+        slots[i] = slots[out + i];
     __atomic_store_n(&tc->bins[bin].count, keep, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->flushed, tc->flushed + out, __ATOMIC_RELAXED);
 }
