@@ -55,8 +55,15 @@ for t in "${TESTS[@]}"; do
     [[ " ${ALL_TESTS[*]} " == *" $t "* ]] || { echo "run.sh: unknown test '$t'" >&2; usage; }
 done
 
+# Options of the allocators from the caller's environment would change their output.
+for v in $(compgen -e); do
+    case $v in DOGMALLOC_* | MIMALLOC_* | MALLOC_CONF | LD_PRELOAD) unset "$v" ;; esac
+done
+
 # --- Which allocator: how to ask it for statistics, and how to recognise them ---
 # STATS_ENV: variables that make it print statistics at exit (to stderr).
+# DIAG_RE: an extended regexp for its own warnings and errors, which fail a test wherever
+# they appear (even in output that is not compared, such as Python's stderr).
 # STATS_BEGIN / STATS_END: extended regexps for the first and last line of one printout
 # (STATS_END empty: the printout goes on while lines are indented); these lines are
 # removed from stderr before it is compared.
@@ -65,24 +72,28 @@ case "$(basename "$OVERRIDE")" in
     KIND=mimalloc
     STATS_ENV=(MIMALLOC_SHOW_STATS=1)
     STATS_BEGIN='^heap stats:'
+    DIAG_RE='^(remote: )?mimalloc: (warning|error)'
     STATS_END='^ *process:'
     ;;
 *jemalloc*)
     KIND=jemalloc
     STATS_ENV=(MALLOC_CONF=stats_print:true)
     STATS_BEGIN='^___ Begin jemalloc statistics ___'
+    DIAG_RE='^(remote: )?<jemalloc>'
     STATS_END='^--- End jemalloc statistics ---'
     ;;
 *dogmalloc*)
     KIND=dogmalloc
     STATS_ENV=(DOGMALLOC_SHOW_STATS=1)
     STATS_BEGIN='^dogmalloc heap '          # then indented "allocs: N" etc.
+    DIAG_RE='^(remote: )?dogmalloc:'        # its warnings and error reports
     STATS_END=''
     ;;
 *)
     KIND=other
     STATS_ENV=()
     STATS_BEGIN='^$.'                       # matches nothing
+    DIAG_RE='^$.'
     STATS_END=''
     ;;
 esac
@@ -336,7 +347,7 @@ t_sort()
 
 t_cxx_threads()
 {
-    run "$(build_helper cxx_threads)" 4 60000
+    run "$(build_helper cxx_threads)" 8 100000     # more threads than cores
 }
 
 t_fork_stress()
@@ -431,6 +442,9 @@ run_test()
         ! diff -u "$b/err" "$d/err.nostats" > "$TMP/$t/diff.err"; then
         fail "$t" "$secs" "stderr differs under the override (statistics removed)"
         show "diff -u base override" "$TMP/$t/diff.err"
+    elif grep -Eh "$DIAG_RE" "$d/out" "$d/err" > "$TMP/$t/diag"; then
+        fail "$t" "$secs" "the allocator reported problems"
+        show "its messages" "$TMP/$t/diag"
     elif ! stats_ok "$d/err"; then
         fail "$t" "$secs" "no $KIND statistics with allocations > 0 on stderr: was it preloaded?"
         show "stderr (override)" "$d/err"
