@@ -74,13 +74,17 @@ static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page
                                             uint32_t want, uint64_t key)
 {
     dog_block_t *block = page->free;
-    uintptr_t base = (uintptr_t)page + page->block_start;
+    /* Locals, so that the stores to blocks and bits do not reload them each time. */
+    const uintptr_t base = (uintptr_t)page + page->block_start;
+    const uint64_t magic = page->block_magic;
+    const size_t capacity = page->capacity;
+    _Atomic uint64_t *const live = page->live;
     uint32_t n = 0;
     for (; n < want && block != NULL; n++) {
-        size_t index = dog__page_index(page, (uintptr_t)block - base);
-        _Atomic uint64_t *w = &page->live[index >> 6];
+        size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
+        _Atomic uint64_t *w = &live[index >> 6];
         uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-        if (DOG_UNLIKELY((bits & bit) != 0 || index >= page->capacity))
+        if (DOG_UNLIKELY((bits & bit) != 0 || index >= capacity))
             dog__page_corrupt(page, block);
         dog__store_relaxed(w, bits | bit);
         dog_block_t *next = block->next;

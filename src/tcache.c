@@ -104,17 +104,21 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
                 dog__lock_release(&locked->lock);
             locked = dog__lock_try(&shard->lock) ? shard : NULL;
         }
-        uintptr_t base = (uintptr_t)page + page->block_start;
+        const uintptr_t base = (uintptr_t)page + page->block_start;
+        const uint64_t magic = page->block_magic;
+        _Atomic uint64_t *const live = page->live;
         dog_block_t *free_list = page->free;
         uint32_t run = 0;
         do {
-            size_t index = dog__page_index(page, (uintptr_t)block - base);
+            size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
             if (locked == NULL) {
                 dog__free_remote(page, block, index);
             } else {
-                if (DOG_UNLIKELY(!dog__page_live(page, index)))
+                _Atomic uint64_t *w = &live[index >> 6];
+                uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
+                if (DOG_UNLIKELY((bits & bit) == 0))
                     dog__free_invalid(block, "double free");
-                dog__page_live_flip(page, index);
+                dog__store_relaxed(w, bits ^ bit);
                 block->next = free_list;
                 free_list = block;
                 run++;
