@@ -10,7 +10,10 @@
 #include "os.h"
 #include "page_pool.h"
 
-DOG_TLS unsigned dog__tl_shard;
+/* A new thread has no shard yet (an index no heap has): its first call to dog_default
+ * takes a shard of its own while there are fewer than the maximum, so that threads
+ * start spread out rather than all on shard 0 (heap_pool.c, dog__shard_acquire_slow). */
+DOG_TLS unsigned dog__tl_shard = DOG_SHARDS_MAX;
 
 /* init.c */
 void dog__init(void);
@@ -48,7 +51,6 @@ static dog_shard_t *shard_grow(dog_heap_t *heap)
             dog__lock_try(&shard->lock);    /* nobody else can see it yet */
             dog__store_relaxed(&heap->shards[n], shard);
             dog__store_release(&heap->xshard_count, n + 1);
-            dog__tl_shard = n;
         }
     }
     dog__lock_release(&heap->grow_lock);
@@ -57,20 +59,34 @@ static dog_shard_t *shard_grow(dog_heap_t *heap)
 
 dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap)
 {
+    /* The hint is dog_default's: explicit heaps start their search there too but do not
+     * move it, so that using an explicit heap does not move a thread off its shard. */
+    bool is_default = heap == &dog__default_heap;
+    unsigned start = dog__tl_shard;
+    if (is_default && start >= dog__load_acquire(&heap->xshard_count)) {
+        dog_shard_t *shard = shard_grow(heap);
+        if (shard != NULL) {
+            dog__tl_shard = shard->index;
+            return shard;
+        }
+    }
     for (unsigned round = 0;; round++) {
         unsigned n = dog__load_acquire(&heap->xshard_count);
-        unsigned start = dog__tl_shard;
         for (unsigned k = 0; k < n; k++) {
             unsigned i = (start + k) % n;
             dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
             if (dog__lock_try(&shard->lock)) {
-                dog__tl_shard = i;
+                if (is_default)
+                    dog__tl_shard = i;
                 return shard;
             }
         }
         dog_shard_t *shard = shard_grow(heap);
-        if (shard != NULL)
+        if (shard != NULL) {
+            if (is_default)
+                dog__tl_shard = shard->index;
             return shard;
+        }
         if (dog__load_acquire(&heap->xshard_count) == 0) {
             /* No shard could be made: out of memory for metadata. */
             errno = ENOMEM;

@@ -33,6 +33,7 @@ static dog_tcache_t *tcache_new(void)
     if (tc == NULL)
         return NULL;
     tc->key = dog__tc_key;
+    tc->home = (dog_shard_t *)(void *)tc;   /* no shard yet, and never NULL (alloc.c) */
     for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
         size_t fit = 16384 / dog__bin_size(bin);        /* about 16 KiB per bin at most */
         tc->bins[bin].cap = fit > DOG_TCACHE_SLOTS ? DOG_TCACHE_SLOTS : fit < 16 ? 16 : (uint32_t)fit;
@@ -56,6 +57,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     dog_shard_t *shard = dog__shard_acquire(&dog__default_heap);
     if (shard == NULL)
         return NULL;
+    tc->home = shard;
     dog_page_t *page = shard->pages_direct[size / DOG_WORD_SIZE];
     void *first = dog__page_pop(shard, page);
     if (first == NULL)
@@ -63,7 +65,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     uint32_t n = 0;
     if (first != NULL)
         n = dog__page_pop_cached(shard, dog__page_of(first), tc->slots[bin],
-                                 tc->bins[bin].cap / 2, dog__tc_key);
+                                 DOG_TCACHE_REFILL, dog__tc_key);
     dog__lock_release(&shard->lock);
     if (first == NULL)
         return NULL;

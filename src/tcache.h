@@ -23,6 +23,7 @@
 #define DOG_TCACHE_BINS     21          /* bins 0..20: blocks of up to 1 KiB */
 #define DOG_TCACHE_SIZE_MAX 1024
 #define DOG_TCACHE_SLOTS    64
+#define DOG_TCACHE_REFILL   8           /* blocks fetched per miss beyond the one returned */
 
 typedef struct dog_tcache_bin {
     uint32_t count;                     /* cached blocks: slots[0 .. count) */
@@ -31,6 +32,10 @@ typedef struct dog_tcache_bin {
 
 typedef struct dog_tcache {
     uint64_t key;
+    /* The shard of the last refill: only blocks of its pages are cached on free. Blocks
+     * that other threads allocated go back to their own shards, as in mimalloc, so a
+     * thread never reuses memory next to another thread's live blocks (false sharing). */
+    struct dog_shard *home;
     dog_tcache_bin_t bins[DOG_TCACHE_BINS];
     /* Counters for exact statistics (stats.c): written by the owner, read by anyone. The
      * blocks handed out from the cache need no counter of their own: they are
