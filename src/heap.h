@@ -8,7 +8,8 @@
 #include "size_class.h"
 
 /* heap_pool.c: a thread's hint, the index of the shard it last locked. */
-extern DOG_HIDDEN DOG_TLS unsigned dog__tl_shard;
+extern DOG_HIDDEN DOG_TLS unsigned dog__tl_shard;     /* for dog_default */
+extern DOG_HIDDEN DOG_TLS unsigned dog__tl_xshard;    /* for explicit heaps */
 dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap);
 
 /* heap.c */
@@ -30,7 +31,7 @@ extern DOG_HIDDEN struct dog_heap dog__default_heap;   /* dog_default, without t
  * heap has no shard yet and none can be made (ENOMEM). */
 static DOG_INLINE dog_shard_t *dog__shard_acquire(dog_heap_t *heap)
 {
-    unsigned i = dog__tl_shard;
+    unsigned i = heap == &dog__default_heap ? dog__tl_shard : dog__tl_xshard;
     if (DOG_LIKELY(i < dog__load_acquire(&heap->xshard_count))) {
         dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
         if (DOG_LIKELY(dog__lock_try(&shard->lock)))

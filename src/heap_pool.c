@@ -14,6 +14,9 @@
  * takes a shard of its own while there are fewer than the maximum, so that threads
  * start spread out rather than all on shard 0 (heap_pool.c, dog__shard_acquire_slow). */
 DOG_TLS unsigned dog__tl_shard = DOG_SHARDS_MAX;
+/* The same hint for explicit heaps, kept apart so that using one does not move the
+ * thread off its dog_default shard (and with it its thread cache's home). */
+DOG_TLS unsigned dog__tl_xshard;
 
 /* init.c */
 void dog__init(void);
@@ -59,10 +62,9 @@ static dog_shard_t *shard_grow(dog_heap_t *heap)
 
 dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap)
 {
-    /* The hint is dog_default's: explicit heaps start their search there too but do not
-     * move it, so that using an explicit heap does not move a thread off its shard. */
     bool is_default = heap == &dog__default_heap;
-    unsigned start = dog__tl_shard;
+    unsigned *hint = is_default ? &dog__tl_shard : &dog__tl_xshard;
+    unsigned start = *hint;
     if (is_default && start >= dog__load_acquire(&heap->xshard_count)) {
         dog_shard_t *shard = shard_grow(heap);
         if (shard != NULL) {
@@ -76,15 +78,13 @@ dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap)
             unsigned i = (start + k) % n;
             dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
             if (dog__lock_try(&shard->lock)) {
-                if (is_default)
-                    dog__tl_shard = i;
+                *hint = i;
                 return shard;
             }
         }
         dog_shard_t *shard = shard_grow(heap);
         if (shard != NULL) {
-            if (is_default)
-                dog__tl_shard = shard->index;
+            *hint = shard->index;
             return shard;
         }
         if (dog__load_acquire(&heap->xshard_count) == 0) {
