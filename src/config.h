@@ -29,8 +29,8 @@
 /* Reuse of empty pages (page_pool.c): this many stay resident for instant reuse;
  * beyond that, pooled pages are purged (madvise), and beyond DOG_POOL_MAPPED_MAX
  * they are unmapped. */
-#define DOG_POOL_RESIDENT_MAX 16
-#define DOG_POOL_MAPPED_MAX   128
+#define DOG_POOL_RESIDENT_MAX 64
+#define DOG_POOL_MAPPED_MAX   512
 
 /* Reuse of freed huge mappings (huge.c). */
 #define DOG_HUGE_CACHE_ENTRIES 16

@@ -72,6 +72,43 @@ static void trim_tail(char *base, size_t map_size, size_t size)
     dog__fetch_sub_relaxed(&dog__os_mapped, map_size - size);
 }
 
+/* Grow the mapping [base, base + old) that holds a huge block whose header is at base to
+ * size bytes: in place if the OS can, else by moving its pages (mremap, no copy) to a new
+ * 512 KiB-aligned range. The address map follows. Returns the new base, or NULL with the
+ * mapping unchanged. */
+static char *grow_mapping(char *base, size_t old, size_t size)
+{
+    uintptr_t old_end = ((uintptr_t)base + old + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
+    uintptr_t new_end = (uintptr_t)base + size;
+    if (dog__os_remap_inplace(base, old, size)) {
+        if (new_end <= old_end ||
+            dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT,
+                            DOG_FRAME_HUGE_CONT)) {
+            dog__fetch_add_relaxed(&dog__os_mapped, size - old);
+            return base;
+        }
+        dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_NONE, DOG_FRAME_NONE);
+        dog__os_remap_inplace(base, size, old);
+        return NULL;
+    }
+    /* The old range leaves the map before the move: once mremap has moved the pages,
+     * another thread may map that range at once and mark it as its own. */
+    char *dst = dog__os_map_aligned(size, DOG_PAGE_SIZE);
+    if (dst == NULL)
+        return NULL;
+    if (dog__segmap_set(dst, size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT)) {
+        dog__segmap_set(base, old, DOG_FRAME_NONE, DOG_FRAME_NONE);
+        if (dog__os_remap_move(base, old, dst, size)) {
+            dog__fetch_add_relaxed(&dog__os_mapped, size - old);
+            return dst;
+        }
+        dog__segmap_set(base, old, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT);
+    }
+    dog__segmap_set(dst, size, DOG_FRAME_NONE, DOG_FRAME_NONE);
+    dog__os_unmap(dst, size);
+    return NULL;
+}
+
 /* --- The cache of freed mappings ----------------------------------------------------- */
 
 /* Cache lock held: take out the entries that are too old or beyond the caps, as a list
@@ -128,27 +165,18 @@ static dog_huge_t *cache_take(size_t map_size)
     dog__lock_release(&cache_lock);
     if (best == NULL)
         return NULL;
-    if (best->map_size > map_size + map_size / 2 + DOG_PAGE_SIZE) {
+    if (best->map_size > 2 * map_size + DOG_PAGE_SIZE) {
         trim_tail(best->map_base, best->map_size, map_size);
         best->map_size = map_size;
     } else if (best->map_size < map_size) {
-        char *base = best->map_base;
-        size_t old = best->map_size;
-        uintptr_t old_end = ((uintptr_t)base + old + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
-        uintptr_t new_end = (uintptr_t)base + map_size;
-        bool grown = dog__os_remap_inplace(base, old, map_size);
-        if (grown && new_end > old_end &&
-            !dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT,
-                             DOG_FRAME_HUGE_CONT)) {
-            dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_NONE, DOG_FRAME_NONE);
-            dog__os_remap_inplace(base, map_size, old);
-            grown = false;
-        }
-        if (!grown) {
-            unmap_range(base, old);     /* it could not serve; a fresh mapping will */
+        char *base = grow_mapping(best->map_base, best->map_size, map_size);
+        if (base == NULL) {
+            unmap_range(best->map_base, best->map_size);    /* a fresh mapping will serve */
             return NULL;
         }
-        dog__fetch_add_relaxed(&dog__os_mapped, map_size - old);
+        best = (dog_huge_t *)base;      /* the header moved with the pages, if they moved */
+        best->map_base = base;
+        best->ptr = base + DOG_HUGE_HEADER;
         best->map_size = map_size;
     }
     return best;
@@ -368,39 +396,15 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
     dog__lock_acquire(&heap->huge_lock);
     unlink_from(&heap->huge_first, NULL, h);
     dog__lock_release(&heap->huge_lock);
-    bool done = false;
-    if (dog__os_remap_inplace(old_base, old_size, map_size)) {
-        uintptr_t old_end = ((uintptr_t)old_base + old_size + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
-        uintptr_t new_end = (uintptr_t)old_base + map_size;
-        done = new_end <= old_end ||
-               dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_HUGE_CONT,
-                               DOG_FRAME_HUGE_CONT);
-        if (!done) {
-            dog__segmap_set((void *)old_end, new_end - old_end, DOG_FRAME_NONE, DOG_FRAME_NONE);
-            dog__os_remap_inplace(old_base, map_size, old_size);
-        }
-    } else {
-        /* The old range leaves the map before the move: once mremap has moved the pages,
-         * another thread may map that range at once and mark it as its own. */
-        char *dst = dog__os_map_aligned(map_size, DOG_PAGE_SIZE);
-        if (dst != NULL && dog__segmap_set(dst, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT)) {
-            dog__segmap_set(old_base, old_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
-            done = dog__os_remap_move(old_base, old_size, dst, map_size);
-            if (!done)
-                dog__segmap_set(old_base, old_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT);
-        }
-        if (done) {
-            h = (dog_huge_t *)dst;      /* the header moved with the pages */
-            h->map_base = dst;
-            h->ptr = dst + offset;
-        } else if (dst != NULL) {
-            dog__segmap_set(dst, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
-            dog__os_unmap(dst, map_size);
-        }
+    char *base = grow_mapping(old_base, old_size, map_size);
+    bool done = base != NULL;
+    if (done) {
+        h = (dog_huge_t *)base;         /* the header moved with the pages, if they moved */
+        h->map_base = base;
+        h->ptr = base + offset;
     }
     size_t usable = map_size - offset;
     if (done) {
-        dog__fetch_add_relaxed(&dog__os_mapped, grow);
         h->map_size = map_size;
     } else {
         dog__fetch_sub_relaxed(&heap->xmapped, grow);
