@@ -35,8 +35,11 @@ static dog_tcache_t *tcache_new(void)
     tc->key = dog__tc_key;
     tc->home = (dog_shard_t *)(void *)tc;   /* no shard yet, and never NULL (alloc.c) */
     for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
-        size_t fit = 16384 / dog__bin_size(bin);        /* about 16 KiB per bin at most */
-        tc->bins[bin].cap = fit > DOG_TCACHE_SLOTS ? DOG_TCACHE_SLOTS : fit < 16 ? 16 : (uint32_t)fit;
+        /* 16 blocks or 16 KiB per bin, whichever is more, and 2 blocks at least */
+        size_t fit = 16384 / dog__bin_size(bin);
+        fit = fit > DOG_TCACHE_SLOTS ? DOG_TCACHE_SLOTS : fit;
+        tc->bins[bin].cap = (uint32_t)(fit >= 16 ? fit : dog__bin_size(bin) <= 1024 ? 16
+                                                    : fit < 2 ? 2 : fit);
     }
     dog__lock_acquire(&registry_lock);
     tc->next = registry;
@@ -49,6 +52,17 @@ static dog_tcache_t *tcache_new(void)
     return tc;
 }
 
+/* Blocks fetched beyond the one returned: a few for small blocks; none above 1 KiB, where
+ * fetching ahead only touches cold memory that random sizes rarely ask for again (those
+ * bins cache what the thread frees). */
+static uint32_t refill_count(const dog_tcache_t *tc, size_t bin)
+{
+    if (bin > DOG_TCACHE_BATCH_BIN_MAX)
+        return 0;
+    uint32_t half = tc->bins[bin].cap / 2;
+    return half < DOG_TCACHE_REFILL ? half : DOG_TCACHE_REFILL;
+}
+
 /* Refill bin from a shard of dog_default: one block to return and up to half a cache
  * more from the same page, all in one lock hold. */
 static void *tcache_refill(dog_tcache_t *tc, size_t bin)
@@ -58,14 +72,16 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     if (shard == NULL)
         return NULL;
     tc->home = shard;
-    dog_page_t *page = shard->pages_direct[size / DOG_WORD_SIZE];
+    dog_page_t *page = size <= DOG_DIRECT_WSIZE_MAX * DOG_WORD_SIZE
+                           ? shard->pages_direct[size / DOG_WORD_SIZE]
+                           : shard->queues[bin].first ? shard->queues[bin].first : &dog__page_empty;
     void *first = dog__page_pop(shard, page);
     if (first == NULL)
         first = dog__shard_malloc_generic(shard, size);
     uint32_t n = 0;
     if (first != NULL)
         n = dog__page_pop_cached(shard, dog__page_of(first), tc->slots[bin],
-                                 DOG_TCACHE_REFILL, dog__tc_key);
+                                 refill_count(tc, bin), dog__tc_key);
     dog__lock_release(&shard->lock);
     if (first == NULL)
         return NULL;
@@ -85,7 +101,8 @@ void *dog__tcache_miss(size_t size)
     dog_tcache_t *tc = dog__tc;
     if (tc == NULL && (tc = tcache_new()) == NULL)
         return dog__heap_malloc_small(&dog__default_heap, size);
-    return tcache_refill(tc, dog__bin_of(dog__wsize(size)));
+    size_t w = dog__wsize(size);
+    return tcache_refill(tc, dog__bin_of(w ? w : 1));
 }
 
 /* Send the oldest blocks of bin back to their pages, keeping the newest keep blocks.
@@ -109,7 +126,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
         const uintptr_t base = (uintptr_t)page + page->block_start;
         const uint64_t magic = page->block_magic;
         _Atomic uint64_t *const live = page->live;
-        dog_block_t *free_list = page->free;
+        dog_block_t *free_list = locked != NULL ? page->free : NULL;   /* only ours if locked */
         uint32_t run = 0;
         do {
             size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);

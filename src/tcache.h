@@ -3,7 +3,7 @@
  * Taking a shard lock costs two atomic instructions per malloc/free pair, which is most
  * of the time of a small malloc. So each thread keeps, for dog_default only and blocks of
  * up to 1 KiB, a few free blocks per bin in arrays: malloc pops one and free pushes one
- * with no lock and no atomic. A miss refills half a cache from the shard in one lock
+ * with no lock and no atomic. A miss refills a few blocks from the shard in one lock
  * hold; a full cache sends its older half back. The properties of the shared-heap design
  * stay: a thread's cache goes back to the shards when it exits (a pthread key
  * destructor), so nothing is stranded, and no thread waits for another's cache.
@@ -20,10 +20,11 @@
 
 #include "heap.h"
 
-#define DOG_TCACHE_BINS     21          /* bins 0..20: blocks of up to 1 KiB */
-#define DOG_TCACHE_SIZE_MAX 1024
+#define DOG_TCACHE_BINS     37          /* bins 0..36: blocks of up to 16 KiB */
+#define DOG_TCACHE_SIZE_MAX 16384
 #define DOG_TCACHE_SLOTS    64
 #define DOG_TCACHE_REFILL   8           /* blocks fetched per miss beyond the one returned */
+#define DOG_TCACHE_BATCH_BIN_MAX 20     /* ... for bins up to 1 KiB only (tcache.c) */
 
 typedef struct dog_tcache_bin {
     uint32_t count;                     /* cached blocks: slots[0 .. count) */
@@ -74,7 +75,8 @@ static DOG_INLINE void *dog__tcache_malloc(size_t size)
 {
     dog_tcache_t *tc = dog__tc;
     if (DOG_LIKELY(tc != NULL)) {
-        size_t bin = dog__bin_direct[dog__wsize(size)];
+        size_t w = dog__wsize(size);
+        size_t bin = DOG_LIKELY(w <= DOG_DIRECT_WSIZE_MAX) ? dog__bin_direct[w] : dog__bin_of(w);
         uint32_t n = tc->bins[bin].count;
         if (DOG_LIKELY(n != 0)) {
             void *p = tc->slots[bin][n - 1];
