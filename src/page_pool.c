@@ -10,7 +10,7 @@
 #include "page_pool.h"
 #include "segmap.h"
 
-#define DOG_POOL_PURGE_MS 250
+#define DOG_POOL_PURGE_MS 50
 
 _Atomic size_t dog__os_mapped;
 
