@@ -95,7 +95,7 @@ $(BUILD)/libdogmalloc.so: $(SHARED)
 # The override library carries the whole allocator plus the malloc family; it has no
 # soname dependency on libdogmalloc.so, so that LD_PRELOAD needs only this one file.
 $(OVERRIDE): $(OVR_OBJS)
-	$(CC) -shared -Wl,-soname,libdogmalloc-override.so $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) -shared -Wl,-soname,libdogmalloc-override.so -Wl,-Bsymbolic-functions $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The .pc file is regenerated on every run (zstd does the same), so that a PREFIX given
 # only at install time is honoured.

@@ -55,12 +55,17 @@ static dog_tcache_t *tcache_new(void)
 /* Blocks fetched beyond the one returned: a few for small blocks; none above 1 KiB, where
  * fetching ahead only touches cold memory that random sizes rarely ask for again (those
  * bins cache what the thread frees). */
-static uint32_t refill_count(const dog_tcache_t *tc, size_t bin)
+static uint32_t refill_count(const dog_tcache_t *tc, size_t bin, const dog_page_t *page)
 {
     if (bin > DOG_TCACHE_BATCH_BIN_MAX)
         return 0;
+    /* Freshly carved blocks lie in address order and the prefetcher follows them; a
+     * fully carved page's list is recycled blocks, often freed by other threads, whose
+     * cache lines are elsewhere: walking many of them in a row serialises the misses
+     * (xmalloc), so take just a couple. */
+    uint32_t want = page->capacity < page->reserved ? DOG_TCACHE_REFILL : 2;
     uint32_t half = tc->bins[bin].cap / 2;
-    return half < DOG_TCACHE_REFILL ? half : DOG_TCACHE_REFILL;
+    return half < want ? half : want;
 }
 
 /* Refill bin from a shard of dog_default: one block to return and up to half a cache
@@ -81,7 +86,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     uint32_t n = 0;
     if (first != NULL)
         n = dog__page_pop_cached(shard, dog__page_of(first), tc->slots[bin],
-                                 refill_count(tc, bin), dog__tc_key);
+                                 refill_count(tc, bin, dog__page_of(first)), dog__tc_key);
     dog__lock_release(&shard->lock);
     if (first == NULL)
         return NULL;
