@@ -3,6 +3,7 @@
 #include <string.h>
 #include "os.h"
 #include "page_pool.h"
+#include "segmap.h"
 #include "tcache.h"
 
 DOG_TLS dog_tcache_t *dog__tc;
@@ -264,9 +265,26 @@ void dog__tcache_fork_child(void)
     while (tc != NULL) {
         dog_tcache_t *next = tc->next;
         if (tc != mine) {
-            for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
-                if (tc->bins[bin].count)
+            /* Its thread may have been in the middle of a push, pop or flush when we
+             * forked: keep only the slots whose block is still a cached block (its cookie
+             * and its live bit), and leave the rest alone rather than free a block
+             * twice. What the other thread was handing out is lost to the child. */
+            for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
+                uint32_t kept = 0;
+                for (uint32_t i = 0; i < tc->bins[bin].count; i++) {
+                    void *p = tc->slots[bin][i];
+                    if (dog__segmap_kind(p) != DOG_FRAME_PAGE)
+                        continue;
+                    dog_page_t *page = dog__page_of(p);
+                    size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
+                    if (*(uint64_t *)p == dog__tc_cookie(p) && page->shard != NULL &&
+                        dog__page_live(page, index))
+                        tc->slots[bin][kept++] = p;
+                }
+                tc->bins[bin].count = kept;
+                if (kept)
                     dog__tcache_flush(tc, bin, 0);
+            }
             tcache_unregister(tc);
             dog__meta_free(tc, sizeof *tc);
         }
