@@ -49,6 +49,8 @@ DEPS_BENCH := $(DEPS_BUILD) g++ libmimalloc-dev libjemalloc-dev libgoogle-perfto
               libtalloc-dev libapr1-dev gnuplot-nox valgrind
 DEPS_DOCS  := doxygen graphviz
 
+
+.PHONY: check-exports
 .PHONY: all lib check check-unit check-examples check-install check-programs check-bench demo \
         examples bench bench-quick docs docs-internal install uninstall clean \
         deps-build deps-check deps-bench deps-docs \
@@ -60,8 +62,17 @@ all: lib
 # `make check` is the README's test command: every part registers its own check-* target
 # in mk/*.mk (check-unit: Check suite, check-examples, check-programs: real programs under
 # the override, check-bench: every benchmark binary on a tiny size).
-check: check-unit check-examples check-programs check-bench
+check: check-exports check-unit check-examples check-programs check-bench
 	@echo "make check: all parts passed"
+
+# The shared library exports the public API and nothing else (internal names are dog__ and
+# hidden); the override exports that API plus the malloc family.
+check-exports: lib
+	@bad=$$(nm -D --defined-only $(SHARED) | awk '{print $$3}' | grep -v '^dog_'); \
+	if [ -n "$$bad" ]; then echo "check-exports: $(SHARED) exports non-API symbols: $$bad"; exit 1; fi; \
+	bad=$$(nm -D --defined-only $(SHARED) | awk '{print $$3}' | grep '^dog__'); \
+	if [ -n "$$bad" ]; then echo "check-exports: internal symbols exported: $$bad"; exit 1; fi; \
+	echo "check-exports: $(SHARED) exports $$(nm -D --defined-only $(SHARED) | wc -l) dog_* symbols only"
 
 deps-build:
 	@tools/deps.sh $(DEPS_BUILD)
