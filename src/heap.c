@@ -19,62 +19,27 @@ static void direct_update(dog_shard_t *shard, size_t bin)
         shard->pages_direct[w] = page;
 }
 
-static void queue_remove(dog_page_queue_t *q, dog_page_t *page)
-{
-    if (page->prev)
-        page->prev->next = page->next;
-    else
-        q->first = page->next;
-    if (page->next)
-        page->next->prev = page->prev;
-    else
-        q->last = page->prev;
-    page->next = page->prev = NULL;
-}
-
-static void queue_push_front(dog_page_queue_t *q, dog_page_t *page)
-{
-    page->prev = NULL;
-    page->next = q->first;
-    if (q->first)
-        q->first->prev = page;
-    else
-        q->last = page;
-    q->first = page;
-}
-
-static void queue_push_back(dog_page_queue_t *q, dog_page_t *page)
-{
-    page->next = NULL;
-    page->prev = q->last;
-    if (q->last)
-        q->last->next = page;
-    else
-        q->first = page;
-    q->last = page;
-}
-
 /* The bin queues keep pages_direct[] in step: every change of a bin's first page goes
  * through these, so the fast path never pops from a page that left the queue. */
 static void bin_remove(dog_shard_t *shard, dog_page_t *page)
 {
     dog_page_queue_t *q = &shard->queues[page->bin];
     bool first = q->first == page;
-    queue_remove(q, page);
+    dog__queue_remove(q, page);
     if (first)
         direct_update(shard, page->bin);
 }
 
 static void bin_push_front(dog_shard_t *shard, dog_page_t *page)
 {
-    queue_push_front(&shard->queues[page->bin], page);
+    dog__queue_push_front(&shard->queues[page->bin], page);
     direct_update(shard, page->bin);
 }
 
 static void bin_push_back(dog_shard_t *shard, dog_page_t *page)
 {
     dog_page_queue_t *q = &shard->queues[page->bin];
-    queue_push_back(q, page);
+    dog__queue_push_back(q, page);
     if (q->first == page)
         direct_update(shard, page->bin);
 }
@@ -90,7 +55,7 @@ static void bin_push_back(dog_shard_t *shard, dog_page_t *page)
 static bool page_to_full(dog_shard_t *shard, dog_page_t *page)
 {
     bin_remove(shard, page);
-    queue_push_back(&shard->full, page);
+    dog__queue_push_back(&shard->full, page);
     page->in_full = 1;
     dog__store_seqcst(&page->xnotify, DOG_NOTIFY_WANTED);
     if (dog__load_seqcst(&page->xthread_free) == NULL)
@@ -98,7 +63,7 @@ static bool page_to_full(dog_shard_t *shard, dog_page_t *page)
     int expected = DOG_NOTIFY_WANTED;
     if (!dog__cas_strong_seqcst(&page->xnotify, &expected, DOG_NOTIFY_NONE))
         return true;        /* already QUEUED: process_delayed brings it back */
-    queue_remove(&shard->full, page);
+    dog__queue_remove(&shard->full, page);
     page->in_full = 0;
     bin_push_front(shard, page);
     dog__page_collect(shard, page);
@@ -110,7 +75,7 @@ static void page_unfull(dog_shard_t *shard, dog_page_t *page)
 {
     int expected = DOG_NOTIFY_WANTED;
     dog__cas_strong_seqcst(&page->xnotify, &expected, DOG_NOTIFY_NONE);
-    queue_remove(&shard->full, page);
+    dog__queue_remove(&shard->full, page);
     page->in_full = 0;
     bin_push_back(shard, page);
 }

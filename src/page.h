@@ -38,6 +38,43 @@ static DOG_INLINE void dog__page_live_flip(dog_page_t *page, size_t index)
     dog__store_relaxed(w, dog__load_relaxed(w) ^ ((uint64_t)1 << (index & 63)));
 }
 
+/* --- Page queues: doubly linked through next/prev (bin queues, full list, pool) --- */
+
+static inline void dog__queue_remove(dog_page_queue_t *q, dog_page_t *page)
+{
+    if (page->prev)
+        page->prev->next = page->next;
+    else
+        q->first = page->next;
+    if (page->next)
+        page->next->prev = page->prev;
+    else
+        q->last = page->prev;
+    page->next = page->prev = NULL;
+}
+
+static inline void dog__queue_push_front(dog_page_queue_t *q, dog_page_t *page)
+{
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first)
+        q->first->prev = page;
+    else
+        q->last = page;
+    q->first = page;
+}
+
+static inline void dog__queue_push_back(dog_page_queue_t *q, dog_page_t *page)
+{
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last)
+        q->last->next = page;
+    else
+        q->first = page;
+    q->last = page;
+}
+
 /* page.c */
 DOG_NORETURN DOG_COLD void dog__page_corrupt(const dog_page_t *page, const void *block);
 void dog__page_init(dog_page_t *page, struct dog_shard *shard, size_t bin);

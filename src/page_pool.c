@@ -7,6 +7,7 @@
  * (madvise); beyond DOG_POOL_MAPPED_MAX pages the oldest are unmapped. */
 #include <errno.h>
 #include "os.h"
+#include "page.h"
 #include "page_pool.h"
 #include "segmap.h"
 
@@ -15,8 +16,8 @@
 _Atomic size_t dog__os_mapped;
 
 static dog_lock_t pool_lock = DOG_LOCK_INIT;
-static dog_page_t *resident_first, *resident_last;  /* newest first */
-static dog_page_t *purged_first, *purged_last;
+static dog_page_queue_t resident;     /* newest first */
+static dog_page_queue_t purged;
 static size_t resident_count, purged_count;
 static _Atomic size_t pool_count;
 /* Fresh pages are mapped DOG_POOL_REGION_PAGES at a time (one mmap and two trimming
@@ -27,31 +28,11 @@ static char *region_next, *region_end;
 
 #define STAMP(page) ((page)->pool_stamp)
 
-static void list_push_front(dog_page_t **first, dog_page_t **last, dog_page_t *page)
+static dog_page_t *queue_pop(dog_page_queue_t *q, bool front)
 {
-    page->prev = NULL;
-    page->next = *first;
-    if (*first)
-        (*first)->prev = page;
-    else
-        *last = page;
-    *first = page;
-}
-
-static dog_page_t *list_pop(dog_page_t **first, dog_page_t **last, bool front)
-{
-    dog_page_t *page = front ? *first : *last;
-    if (page == NULL)
-        return NULL;
-    if (page->prev)
-        page->prev->next = page->next;
-    else
-        *first = page->next;
-    if (page->next)
-        page->next->prev = page->prev;
-    else
-        *last = page->prev;
-    page->next = page->prev = NULL;
+    dog_page_t *page = front ? q->first : q->last;
+    if (page != NULL)
+        dog__queue_remove(q, page);
     return page;
 }
 
@@ -74,18 +55,18 @@ static void page_unmap(dog_page_t *page)
 /* Pool lock held: purge what is old or too much, unmap what is beyond the cap. */
 static void pool_balance(uint64_t now)
 {
-    while (resident_last != NULL &&
-           (resident_count > DOG_POOL_RESIDENT_MAX || now - STAMP(resident_last) > DOG_POOL_PURGE_MS)) {
-        dog_page_t *page = list_pop(&resident_first, &resident_last, false);
+    while (resident.last != NULL &&
+           (resident_count > DOG_POOL_RESIDENT_MAX || now - STAMP(resident.last) > DOG_POOL_PURGE_MS)) {
+        dog_page_t *page = queue_pop(&resident, false);
         resident_count--;
         uint64_t stamp = STAMP(page);
         page_purge(page);
-        list_push_front(&purged_first, &purged_last, page);
+        dog__queue_push_front(&purged, page);
         STAMP(page) = stamp;
         purged_count++;
     }
-    while (resident_count + purged_count > DOG_POOL_MAPPED_MAX && purged_last != NULL) {
-        page_unmap(list_pop(&purged_first, &purged_last, false));
+    while (resident_count + purged_count > DOG_POOL_MAPPED_MAX && purged.last != NULL) {
+        page_unmap(queue_pop(&purged, false));
         purged_count--;
     }
     dog__store_relaxed(&pool_count, resident_count + purged_count);
@@ -116,10 +97,10 @@ static dog_page_t *region_take(void)
 dog_page_t *dog__pool_take(void)
 {
     dog__lock_acquire(&pool_lock);
-    dog_page_t *page = list_pop(&resident_first, &resident_last, true);
+    dog_page_t *page = queue_pop(&resident, true);
     if (page != NULL) {
         resident_count--;
-    } else if ((page = list_pop(&purged_first, &purged_last, true)) != NULL) {
+    } else if ((page = queue_pop(&purged, true)) != NULL) {
         purged_count--;
     }
     if (page != NULL) {
@@ -139,7 +120,7 @@ void dog__pool_give(dog_page_t *first)
     for (dog_page_t *page = first, *next; page != NULL; page = next) {
         next = page->next;
         page->pool_purged = 0;
-        list_push_front(&resident_first, &resident_last, page);
+        dog__queue_push_front(&resident, page);
         STAMP(page) = now;
         resident_count++;
     }
@@ -151,9 +132,9 @@ void dog__pool_trim(void)
 {
     dog__lock_acquire(&pool_lock);
     dog_page_t *page;
-    while ((page = list_pop(&resident_first, &resident_last, true)) != NULL)
+    while ((page = queue_pop(&resident, true)) != NULL)
         page_unmap(page);
-    while ((page = list_pop(&purged_first, &purged_last, true)) != NULL)
+    while ((page = queue_pop(&purged, true)) != NULL)
         page_unmap(page);
     resident_count = purged_count = 0;
     dog__store_relaxed(&pool_count, 0);
