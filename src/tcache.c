@@ -213,6 +213,14 @@ static void tcache_retire(void *arg)
     for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
         if (tc->bins[bin].count)
             dog__tcache_flush(tc, bin, 0);
+    /* Its home shard may have no user left: the empty pages it keeps for reuse would wait
+     * for a slow path that might never come, so they go to the pool now (if the shard is
+     * free; another thread there will retire them in time). */
+    dog_shard_t *home = tc->home;
+    if (home != (dog_shard_t *)(void *)tc && dog__lock_try(&home->lock)) {
+        dog__shard_collect_all(home, true);
+        dog__lock_release(&home->lock);
+    }
     dog__lock_acquire(&registry_lock);
     tcache_unregister(tc);
     dog__lock_release(&registry_lock);
