@@ -32,6 +32,11 @@
 #define DOG_POOL_RESIDENT_MAX 64
 #define DOG_POOL_MAPPED_MAX   512
 
+/* The largest huge request tried at all: the address map covers 2^48 bytes, and no
+ * x86-64 or AArch64 Linux process gets more than that; larger sizes fail at once with
+ * ENOMEM (and no size arithmetic near SIZE_MAX can overflow). */
+#define DOG_HUGE_SIZE_MAX   ((size_t)1 << 47)
+
 /* Reuse of freed huge mappings (huge.c). */
 #define DOG_HUGE_CACHE_ENTRIES 16
 #define DOG_HUGE_CACHE_BYTES   ((size_t)256 << 20)

@@ -165,7 +165,7 @@ static dog_huge_t *cache_take(size_t map_size)
     dog__lock_release(&cache_lock);
     if (best == NULL)
         return NULL;
-    if (best->map_size > 2 * map_size + DOG_PAGE_SIZE) {
+    if (best->map_size > map_size && best->map_size - map_size > map_size + DOG_PAGE_SIZE) {
         trim_tail(best->map_base, best->map_size, map_size);
         best->map_size = map_size;
     } else if (best->map_size < map_size) {
@@ -306,8 +306,8 @@ static void heap_unlink(dog_heap_t *heap, dog_huge_t *h)
 
 void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
 {
-    if (size > PTRDIFF_MAX || align > PTRDIFF_MAX / 2) {
-        errno = ENOMEM;
+    if (size > DOG_HUGE_SIZE_MAX || align > DOG_HUGE_SIZE_MAX) {
+        errno = ENOMEM;     /* more than any address space this runs in can hold */
         return NULL;
     }
     /* The budget is checked against the largest mapping this request can make. */
@@ -366,7 +366,7 @@ void dog__huge_free(dog_huge_t *h)
  * then copies. size > DOG_SMALL_SIZE_MAX. */
 void *dog__huge_resize(dog_huge_t *h, size_t size)
 {
-    if (size > PTRDIFF_MAX || h->ptr - h->map_base >= (ptrdiff_t)DOG_PAGE_SIZE)
+    if (size > DOG_HUGE_SIZE_MAX || h->ptr - h->map_base >= (ptrdiff_t)DOG_PAGE_SIZE)
         return NULL;
     dog_heap_t *heap = h->heap;
     size_t offset = (size_t)(h->ptr - h->map_base);

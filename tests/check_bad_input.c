@@ -595,12 +595,41 @@ START_TEST(test_death_helper_detects_survival)
 }
 END_TEST
 
+START_TEST(test_bad_size_huge_with_warm_cache)
+{
+    /* Sizes up to PTRDIFF_MAX pass the C-level check; with freed huge mappings cached, a
+     * request of half the address space once got a cached block that claimed that size
+     * (an overflow in the cache's size test). Every such request must fail cleanly. */
+    for (int i = 0; i < 4; i++) {
+        void *warm = dog_malloc((size_t)(1 + i) << 20);
+        ck_assert_ptr_nonnull(warm);
+        dog_free(warm);                         /* now in the huge cache */
+    }
+    const size_t sizes[] = { PTRDIFF_MAX, SIZE_MAX / 2, (size_t)PTRDIFF_MAX - 4096,
+                             (size_t)1 << 62, ((size_t)1 << 48) + 1 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        errno = 0;
+        void *p = dog_malloc(sizes[i]);
+        ck_assert_msg(p == NULL, "dog_malloc(%zu) = %p", sizes[i], p);
+        ck_assert_int_eq(errno, ENOMEM);
+        void *q = dog_malloc(1 << 20);
+        ck_assert_ptr_nonnull(q);
+        errno = 0;
+        void *r = dog_realloc(q, sizes[i]);
+        ck_assert_msg(r == NULL, "dog_realloc(q, %zu) = %p", sizes[i], r);
+        ck_assert_int_eq(errno, ENOMEM);
+        dog_free(q);                            /* the failed realloc left q intact */
+    }
+}
+END_TEST
+
 Suite *bad_input_suite(void)
 {
     Suite *s = suite_create("bad_input");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_bad_size_above_ptrdiff_max);
+    tcase_add_test(tc, test_bad_size_huge_with_warm_cache);
     tcase_add_test(tc, test_bad_size_calloc_overflow);
     tcase_add_test(tc, test_bad_size_realloc_failure_keeps_block);
     tcase_add_test(tc, test_bad_align_not_power_of_two);
