@@ -213,7 +213,7 @@ static DOG_NORETURN DOG_COLD void free_not_block(dog_page_t *page, const void *p
 }
 
 /* Free: NULL check, one lookup in the address map, one branch on the kind of frame; then
- * a block of dog_default of up to 1 KiB goes into this thread's cache (tcache.h) and any
+ * a block of the thread's home shard of up to 16 KiB goes into its cache (tcache.h) and any
  * other small block to its shard. */
 DOG_API void dog_free(void *p)
 {

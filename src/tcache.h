@@ -2,7 +2,7 @@
  *
  * Taking a shard lock costs two atomic instructions per malloc/free pair, which is most
  * of the time of a small malloc. So each thread keeps, for dog_default only and blocks of
- * up to 1 KiB, a few free blocks per bin in arrays: malloc pops one and free pushes one
+ * up to 16 KiB, a few free blocks per bin in arrays: malloc pops one and free pushes one
  * with no lock and no atomic. A miss refills a few blocks from the shard in one lock
  * hold; a full cache sends its older half back. The properties of the shared-heap design
  * stay: a thread's cache goes back to the shards when it exits (a pthread key
