@@ -12,6 +12,7 @@
 # run suffices. Writes build/bench/callgrind.csv (pattern,allocator,instructions_per_pair).
 set -u
 export LC_ALL=C
+here=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-build}
 pairs=1000000
 size=32
@@ -36,23 +37,7 @@ fi
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not installed" >&2; exit 2; }
 mkdir -p "$OUT/callgrind"
 
-multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-find_lib() {
-    local d
-    for d in "/usr/lib/$multiarch" /usr/lib64 /usr/lib /usr/local/lib; do
-        [ -e "$d/$1" ] && { echo "$d/$1"; return 0; }
-    done
-}
-preload_of() {
-    case "$1" in
-    glibc) echo "" ;;
-    dogmalloc) [ -e "$BUILD/libdogmalloc-override.so" ] && echo "$BUILD/libdogmalloc-override.so" ;;
-    mimalloc) find_lib libmimalloc.so.2 ;;
-    jemalloc) find_lib libjemalloc.so.2 ;;
-    tcmalloc) find_lib libtcmalloc_minimal.so.4 ;;
-    tbbmalloc) find_lib libtbbmalloc_proxy.so.2 ;;
-    esac
-}
+. "$here/allocators.sh"
 
 # inclusive - self of pair_malloc and of pair_free, summed over every thread.
 count() {
