@@ -11,7 +11,7 @@
 
 PROGRAMS_BIN      := $(BUILD)/programs
 PROGRAMS_HELPERS  := $(PROGRAMS_BIN)/cxx_threads $(PROGRAMS_BIN)/fork_stress \
-                     $(PROGRAMS_BIN)/one_allocator
+                     $(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/one_allocator
 PROGRAMS          ?=
 PROGRAMS_WARN     := -Wall -Wextra
 PROGRAMS_CXXFLAGS := $(if $(CXXFLAGS),$(CXXFLAGS),-O2 -g)
@@ -28,6 +28,9 @@ $(PROGRAMS_BIN):
 
 $(PROGRAMS_BIN)/fork_stress: tests/programs/fork_stress.c
 	$(CC) -std=c11 $(PROGRAMS_WARN) $(CPPFLAGS) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
+
+$(PROGRAMS_BIN)/lifecycle: tests/programs/lifecycle.c
+	$(CC) -std=gnu11 $(PROGRAMS_WARN) $(CPPFLAGS) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
 $(PROGRAMS_BIN)/cxx_threads: tests/programs/cxx_threads.cpp
 	$(CXX) -std=c++17 $(PROGRAMS_WARN) -fsized-deallocation $(CPPFLAGS) $(PROGRAMS_CXXFLAGS) \
