@@ -202,7 +202,16 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
     size_t index = dog__page_block_index(page, p);
     if (DOG_UNLIKELY(tc_cached(page, p)))
         dog__tcache_bad_free(p);
-    dog__page_free(page, p, index);
+    /* A block of dog_default that another thread's shard owns goes onto its page's thread
+     * free list with one CAS, as in mimalloc: taking that shard's lock and pushing onto
+     * the local list would pull the owner's lock, page header and counters over to this
+     * core and back, on every such free (xmalloc). The owner collects it when it needs
+     * blocks. */
+    dog_tcache_t *tc = dog__tc;
+    if (tc != NULL && page->heap == &dog__default_heap && page->shard != tc->home)
+        dog__free_remote(page, p, index);
+    else
+        dog__page_free(page, p, index);
 }
 
 /* p is not the start of a block of page: say which way (dog__page_block_index). */
