@@ -24,13 +24,6 @@
 #define dog__cpu_relax() ((void)0)
 #endif
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define DOG_SANITIZING 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define DOG_SANITIZING 1
-#endif
-#endif
 
 /* init.c: write a message naming the problem to stderr, without allocating, and abort. */
 DOG_NORETURN DOG_COLD void dog__fatal(const char *fmt, ...)

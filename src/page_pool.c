@@ -42,7 +42,6 @@ static void page_purge(dog_page_t *page)
     if (page->touched > DOG_OS_PAGE_SIZE)
         dog__os_purge((char *)page + DOG_OS_PAGE_SIZE, page->touched - DOG_OS_PAGE_SIZE);
     page->touched = DOG_OS_PAGE_SIZE;
-    page->pool_purged = 1;
 }
 
 static void page_unmap(dog_page_t *page)
@@ -119,7 +118,6 @@ void dog__pool_give(dog_page_t *first)
     dog__lock_acquire(&pool_lock);
     for (dog_page_t *page = first, *next; page != NULL; page = next) {
         next = page->next;
-        page->pool_purged = 0;
         dog__queue_push_front(&resident, page);
         STAMP(page) = now;
         resident_count++;

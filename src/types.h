@@ -50,7 +50,6 @@ typedef struct dog_page {
     _Atomic(dog_block_t *) xthread_free DOG_CACHE_ALIGN;
     _Atomic int xnotify;            /* DOG_NOTIFY_*: the delayed-free protocol (heap.c) */
     struct dog_page *delayed_next;  /* link on the shard's xdelayed list */
-    unsigned pool_purged;           /* page_pool.c: its blocks were given back to the OS */
     uint64_t pool_stamp;            /* page_pool.c: when it entered the pool (ms) */
 
     _Atomic uint64_t live[] DOG_CACHE_ALIGN;  /* the live bitmap, then the blocks */
@@ -84,7 +83,6 @@ typedef struct dog_shard {
      * paths, so that a loop of malloc and free of one size does not go to the pool each
      * time, and then retired, so that a bin used once does not hold a page forever. */
     uint64_t retire_bins;
-    size_t generic_calls;
     /* Statistics of small blocks, exact at every lock release. */
     size_t in_use, peak, allocs, frees;
     _Atomic size_t xpublished;      /* in_use as of the last slow path, for heap peaks */
