@@ -57,22 +57,13 @@ static void *heap_aligned(dog_heap_t *heap, size_t align, size_t size)
     return dog__huge_alloc(heap, size, align, false);
 }
 
-/* Is p, a block of page with its live bit set, sitting in a thread cache? (tcache.h) */
-static DOG_INLINE bool tc_cached(const dog_page_t *page, const void *p)
-{
-    return page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS &&
-           *(const uint64_t *)p == dog__tc_cookie(p) &&
-           __atomic_load_n(&dog__tc_key, __ATOMIC_RELAXED) != 0;
-}
-
-/* The page and block index of a live small block p (kind DOG_FRAME_PAGE), or NULL. */
+/* The page of a live small block p (kind DOG_FRAME_PAGE), or NULL. */
 static dog_page_t *live_block_page(const void *p)
 {
     dog_page_t *page = dog__page_of(p);
-    uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
-    size_t index = dog__page_index(page, off);
-    if (off >= DOG_PAGE_SIZE || index * page->block_size != off || index >= page->reserved ||
-        page->shard == NULL || !dog__page_live(page, index) || tc_cached(page, p))
+    size_t index;
+    if (!dog__page_is_block(page, p, &index) || !dog__page_live(page, index) ||
+        dog__tcache_holds(page, p))
         return NULL;
     return page;
 }
@@ -200,7 +191,7 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
 static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 {
     size_t index = dog__page_block_index(page, p);
-    if (DOG_UNLIKELY(tc_cached(page, p)))
+    if (DOG_UNLIKELY(dog__tcache_holds(page, p)))
         dog__tcache_bad_free(p);
     /* A block of dog_default that another thread's shard owns goes onto its page's thread
      * free list with one CAS, as in mimalloc: taking that shard's lock and pushing onto

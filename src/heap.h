@@ -78,16 +78,25 @@ static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *pag
         dog__page_free_slow(shard, page);
 }
 
-/* The index of block p in page, or abort if p is not the start of a block. p has been
- * found in a DOG_FRAME_PAGE frame, so the page header is ours to read. */
-static DOG_INLINE size_t dog__page_block_index(dog_page_t *page, const void *p)
+/* Is p the start of a block of page, a page in use (not pooled)? Sets *index. p has
+ * been found in a DOG_FRAME_PAGE frame, so the page header is ours to read. */
+static DOG_INLINE bool dog__page_is_block(const dog_page_t *page, const void *p, size_t *index)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
-    size_t index = dog__page_index(page, off);
-    if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||
-                     index >= page->reserved || page->shard == NULL))
+    *index = dog__page_index(page, off);
+    return off < DOG_PAGE_SIZE && *index * page->block_size == off &&
+           *index < page->reserved && page->shard != NULL;
+}
+
+/* The index of block p in page, or abort with a message if p is not the start of one. */
+static DOG_INLINE size_t dog__page_block_index(dog_page_t *page, const void *p)
+{
+    size_t index;
+    if (DOG_UNLIKELY(!dog__page_is_block(page, p, &index))) {
+        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
         dog__free_invalid(p, off >= DOG_PAGE_SIZE || page->shard == NULL
                                  ? NULL : "into the middle of a block");
+    }
     return index;
 }
 

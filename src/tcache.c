@@ -173,11 +173,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
 {
     dog__tcache_flush(tc, bin, tc->bins[bin].count / 2);
-    uint32_t n = tc->bins[bin].count;
-    *(uint64_t *)p = dog__tc_cookie(p);
-    tc->slots[bin][n] = p;
-    __atomic_store_n(&tc->bins[bin].count, n + 1, __ATOMIC_RELAXED);
-    dog__tc_bump(tc->pushes);
+    dog__tcache_push(tc, bin, p);
 }
 
 /* A free whose block carries a cache cookie or is not live: find out which, and say so. */
@@ -281,12 +277,10 @@ void dog__tcache_fork_child(void)
                 uint32_t kept = 0;
                 for (uint32_t i = 0; i < tc->bins[bin].count; i++) {
                     void *p = tc->slots[bin][i];
-                    if (dog__segmap_kind(p) != DOG_FRAME_PAGE)
-                        continue;
                     dog_page_t *page = dog__page_of(p);
-                    size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
-                    if (*(uint64_t *)p == dog__tc_cookie(p) && page->shard != NULL &&
-                        dog__page_live(page, index))
+                    size_t index;
+                    if (dog__segmap_kind(p) == DOG_FRAME_PAGE && dog__page_is_block(page, p, &index) &&
+                        dog__page_live(page, index) && dog__tcache_holds(page, p))
                         tc->slots[bin][kept++] = p;
                 }
                 tc->bins[bin].count = kept;

@@ -70,6 +70,15 @@ static DOG_INLINE uint64_t dog__tc_cookie(const void *p)
     return __atomic_load_n(&dog__tc_key, __ATOMIC_RELAXED) ^ (uint64_t)(uintptr_t)p;
 }
 
+/* Is p, a block of page with its live bit set, sitting in a thread cache? Only a block of
+ * dog_default can be, and none before the key exists. */
+static DOG_INLINE bool dog__tcache_holds(const dog_page_t *page, const void *p)
+{
+    return page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS &&
+           *(const uint64_t *)p == dog__tc_cookie(p) &&
+           __atomic_load_n(&dog__tc_key, __ATOMIC_RELAXED) != 0;
+}
+
 /* malloc of up to DOG_TCACHE_SIZE_MAX bytes from dog_default. */
 static DOG_INLINE void *dog__tcache_malloc(size_t size)
 {
@@ -88,23 +97,28 @@ static DOG_INLINE void *dog__tcache_malloc(size_t size)
     return dog__tcache_miss(size);
 }
 
+/* Cache p in bin, which has room. */
+static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p)
+{
+    uint32_t n = tc->bins[bin].count;
+    *(uint64_t *)p = dog__tc_cookie(p);
+    tc->slots[bin][n] = p;
+    __atomic_store_n(&tc->bins[bin].count, n + 1, __ATOMIC_RELAXED);
+    dog__tc_bump(tc->pushes);
+}
+
 /* free of block index of page, a page of dog_default with bin < DOG_TCACHE_BINS, into
- * this thread's cache. The block must be live and not cached already. */
+ * this thread's cache. The block must be live and not cached already. A full bin is
+ * emptied by half out of line (dog__tcache_free_full), which keeps this path a leaf. */
 static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void *p, size_t index)
 {
-    uint64_t cookie = dog__tc_cookie(p);
-    if (DOG_UNLIKELY(*(uint64_t *)p == cookie || !dog__page_live(page, index)))
+    if (DOG_UNLIKELY(*(uint64_t *)p == dog__tc_cookie(p) || !dog__page_live(page, index)))
         dog__tcache_bad_free(p);
-    dog_tcache_bin_t *b = &tc->bins[page->bin];
-    uint32_t n = b->count;
-    if (DOG_UNLIKELY(n >= b->cap)) {
-        dog__tcache_free_full(tc, page->bin, p);
-        return;
-    }
-    *(uint64_t *)p = cookie;
-    tc->slots[page->bin][n] = p;
-    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
-    dog__tc_bump(tc->pushes);
+    size_t bin = page->bin;
+    if (DOG_UNLIKELY(tc->bins[bin].count >= tc->bins[bin].cap))
+        dog__tcache_free_full(tc, bin, p);
+    else
+        dog__tcache_push(tc, bin, p);
 }
 
 #endif
