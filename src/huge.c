@@ -229,14 +229,29 @@ void dog__huge_fork_unlock(void)
 
 /* --- Allocation ---------------------------------------------------------------------- */
 
-/* Map a block: the header at a frame start, ptr at offset (align < 512 KiB), or ptr
- * aligned to align with the header one frame below it (align >= 512 KiB). */
-static dog_huge_t *huge_map(size_t size, size_t align, bool *fresh)
+/* Where the user block starts in a mapping that the header starts (align < 512 KiB). */
+static size_t user_offset(size_t align)
+{
+    return align > DOG_HUGE_HEADER ? align : DOG_HUGE_HEADER;
+}
+
+/* The mapping that a block of size bytes aligned to align keeps (and that its heap's
+ * budget is charged): header and block, or for align >= 512 KiB one frame for the header
+ * below the aligned block. */
+static size_t mapping_size(size_t size, size_t align)
+{
+    return align < DOG_PAGE_SIZE ? round_os(user_offset(align) + size)
+                                 : DOG_PAGE_SIZE + round_os(size);
+}
+
+/* Map a block of map_size bytes (mapping_size): the header at a frame start, ptr at
+ * user_offset (align < 512 KiB), or ptr aligned to align with the header one frame below
+ * it (align >= 512 KiB). Sizes and alignments are at most DOG_HUGE_SIZE_MAX. */
+static dog_huge_t *huge_map(size_t map_size, size_t align, bool *fresh)
 {
     *fresh = true;
     if (align < DOG_PAGE_SIZE) {
-        size_t offset = align > DOG_HUGE_HEADER ? align : DOG_HUGE_HEADER;
-        size_t map_size = round_os(offset + size);
+        size_t offset = user_offset(align);
         dog_huge_t *h = offset == DOG_HUGE_HEADER ? cache_take(map_size) : NULL;
         if (h != NULL) {
             *fresh = false;
@@ -256,18 +271,12 @@ static dog_huge_t *huge_map(size_t size, size_t align, bool *fresh)
         h->ptr = base + offset;
         return h;
     }
-    size_t body = round_os(size);
-    if (body + align < body) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    char *raw = dog__os_map_aligned(align + body, align);
+    char *raw = dog__os_map_aligned(align - DOG_PAGE_SIZE + map_size, align);
     if (raw == NULL)
         return NULL;
     char *ptr = raw + align, *base = ptr - DOG_PAGE_SIZE;
     if (base > raw)
         dog__os_unmap(raw, (size_t)(base - raw));
-    size_t map_size = DOG_PAGE_SIZE + body;
     if (!dog__segmap_set(base, map_size, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT) ||
         !dog__segmap_set(ptr, DOG_PAGE_SIZE, DOG_FRAME_HUGE_PREV, DOG_FRAME_HUGE_PREV)) {
         dog__segmap_set(base, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
@@ -311,8 +320,7 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
         return NULL;
     }
     /* The budget is checked against the largest mapping this request can make. */
-    size_t need = align < DOG_PAGE_SIZE ? round_os((align > DOG_HUGE_HEADER ? align : DOG_HUGE_HEADER) + size)
-                                        : DOG_PAGE_SIZE + round_os(size);
+    size_t need = mapping_size(size, align);
     if (!dog__heap_budget_take(heap, need)) {
         if (heap->limit == 0)
             return NULL;
@@ -321,7 +329,7 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
             return NULL;
     }
     bool fresh;
-    dog_huge_t *h = huge_map(size, align, &fresh);
+    dog_huge_t *h = huge_map(need, align, &fresh);
     if (h == NULL) {
         dog__fetch_sub_relaxed(&heap->xmapped, need);
         errno = ENOMEM;
