@@ -21,11 +21,6 @@ OVR void free(void *p)
     dog_free(p);
 }
 
-OVR void cfree(void *p)
-{
-    dog_free(p);
-}
-
 OVR void *calloc(size_t count, size_t size)
 {
     return dog_calloc(count, size);
@@ -104,43 +99,18 @@ OVR int malloc_trim(size_t pad)
     return 1;
 }
 
-/* The names glibc calls internally and that old programs use. */
-OVR void *__libc_malloc(size_t size)
-{
-    return dog_malloc(size);
-}
-
-OVR void __libc_free(void *p)
-{
-    dog_free(p);
-}
-
-OVR void *__libc_calloc(size_t count, size_t size)
-{
-    return dog_calloc(count, size);
-}
-
-OVR void *__libc_realloc(void *p, size_t size)
-{
-    return dog_realloc(p, size);
-}
-
-OVR void *__libc_memalign(size_t alignment, size_t size)
-{
-    return memalign(alignment, size);
-}
-
-OVR void *__libc_valloc(size_t size)
-{
-    return valloc(size);
-}
-
-OVR void *__libc_pvalloc(size_t size)
-{
-    return pvalloc(size);
-}
-
-OVR int __posix_memalign(void **out, size_t alignment, size_t size)
-{
-    return dog_posix_memalign(out, alignment, size);
-}
+/* The names glibc calls internally and that old programs use: the same functions. */
+#if defined(__clang__)
+#define OVR_ALIAS(name) OVR __attribute__((alias(#name)))
+#else   /* gcc also wants the target's attributes (malloc, alloc_size, nothrow) copied */
+#define OVR_ALIAS(name) OVR __attribute__((alias(#name), copy(name)))
+#endif
+OVR_ALIAS(malloc) void *__libc_malloc(size_t size);
+OVR_ALIAS(free) void __libc_free(void *p);
+OVR_ALIAS(calloc) void *__libc_calloc(size_t count, size_t size);
+OVR_ALIAS(realloc) void *__libc_realloc(void *p, size_t size);
+OVR_ALIAS(memalign) void *__libc_memalign(size_t alignment, size_t size);
+OVR_ALIAS(valloc) void *__libc_valloc(size_t size);
+OVR_ALIAS(pvalloc) void *__libc_pvalloc(size_t size);
+OVR_ALIAS(posix_memalign) int __posix_memalign(void **out, size_t alignment, size_t size);
+OVR_ALIAS(free) void cfree(void *p);
