@@ -11,7 +11,8 @@
 
 PROGRAMS_BIN      := $(BUILD)/programs
 PROGRAMS_HELPERS  := $(PROGRAMS_BIN)/cxx_threads $(PROGRAMS_BIN)/fork_stress \
-                     $(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/one_allocator
+                     $(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/libc_names \
+                     $(PROGRAMS_BIN)/one_allocator
 PROGRAMS          ?=
 PROGRAMS_WARN     := -Wall -Wextra
 PROGRAMS_CXXFLAGS := $(if $(CXXFLAGS),$(CXXFLAGS),-O2 -g)
@@ -29,7 +30,7 @@ $(PROGRAMS_BIN):
 $(PROGRAMS_BIN)/fork_stress: tests/programs/fork_stress.c
 	$(CC) -std=c11 $(PROGRAMS_WARN) $(CPPFLAGS) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
-$(PROGRAMS_BIN)/lifecycle: tests/programs/lifecycle.c
+$(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/libc_names: $(PROGRAMS_BIN)/%: tests/programs/%.c
 	$(CC) -std=gnu11 $(PROGRAMS_WARN) $(CPPFLAGS) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
 $(PROGRAMS_BIN)/cxx_threads: tests/programs/cxx_threads.cpp
@@ -45,6 +46,7 @@ $(PROGRAMS_BIN)/one_allocator: tests/programs/one_allocator.c include/dogmalloc.
 ifeq ($(SANITIZE),)
 check-programs: deps-check lib $(PROGRAMS_HELPERS)
 	tests/programs/run.sh -b $(PROGRAMS_BIN) $(OVERRIDE) $(PROGRAMS)
+	$(if $(PROGRAMS),,tests/programs/options.sh $(OVERRIDE))
 else
 # A sanitizer-instrumented override cannot be preloaded into uninstrumented programs.
 check-programs:

@@ -6,7 +6,7 @@
 #                script with (libmimalloc.so.2, libjemalloc.so.2: their own statistics
 #                are checked instead; any other library: statistics are not checked).
 #   TEST         any of: python git sqlite perl sort cxx_threads fork_stress lifecycle
-#                one_allocator
+#                libc_names one_allocator
 #                (default: all of them).
 #   -b BINDIR    where `make check-programs` built cxx_threads, fork_stress and
 #                one_allocator; without it they are compiled into the temporary directory.
@@ -25,7 +25,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-ALL_TESTS=(python git sqlite perl sort cxx_threads fork_stress lifecycle one_allocator)
+ALL_TESTS=(python git sqlite perl sort cxx_threads fork_stress lifecycle libc_names one_allocator)
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 usage()
@@ -179,8 +179,8 @@ build_helper()
         cxx_threads)
             ${CXX:-g++} -std=c++17 -Wall -Wextra -fsized-deallocation $cxxflags -pthread \
                 -o "$out" "$HERE/cxx_threads.cpp" >&2 ;;
-        fork_stress|lifecycle)
-            ${CC:-cc} -std=c11 -Wall -Wextra $cflags -pthread -o "$out" "$HERE/$name.c" >&2 ;;
+        fork_stress|lifecycle|libc_names)
+            ${CC:-cc} -std=gnu11 -Wall -Wextra $cflags -pthread -o "$out" "$HERE/$name.c" >&2 ;;
         one_allocator)
             local lib
             lib=$(dirname "$OVERRIDE")
@@ -364,6 +364,11 @@ norm_fork_stress()
 t_lifecycle()
 {
     run "$(build_helper lifecycle)"
+}
+
+t_libc_names()
+{
+    run "$(build_helper libc_names)"
 }
 
 t_one_allocator()
