@@ -194,41 +194,9 @@ void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard)
     }
 }
 
-/* Count bytes more of OS memory against the heap's budget, or fail with ENOMEM. The
- * check and the add are one compare-and-swap, so xmapped never reads above the limit and
- * two racing requests cannot both fail when one fits. */
-bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes)
-{
-    if (heap->limit == 0) {
-        dog__fetch_add_relaxed(&heap->xmapped, bytes);
-        return true;
-    }
-    size_t mapped = dog__load_relaxed(&heap->xmapped);
-    do {
-        if (mapped > heap->limit || bytes > heap->limit - mapped) {
-            errno = ENOMEM;
-            return false;
-        }
-    } while (!atomic_compare_exchange_weak_explicit(&heap->xmapped, &mapped, mapped + bytes,
-                                                    memory_order_relaxed, memory_order_relaxed));
-    return true;
-}
-
-/* Take a page's worth of the heap's budget. At the budget, empty pages that the heap
- * keeps for reuse (retire_wait) are given back first: this shard's, and those of the
- * other shards that are free right now (never waiting: we hold a shard lock). */
-static bool page_budget(dog_shard_t *shard)
-{
-    dog_heap_t *heap = shard->heap;
-    if (dog__heap_budget_take(heap, DOG_PAGE_SIZE))
-        return true;
-    dog__heap_release_empty(heap, shard);
-    return dog__heap_budget_take(heap, DOG_PAGE_SIZE);
-}
-
 /* Retire every empty page the heap keeps: held is a shard whose lock the caller has (or
  * NULL); the other shards are visited only if they are free right now. */
-void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held)
+static void release_empty(dog_heap_t *heap, dog_shard_t *held)
 {
     if (held != NULL)
         dog__shard_collect_all(held, true);
@@ -242,10 +210,43 @@ void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held)
     }
 }
 
+/* Count bytes more against the heap's budget. The check and the add are one
+ * compare-and-swap, so xmapped never reads above the limit and two racing requests
+ * cannot both fail when one fits. */
+static bool budget_try(dog_heap_t *heap, size_t bytes)
+{
+    size_t mapped = dog__load_relaxed(&heap->xmapped);
+    do {
+        if (mapped > heap->limit || bytes > heap->limit - mapped)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&heap->xmapped, &mapped, mapped + bytes,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+/* Count bytes more of OS memory against the heap's budget, or fail with ENOMEM. At the
+ * budget, the empty pages that the heap keeps for reuse (retire_wait) are given back
+ * first and the request tried once more: held is a shard whose lock the caller has, or
+ * NULL; other shards give theirs back only if they are free right now (no waiting). */
+bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held)
+{
+    if (heap->limit == 0) {
+        dog__fetch_add_relaxed(&heap->xmapped, bytes);
+        return true;
+    }
+    if (budget_try(heap, bytes))
+        return true;
+    release_empty(heap, held);
+    if (budget_try(heap, bytes))
+        return true;
+    errno = ENOMEM;
+    return false;
+}
+
 static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
 {
     dog_heap_t *heap = shard->heap;
-    if (!page_budget(shard))
+    if (!dog__heap_budget_take(heap, DOG_PAGE_SIZE, shard))
         return NULL;
     dog_page_t *page = dog__pool_take();
     if (page == NULL) {

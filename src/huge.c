@@ -321,13 +321,8 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
     }
     /* The budget is checked against the largest mapping this request can make. */
     size_t need = mapping_size(size, align);
-    if (!dog__heap_budget_take(heap, need)) {
-        if (heap->limit == 0)
-            return NULL;
-        dog__heap_release_empty(heap, NULL);    /* pages kept for reuse count too */
-        if (!dog__heap_budget_take(heap, need))
-            return NULL;
-    }
+    if (!dog__heap_budget_take(heap, need, NULL))
+        return NULL;
     bool fresh;
     dog_huge_t *h = huge_map(need, align, &fresh);
     if (h == NULL) {
@@ -335,7 +330,7 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    if (h->map_size > need && !dog__heap_budget_take(heap, h->map_size - need)) {
+    if (h->map_size > need && !dog__heap_budget_take(heap, h->map_size - need, NULL)) {
         trim_tail(h->map_base, h->map_size, need);  /* a cached mapping a little larger */
         h->map_size = need;
     }
@@ -395,7 +390,7 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
         return h->ptr;
     }
     size_t grow = map_size - h->map_size;
-    if (!dog__heap_budget_take(heap, grow))
+    if (!dog__heap_budget_take(heap, grow, NULL))
         return NULL;
     char *old_base = h->map_base;
     size_t old_size = h->map_size;

@@ -1008,6 +1008,36 @@ START_TEST(test_heap_limit_empty_pages_serve_other_classes)
 }
 END_TEST
 
+START_TEST(test_heap_limit_empty_pages_serve_huge)
+{
+    /* the empty pages a budgeted heap keeps for reuse give way to a huge block, and to a
+     * huge block's growth, before the budget refuses either */
+    const size_t limit = 4 * MiB;
+    dog_heap_t *h = heap_named("huge-after-pages", limit);
+    for (size_t size = 16; size <= 1024; size *= 2) {      /* 7 classes, 7 pages */
+        void *p = dog_heap_malloc(h, size);
+        ck_assert_ptr_nonnull(p);
+        dog_free(p);
+    }
+    dog_heap_stats_t s = heap_stats(h);
+    ck_assert_uint_ge(s.pages, 5);                          /* kept for reuse */
+    errno = 0;
+    void *big = dog_heap_malloc(h, 2 * MiB);
+    ck_assert_msg(big != NULL, "2 MiB refused with %zu empty pages held (errno %d)", s.pages,
+                  errno);
+    bytes_fill(big, 2 * MiB, 41);
+    for (size_t size = 16; size <= 1024; size *= 2)         /* the classes come back */
+        dog_free(dog_heap_malloc(h, size));
+    errno = 0;
+    unsigned char *grown = dog_realloc(big, 3 * MiB + MiB / 2);
+    ck_assert_msg(grown != NULL, "growth to 3.5 MiB refused (errno %d)", errno);
+    ck_assert(bytes_check(grown, 2 * MiB, 41) == SIZE_MAX);
+    ck_assert_uint_le(heap_stats(h).bytes_mapped, limit);
+    dog_free(grown);
+    dog_heap_destroy(h);
+}
+END_TEST
+
 START_TEST(test_heap_limit_realloc)
 {
     /* growing a block of a budgeted heap past the budget fails cleanly: NULL, ENOMEM,
@@ -1198,6 +1228,7 @@ Suite *heap_api_suite(void)
     tcase_add_test(lim, test_heap_limit_huge_blocks);
     tcase_add_test(lim, test_heap_limit_empty_heap_reusable_for_huge);
     tcase_add_test(lim, test_heap_limit_empty_pages_serve_other_classes);
+    tcase_add_test(lim, test_heap_limit_empty_pages_serve_huge);
     tcase_add_test(lim, test_heap_limit_realloc);
     tcase_add_test(lim, test_heap_limit_aligned);
     tcase_add_test(lim, test_heap_limit_huge_cache_between_heaps);
