@@ -124,7 +124,7 @@ static DOG_NOINLINE void free_other(void *p, unsigned kind)
         dog__free_invalid(p, NULL);
     dog_huge_t *h = dog__huge_of(p, kind);
     if (h == NULL)
-        dog__free_invalid(p, "into the middle of a huge block");
+        dog__free_invalid(p, "inside a huge block, or a huge block already freed (double free?)");
     int saved = errno;
     dog__huge_free(h);
     errno = saved;

@@ -39,7 +39,7 @@
 
 /* Reuse of freed huge mappings (huge.c). */
 #define DOG_HUGE_CACHE_ENTRIES 16
-#define DOG_HUGE_CACHE_BYTES   ((size_t)256 << 20)
+#define DOG_HUGE_CACHE_BYTES   ((size_t)192 << 20)
 
 #define DOG_HEAP_NAME_MAX   32
 

@@ -710,6 +710,108 @@ START_TEST(test_realloc_huge_grow_after_shrink_keeps_contents)
 }
 END_TEST
 
+/* --- The huge cache: split, merge, absorb --- */
+
+static size_t huge_cached(void)
+{
+    dog_stats_t s;
+    ck_assert_int_eq(dog_stats(&s), 0);
+    return s.huge_cache_bytes;
+}
+
+START_TEST(test_huge_cache_splits_and_merges)
+{
+    /* a freed 20 MiB mapping serves two 2 MiB blocks from its front, keeping the rest
+     * cached; freeing both makes it one mapping again, which a 19 MiB block then gets */
+    dog_trim();
+    char *a = dog_malloc(20 * MiB);
+    ck_assert_ptr_nonnull(a);
+    memset(a, 0x11, 20 * MiB);
+    dog_free(a);
+    size_t whole = huge_cached();
+    ck_assert_uint_ge(whole, 20 * MiB);
+
+    char *b = dog_malloc(2 * MiB);
+    ck_assert_ptr_eq(b, a);                         /* the front of the cached mapping */
+    size_t rest = huge_cached();
+    ck_assert_uint_lt(rest, whole);
+    ck_assert_uint_ge(rest, whole - 3 * MiB);       /* the tail stays cached */
+    char *c = dog_malloc(2 * MiB);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_msg(c >= b + dog_usable_size(b) && c + 2 * MiB <= a + 20 * MiB,
+                  "second block %p not in the tail of %p", (void *)c, (void *)a);
+    memset(b, 0x22, 2 * MiB);
+    memset(c, 0x33, 2 * MiB);
+    for (size_t i = 0; i < 2 * MiB; i += 4096)
+        REQUIRE(b[i] == 0x22 && c[i] == 0x33, "byte %zu", i);
+    dog_free(b);
+    dog_free(c);
+    ck_assert_uint_eq(huge_cached(), whole);         /* all the pieces, back as they were */
+
+    char *d = dog_malloc(19 * MiB);
+    ck_assert_ptr_eq(d, a);                         /* one mapping again */
+    memset(d, 0x44, 19 * MiB);
+    dog_free(d);
+    dog_trim();
+    ck_assert_uint_eq(huge_cached(), 0);
+}
+END_TEST
+
+START_TEST(test_huge_shrink_caches_tail_and_grow_takes_it_back)
+{
+    /* realloc down leaves the freed frames in the cache, resident; realloc up takes them
+     * back in place: same pointer, contents kept, nothing new mapped */
+    dog_trim();
+    uint64_t *p = dog_malloc(16 * MiB);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < MiB / 8; i++)
+        p[i] = i * 7;
+    uint64_t *q = dog_realloc(p, MiB);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_uint_ge(huge_cached(), 14 * MiB);
+    dog_stats_t before, after;
+    ck_assert_int_eq(dog_stats(&before), 0);
+    uint64_t *r = dog_realloc(q, 12 * MiB);
+    ck_assert_ptr_eq(r, p);
+    ck_assert_int_eq(dog_stats(&after), 0);
+    ck_assert_uint_eq(after.bytes_mapped, before.bytes_mapped);
+    ck_assert_uint_ge(dog_usable_size(r), 12 * MiB);
+    ck_assert_uint_lt(huge_cached(), 5 * MiB);      /* what the block did not take back */
+    for (size_t i = 0; i < MiB / 8; i++)
+        REQUIRE(r[i] == i * 7, "word %zu", i);
+    memset(r, 0, 12 * MiB);
+    dog_free(r);
+}
+END_TEST
+
+START_TEST(test_huge_grow_copies_into_cached_mapping)
+{
+    /* a block that grows by more than a third and cannot grow in place moves into a
+     * resident cached mapping that fits (a copy) instead of faulting fresh memory */
+    dog_trim();
+    uint64_t *g = dog_malloc(4 * MiB);
+    void *spacer = dog_malloc(4 * MiB);             /* keeps x from following g */
+    char *x = dog_malloc(32 * MiB);
+    ck_assert(g != NULL && spacer != NULL && x != NULL);
+    memset(x, 0x55, 32 * MiB);
+    for (size_t i = 0; i < 4 * MiB / 8; i++)
+        g[i] = i ^ 0xabc;
+    dog_free(x);
+    dog_stats_t before, after;
+    ck_assert_int_eq(dog_stats(&before), 0);
+    uint64_t *r = dog_realloc(g, 24 * MiB);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(dog_stats(&after), 0);
+    ck_assert_ptr_eq(r, x);
+    ck_assert_uint_eq(after.bytes_mapped, before.bytes_mapped);   /* g went to the cache */
+    for (size_t i = 0; i < 4 * MiB / 8; i++)
+        REQUIRE(r[i] == (i ^ 0xabc), "word %zu", i);
+    memset(r, 0, 24 * MiB);
+    dog_free(r);
+    dog_free(spacer);
+}
+END_TEST
+
 /* --- Process-wide stats and trim --- */
 
 START_TEST(test_trim_empties_caches)
@@ -789,6 +891,9 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_realloc_huge_grow_after_shrink_keeps_contents);
     tcase_add_test(tc, test_huge_blocks_sizes);
     tcase_add_test(tc, test_huge_blocks_live_together);
+    tcase_add_test(tc, test_huge_cache_splits_and_merges);
+    tcase_add_test(tc, test_huge_shrink_caches_tail_and_grow_takes_it_back);
+    tcase_add_test(tc, test_huge_grow_copies_into_cached_mapping);
     tcase_add_test(tc, test_trim_empties_caches);
     tcase_add_test(tc, test_stats_null_is_einval);
     tcase_add_test(tc, test_stats_huge_mapped_and_released);

@@ -482,6 +482,24 @@ START_TEST(test_free_double_huge_aborts)
 }
 END_TEST
 
+START_TEST(test_free_double_huge_merged_aborts)
+{
+    /* two blocks cut from one cached mapping; once both are freed their pieces are one
+     * cached mapping again and the second block's header is gone: freeing it again is
+     * still caught, by the address map */
+    dog_trim();
+    char *a = dog_malloc(8 * MiB);
+    ck_assert_ptr_nonnull(a);
+    dog_free(a);
+    char *b = dog_malloc(2 * MiB), *c = dog_malloc(2 * MiB);
+    ck_assert(b != NULL && c != NULL);
+    dog_free(b);
+    dog_free(c);
+    ck_assert_dies_naming(do_free, c, c, "double dog_free of a huge block merged in the cache");
+    ck_assert_dies_naming(do_free, b, b, "double dog_free of a huge block cached whole");
+}
+END_TEST
+
 /* the second free comes from another thread: the remote (thread free list) path */
 static void do_free_from_thread(void *p)
 {
@@ -649,6 +667,7 @@ Suite *bad_input_suite(void)
     tcase_add_test(tc, test_free_double_small_aborts);
     tcase_add_test(tc, test_free_double_small_not_last_aborts);
     tcase_add_test(tc, test_free_double_huge_aborts);
+    tcase_add_test(tc, test_free_double_huge_merged_aborts);
     tcase_add_test(tc, test_free_double_remote_aborts);
     tcase_add_test(tc, test_free_double_cached_by_live_thread_aborts);
     tcase_add_test(tc, test_usable_size_foreign_aborts);
