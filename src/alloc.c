@@ -236,6 +236,18 @@ DOG_API void dog_free(void *p)
         if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off))
             free_not_block(page, p);
         dog__tcache_free(tc, page, p, index);
+    } else if (tc != NULL && page->heap == &dog__default_heap && page->shard != NULL) {
+        /* A block of dog_default from another thread's shard (producer/consumer): one CAS
+         * onto its page's thread free list (free_to_shard says why), with the same tests
+         * as free_to_shard, and no call in between. */
+        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+        size_t index = dog__page_index(page, off);
+        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||
+                         index >= page->reserved))
+            free_not_block(page, p);
+        if (DOG_UNLIKELY(dog__tcache_holds(page, p)))
+            dog__tcache_bad_free(p);
+        dog__free_remote(page, p, index);
     } else {
         free_to_shard(page, p);
     }
