@@ -32,9 +32,11 @@ extern DOG_HIDDEN _Atomic(_Atomic uint8_t *) dog__segmap_top[DOG_SEGMAP_TOP_COUN
 static DOG_INLINE unsigned dog__segmap_kind(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    if (DOG_UNLIKELY(a >> DOG_SEGMAP_ADDR_BITS))
+    /* One shift gives the top index and, by its range, whether a is below 2^48. */
+    uintptr_t top = a >> (DOG_PAGE_SHIFT + DOG_SEGMAP_LEAF_BITS);
+    if (DOG_UNLIKELY(top >= DOG_SEGMAP_TOP_COUNT))
         return DOG_FRAME_NONE;
-    _Atomic uint8_t *leaf = dog__load_relaxed(&dog__segmap_top[a >> (DOG_PAGE_SHIFT + DOG_SEGMAP_LEAF_BITS)]);
+    _Atomic uint8_t *leaf = dog__load_relaxed(&dog__segmap_top[top]);
     if (DOG_UNLIKELY(leaf == NULL))
         return DOG_FRAME_NONE;
     return dog__load_relaxed(&leaf[(a >> DOG_PAGE_SHIFT) & (((uintptr_t)1 << DOG_SEGMAP_LEAF_BITS) - 1)]);
