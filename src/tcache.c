@@ -87,12 +87,17 @@ static uint32_t refill_count(const dog_tcache_t *tc, size_t bin, const dog_page_
      * cache lines are elsewhere: walking many of them in a row serialises the misses
      * (xmalloc), so take just a couple. */
     uint32_t want = page->capacity < page->reserved ? DOG_TCACHE_REFILL : 2;
+    /* Caps of up to 256 did not make a longer refill pay: 16 or 32 blocks instead of 8
+     * save 2-5% of the instructions only where a batch overflows the bin (callgrind,
+     * pairs batch of 512 to 4096 blocks of 32 to 512 bytes), while walking more blocks
+     * per miss is what cost time in xmalloc. Bins that refill have caps of 16 or more, so
+     * the half below does not bind today. */
     uint32_t half = tc->bins[bin].cap / 2;
     return half < want ? half : want;
 }
 
-/* Refill bin from a shard of dog_default: one block to return and up to half a cache
- * more from the same page, all in one lock hold. */
+/* Refill bin from a shard of dog_default: one block to return and a few more from the
+ * same page (refill_count), all in one lock hold. */
 static void *tcache_refill(dog_tcache_t *tc, size_t bin)
 {
     size_t size = dog__bin_size(bin);
@@ -192,7 +197,9 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
     __atomic_store_n(&tc->flushed, tc->flushed + out, __ATOMIC_RELAXED);
 }
 
-/* A free into a full bin: send the older half back, then cache p. */
+/* A free into a full bin: send the older half back, then cache p. Over batches that
+ * overflow the bin (callgrind, as for refill_count), keeping a quarter instead moved the
+ * instructions per pair by -4% to +2%, keeping three quarters by -5% to +11%. */
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
 {
     dog__tcache_flush(tc, bin, tc->bins[bin].count / 2);
