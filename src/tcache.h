@@ -2,11 +2,20 @@
  *
  * Taking a shard lock costs two atomic instructions per malloc/free pair, which is most
  * of the time of a small malloc. So each thread keeps, for dog_default only and blocks of
- * up to 16 KiB, a few free blocks per bin in arrays: malloc pops one and free pushes one
- * with no lock and no atomic. A miss refills a few blocks from the shard in one lock
- * hold; a full cache sends its older half back. The properties of the shared-heap design
- * stay: a thread's cache goes back to the shards when it exits (a pthread key
- * destructor), so nothing is stranded, and no thread waits for another's cache.
+ * up to 16 KiB, a few free blocks per bin: malloc pops one and free pushes one with no
+ * lock and no atomic. A miss refills a few blocks from the shard in one lock hold; a full
+ * bin sends its older half back. The properties of the shared-heap design stay: a
+ * thread's cache goes back to the shards when it exits (a pthread key destructor), so
+ * nothing is stranded, and no thread waits for another's cache.
+ *
+ * Layout: one flat array of slots per cache, after its header, cut into one range per
+ * bin. A bin's descriptor holds its count, its cap and a pointer to its range, 16 bytes
+ * in one cache line, so a pop or a push touches that line and the slot. Caps follow the
+ * bytes a bin holds (the idea of tcmalloc's per-size-class limits): 16 KiB of blocks per
+ * bin, but at most 256 blocks, and at least 16 blocks up to 1 KiB and 2 above (tcache.c,
+ * tcache_cap), so a burst of a few hundred small blocks fits without a flush. With
+ * today's 37 bins that is 2,568 slots: 21 KiB per thread with the header, where 64 slots
+ * for every bin took 19 KiB and held at most 64 of the smallest blocks.
  *
  * Blocks in a cache are live for their page (live bit set) but free for the user. Each
  * carries a cookie in its first word, key ^ its address, so that a double free (or
@@ -22,28 +31,36 @@
 
 #define DOG_TCACHE_BINS     37          /* bins 0..36: blocks of up to 16 KiB */
 #define DOG_TCACHE_SIZE_MAX 16384
-#define DOG_TCACHE_SLOTS    64
+#define DOG_TCACHE_BIN_BYTES 16384      /* a bin caches up to this many bytes of blocks, */
+#define DOG_TCACHE_CAP_MAX  256         /* ... and up to this many blocks (tcache_cap) */
 #define DOG_TCACHE_REFILL   8           /* blocks fetched per miss beyond the one returned */
 #define DOG_TCACHE_BATCH_BIN_MAX 20     /* ... for bins up to 1 KiB only (tcache.c) */
 
-typedef struct dog_tcache_bin {
+/* 16 bytes aligned to 16 (and a cache is 64-aligned, dog__meta_alloc): a bin's count, cap
+ * and range never straddle two cache lines. */
+typedef struct __attribute__((aligned(16))) dog_tcache_bin {
     uint32_t count;                     /* cached blocks: slots[0 .. count) */
-    uint32_t cap;                       /* at most this many (smaller for large blocks) */
+    uint32_t cap;                       /* at most this many: slots[0 .. cap) is the bin's */
+    void **slots;                       /* its range of the cache's flat slot array */
 } dog_tcache_bin_t;
 
 typedef struct dog_tcache {
+    /* First, so that a bin's address is the cache's plus bin * 16 and the fast paths
+     * reach count, cap and slots from one register. */
+    dog_tcache_bin_t bins[DOG_TCACHE_BINS];
     uint64_t key;
     /* The shard of the last refill: only blocks of its pages are cached on free. Blocks
      * that other threads allocated go back to their own shards, as in mimalloc, so a
      * thread never reuses memory next to another thread's live blocks (false sharing). */
     struct dog_shard *home;
-    dog_tcache_bin_t bins[DOG_TCACHE_BINS];
     /* Counters for exact statistics (stats.c): written by the owner, read by anyone. The
      * blocks handed out from the cache need no counter of their own: they are
      * refilled + pushes - flushed - cached. */
     size_t pushes, refilled, flushed;
     struct dog_tcache *next, *prev;     /* the registry of live caches */
-    void *slots[DOG_TCACHE_BINS][DOG_TCACHE_SLOTS];
+    /* The bins' ranges, back to back in bin order; tcache.c sizes the allocation
+     * (dog__tcache_bytes). */
+    void *slots[];
 } dog_tcache_t;
 
 extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tc;
@@ -55,6 +72,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep);
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p);
 DOG_NORETURN DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
+size_t dog__tcache_bytes(void);
 void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes, size_t *refilled,
                        size_t *flushed);
 void dog__tcache_fork_lock(void);
@@ -86,10 +104,11 @@ static DOG_INLINE void *dog__tcache_malloc(size_t size)
     if (DOG_LIKELY(tc != NULL)) {
         size_t w = dog__wsize(size);
         size_t bin = DOG_LIKELY(w <= DOG_DIRECT_WSIZE_MAX) ? dog__bin_direct[w] : dog__bin_of(w);
-        uint32_t n = tc->bins[bin].count;
+        dog_tcache_bin_t *b = &tc->bins[bin];
+        uint32_t n = b->count;
         if (DOG_LIKELY(n != 0)) {
-            void *p = tc->slots[bin][n - 1];
-            __atomic_store_n(&tc->bins[bin].count, n - 1, __ATOMIC_RELAXED);
+            void *p = b->slots[n - 1];
+            __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
             *(uint64_t *)p = 0;         /* no longer a cached block */
             return p;
         }
@@ -97,13 +116,14 @@ static DOG_INLINE void *dog__tcache_malloc(size_t size)
     return dog__tcache_miss(size);
 }
 
-/* Cache p in bin, which has room. */
-static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p)
+/* Cache p in bin, which has room; cookie is dog__tc_cookie(p). */
+static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p, uint64_t cookie)
 {
-    uint32_t n = tc->bins[bin].count;
-    *(uint64_t *)p = dog__tc_cookie(p);
-    tc->slots[bin][n] = p;
-    __atomic_store_n(&tc->bins[bin].count, n + 1, __ATOMIC_RELAXED);
+    dog_tcache_bin_t *b = &tc->bins[bin];
+    uint32_t n = b->count;
+    *(uint64_t *)p = cookie;
+    b->slots[n] = p;
+    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
     dog__tc_bump(tc->pushes);
 }
 
@@ -112,13 +132,14 @@ static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p)
  * emptied by half out of line (dog__tcache_free_full), which keeps this path a leaf. */
 static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void *p, size_t index)
 {
-    if (DOG_UNLIKELY(*(uint64_t *)p == dog__tc_cookie(p) || !dog__page_live(page, index)))
+    uint64_t cookie = dog__tc_cookie(p);    /* one load of the key for the test and push */
+    if (DOG_UNLIKELY(*(uint64_t *)p == cookie || !dog__page_live(page, index)))
         dog__tcache_bad_free(p);
     size_t bin = page->bin;
     if (DOG_UNLIKELY(tc->bins[bin].count >= tc->bins[bin].cap))
         dog__tcache_free_full(tc, bin, p);
     else
-        dog__tcache_push(tc, bin, p);
+        dog__tcache_push(tc, bin, p, cookie);
 }
 
 #endif

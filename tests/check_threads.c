@@ -736,6 +736,170 @@ START_TEST(test_threads_stats_exact_with_live_thread)
 }
 END_TEST
 
+/* --- Every bin of a thread cache full at once --- */
+
+/* More blocks of each size class up to 16 KiB than a thread cache holds of it (256 at most
+ * of the smallest, 16 KiB worth of the others), so that every bin fills up and sends half
+ * back while the others are full: the bins' ranges of the one slot array must not
+ * overlap, and the statistics stay exact while the thread lives and after it exits. */
+#define CACHE_CLASSES_MAX 64
+#define CACHE_SMALL_BLOCKS 300
+
+typedef struct cache_fill {
+    size_t classes, total;
+    size_t size[CACHE_CLASSES_MAX], count[CACHE_CLASSES_MAX];
+    void **blocks;                      /* total pointers, class by class */
+    dog_heap_stats_t before;            /* taken by the main thread */
+} cache_fill_t;
+
+static int ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Allocate count[c] blocks of every class, round-robin over the classes. */
+static int cache_fill_alloc(cache_fill_t *cf, const char *round)
+{
+    for (size_t i = 0, done = 0; done < cf->total; i++)
+        for (size_t c = 0, at = 0; c < cf->classes; at += cf->count[c], c++) {
+            if (i >= cf->count[c])
+                continue;
+            void *p = dog_malloc(cf->size[c]);
+            if (p == NULL || dog_usable_size(p) != cf->size[c]) {
+                thread_fail("%s: dog_malloc(%zu) = %p, usable %zu", round, cf->size[c], p,
+                            p ? dog_usable_size(p) : 0);
+                return 0;
+            }
+            pattern_fill(launder(p), cf->size[c]);
+            cf->blocks[at + i] = p;
+            done++;
+        }
+    return 1;
+}
+
+/* Check every block's pattern and that no two blocks overlap. */
+static int cache_fill_check(cache_fill_t *cf, const char *round)
+{
+    for (size_t c = 0, at = 0; c < cf->classes; at += cf->count[c], c++)
+        for (size_t i = 0; i < cf->count[c]; i++) {
+            size_t bad = pattern_check(cf->blocks[at + i], cf->size[c]);
+            if (bad != SIZE_MAX) {
+                thread_fail("%s: block %p of %zu bytes corrupted at byte %zu", round,
+                            cf->blocks[at + i], cf->size[c], bad);
+                return 0;
+            }
+        }
+    void **sorted = malloc(cf->total * sizeof *sorted);
+    if (sorted == NULL) {
+        thread_fail("%s: no memory for the check", round);
+        return 0;
+    }
+    memcpy(sorted, cf->blocks, cf->total * sizeof *sorted);
+    qsort(sorted, cf->total, sizeof *sorted, ptr_cmp);
+    int ok = 1;
+    for (size_t i = 1; i < cf->total && ok; i++)
+        if ((uintptr_t)sorted[i - 1] + dog_usable_size(sorted[i - 1]) > (uintptr_t)sorted[i]) {
+            thread_fail("%s: blocks %p and %p overlap", round, sorted[i - 1], sorted[i]);
+            ok = 0;
+        }
+    free(sorted);
+    return ok;
+}
+
+/* Free every block, round-robin over the classes, so that all bins fill up together. */
+static void cache_fill_free(cache_fill_t *cf)
+{
+    for (size_t i = 0, done = 0; done < cf->total; i++)
+        for (size_t c = 0, at = 0; c < cf->classes; at += cf->count[c], c++)
+            if (i < cf->count[c]) {
+                dog_free(cf->blocks[at + i]);
+                done++;
+            }
+}
+
+/* The default heap has moved by blocks (in use), allocs and frees since cf->before. */
+static int cache_fill_stats(cache_fill_t *cf, const char *round, size_t blocks, size_t bytes,
+                            size_t allocs, size_t frees)
+{
+    dog_heap_stats_t now;
+    if (dog_heap_stats(dog_default, &now) != 0) {
+        thread_fail("%s: dog_heap_stats failed", round);
+        return 0;
+    }
+    const dog_heap_stats_t *b = &cf->before;
+    if (now.blocks_in_use != b->blocks_in_use + blocks ||
+        now.bytes_in_use != b->bytes_in_use + bytes || now.allocs != b->allocs + allocs ||
+        now.frees != b->frees + frees) {
+        thread_fail("%s: %zu blocks / %zu bytes in use, %zu allocs, %zu frees; expected "
+                    "%zu / %zu, %zu, %zu", round, now.blocks_in_use, now.bytes_in_use,
+                    now.allocs, now.frees, b->blocks_in_use + blocks, b->bytes_in_use + bytes,
+                    b->allocs + allocs, b->frees + frees);
+        return 0;
+    }
+    return 1;
+}
+
+static void *cache_fill_thread(void *arg)
+{
+    cache_fill_t *cf = arg;
+    size_t bytes = 0;
+    for (size_t c = 0; c < cf->classes; c++)
+        bytes += cf->count[c] * cf->size[c];
+    const size_t n = cf->total;
+    if (!cache_fill_alloc(cf, "first round") || !cache_fill_check(cf, "first round") ||
+        !cache_fill_stats(cf, "first round", n, bytes, n, 0))
+        return NULL;
+    cache_fill_free(cf);
+    /* what the cache holds now counts as free */
+    if (!cache_fill_stats(cf, "all freed", 0, 0, n, n))
+        return NULL;
+    /* the second round comes from the full bins first */
+    if (!cache_fill_alloc(cf, "second round") || !cache_fill_check(cf, "second round") ||
+        !cache_fill_stats(cf, "second round", n, bytes, 2 * n, n))
+        return NULL;
+    cache_fill_free(cf);
+    cache_fill_stats(cf, "all freed again", 0, 0, 2 * n, 2 * n);
+    return NULL;
+}
+
+START_TEST(test_threads_cache_every_bin_full)
+{
+    errors_reset();
+    static cache_fill_t cf;
+    memset(&cf, 0, sizeof cf);
+    /* The block size of every class up to 16 KiB, through the public API. */
+    for (size_t want = 1; want <= 16 * KiB;) {
+        void *p = dog_malloc(want);
+        ck_assert_ptr_nonnull(p);
+        size_t size = dog_usable_size(p);
+        dog_free(p);
+        ck_assert_uint_lt(cf.classes, CACHE_CLASSES_MAX);
+        cf.size[cf.classes] = size;
+        cf.count[cf.classes] = size <= KiB ? CACHE_SMALL_BLOCKS : 24;
+        cf.total += cf.count[cf.classes];
+        cf.classes++;
+        want = size + 1;
+    }
+    ck_assert_uint_ge(cf.classes, 30);
+    cf.blocks = calloc(cf.total, sizeof *cf.blocks);
+    ck_assert_ptr_nonnull(cf.blocks);
+    ck_assert_int_eq(dog_heap_stats(dog_default, &cf.before), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, cache_fill_thread, &cf), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    errors_assert_none();
+    /* the thread's cache went back to the shards at its exit */
+    dog_heap_stats_t after;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &after), 0);
+    ck_assert_uint_eq(after.blocks_in_use, cf.before.blocks_in_use);
+    ck_assert_uint_eq(after.bytes_in_use, cf.before.bytes_in_use);
+    ck_assert_uint_eq(after.allocs - cf.before.allocs, 2 * cf.total);
+    ck_assert_uint_eq(after.frees - cf.before.frees, 2 * cf.total);
+    free(cf.blocks);
+}
+END_TEST
+
 /* --- Frees from thread-specific-data destructors (after dogmalloc's own) --- */
 
 static pthread_key_t user_key;
@@ -1162,6 +1326,7 @@ Suite *threads_suite(void)
     tcase_add_test(tc, test_threads_exit_with_live_blocks);
     tcase_add_test(tc, test_threads_heap_limit_shared);
     tcase_add_test(tc, test_threads_stats_exact_with_live_thread);
+    tcase_add_test(tc, test_threads_cache_every_bin_full);
     tcase_add_test(tc, test_threads_free_in_tsd_destructor);
     tcase_add_test(tc, test_threads_new_heap_first_use);
     tcase_add_test(tc, test_threads_process_first_use);

@@ -1,27 +1,31 @@
 #!/bin/bash
 # callgrind.sh: instructions per small malloc+free pair, counted by callgrind.
 #
-#   tests/bench/callgrind.sh [--build DIR] [--pairs N] [--size BYTES] [--allocators "..."]
+#   tests/bench/callgrind.sh [--build DIR] [--pairs N] [--size BYTES] [--batch N]
+#                            [--allocators "..."]
 #
 # Runs build/bench/pairs under `valgrind --tool=callgrind` for each allocator (preloaded
 # as in run.sh) and each pattern: same (malloc then free at once), batch (256 mallocs then
-# 256 frees), cross (one thread mallocs, another frees). The count is the inclusive cost of
-# the calls to malloc and free, taken from callgrind_annotate's inclusive and self counts of
-# the two non-inlined wrappers in pairs.c, divided by the number of pairs; one-time costs
-# stay out because the program warms up through direct calls first. Deterministic, so one
-# run suffices. Writes build/bench/callgrind.csv (pattern,allocator,instructions_per_pair).
+# 256 frees; --batch sets the count, for cross too), cross (one thread mallocs, another
+# frees). The count is the inclusive cost of the calls to malloc and free, taken from
+# callgrind_annotate's inclusive and self counts of the two non-inlined wrappers in
+# pairs.c, divided by the number of pairs; one-time costs stay out because the program
+# warms up through direct calls first. Deterministic, so one run suffices. Writes
+# build/bench/callgrind.csv (pattern,allocator,instructions_per_pair).
 set -u
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-build}
 pairs=1000000
 size=32
+batch=256
 allocators="glibc dogmalloc mimalloc jemalloc tcmalloc tbbmalloc"
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) BUILD=$2; shift ;;
     --pairs) pairs=$2; shift ;;
     --size) size=$2; shift ;;
+    --batch) batch=$2; shift ;;
     --allocators) allocators=$2; shift ;;
     *) echo "callgrind.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -51,8 +55,8 @@ count() {
 
 csv=$OUT/callgrind.csv
 echo "pattern,allocator,instructions_per_pair" > "$csv"
-printf '%-10s %8s %8s %8s   (instructions per malloc+free pair of %d bytes)\n' allocator same \
-    batch cross "$size"
+printf '%-10s %8s %8s %8s   (instructions per malloc+free pair of %d bytes, batches of %d)\n' \
+    allocator same batch cross "$size" "$batch"
 status=0
 for a in $allocators; do
     lib=$(preload_of "$a")
@@ -64,7 +68,7 @@ for a in $allocators; do
     for mode in same batch cross; do
         f=$OUT/callgrind/$mode-$a.out
         LD_PRELOAD=$lib valgrind --tool=callgrind --callgrind-out-file="$f" \
-            "$PAIRS" "$mode" "$pairs" "$size" > "$OUT/callgrind/$mode-$a.log" 2>&1
+            "$PAIRS" "$mode" "$pairs" "$size" "$batch" > "$OUT/callgrind/$mode-$a.log" 2>&1
         rc=$?
         total=$(count "$f")
         if [ "$rc" -ne 0 ] || [ "$total" -lt 0 ]; then

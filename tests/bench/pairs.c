@@ -1,10 +1,10 @@
 /* pairs: the microbenchmark of the fast paths, meant to run under callgrind.
  *
- *   pairs same|batch|cross [pairs=1000000] [size=32]
+ *   pairs same|batch|cross [pairs=1000000] [size=32] [batch=256]
  *
  *   same   malloc(size) then free it at once, on one thread
- *   batch  256 mallocs, then the 256 frees in allocation order, on one thread
- *   cross  one thread mallocs batches of 256, another frees them (remote frees)
+ *   batch  `batch` mallocs, then their frees in allocation order, on one thread
+ *   cross  one thread mallocs batches of `batch`, another frees them (remote frees)
  *
  * Every measured call goes through pair_malloc/pair_free, two non-inlined wrappers, so
  * that `callgrind_annotate --inclusive=yes` gives the instructions spent inside malloc and
@@ -14,7 +14,9 @@
  * binding, the allocator's initialisation, the first pages) stay out of the count. */
 #include "bench.h"
 
-#define BATCH 256
+#define BATCH_MAX 4096
+
+static size_t nbatch = 256;     /* blocks per batch, at most BATCH_MAX */
 
 BENCH_NOINLINE void *pair_malloc(size_t size)
 {
@@ -34,16 +36,16 @@ static size_t npairs, size;
 /* Direct calls, same shapes: warms the allocator without touching the wrappers. */
 static void warm_up(void)
 {
-    void *a[BATCH];
-    for (size_t i = 0; i < 4 * BATCH; i++) {
+    void *a[BATCH_MAX];
+    for (size_t i = 0; i < 4 * nbatch; i++) {
         void *p = malloc(size);
         __asm__ volatile("" : : "r"(p) : "memory");
         free(p);
     }
     for (int r = 0; r < 4; r++) {
-        for (size_t k = 0; k < BATCH; k++)
+        for (size_t k = 0; k < nbatch; k++)
             a[k] = bench_xmalloc(size);
-        for (size_t k = 0; k < BATCH; k++)
+        for (size_t k = 0; k < nbatch; k++)
             free(a[k]);
     }
 }
@@ -65,7 +67,7 @@ static void *freer_main(void *arg)
     (void)arg;
     warm_up();
     atomic_fetch_add(&warm_count, 1);
-    void *mine[BATCH];
+    void *mine[BATCH_MAX];
     for (;;) {
         pthread_mutex_lock(&box.mutex);
         while (box.full == NULL && !box.done)
@@ -91,9 +93,9 @@ static void run_cross(void)
     bench_thread(&freer, freer_main, NULL);
     while (atomic_load(&warm_count) == 0)
         sched_yield();
-    void *batch[BATCH];
-    for (size_t done = 0; done < npairs; done += BATCH) {
-        size_t n = npairs - done < BATCH ? npairs - done : BATCH;
+    void *batch[BATCH_MAX];
+    for (size_t done = 0; done < npairs; done += nbatch) {
+        size_t n = npairs - done < nbatch ? npairs - done : nbatch;
         for (size_t k = 0; k < n; k++)
             batch[k] = pair_malloc(size);
         pthread_mutex_lock(&box.mutex);
@@ -119,14 +121,17 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "";
     npairs = (size_t)bench_arg(argc, argv, 2, 1000000);
     size = (size_t)bench_arg(argc, argv, 3, 32);
+    nbatch = (size_t)bench_arg(argc, argv, 4, 256);
+    if (nbatch == 0 || nbatch > BATCH_MAX)
+        bench_fail("pairs: batch must be 1 .. 4096");
     warm_up();
     if (strcmp(mode, "same") == 0) {
         for (size_t i = 0; i < npairs; i++)
             pair_free(pair_malloc(size));
     } else if (strcmp(mode, "batch") == 0) {
-        void *a[BATCH];
-        for (size_t done = 0; done < npairs; done += BATCH) {
-            size_t n = npairs - done < BATCH ? npairs - done : BATCH;
+        void *a[BATCH_MAX];
+        for (size_t done = 0; done < npairs; done += nbatch) {
+            size_t n = npairs - done < nbatch ? npairs - done : nbatch;
             for (size_t k = 0; k < n; k++)
                 a[k] = pair_malloc(size);
             for (size_t k = 0; k < n; k++)
@@ -135,8 +140,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "cross") == 0) {
         run_cross();
     } else {
-        bench_fail("usage: pairs same|batch|cross [pairs] [size]");
+        bench_fail("usage: pairs same|batch|cross [pairs] [size] [batch]");
     }
-    printf("pairs %s: %zu pairs of %zu bytes ok\n", mode, npairs, size);
+    printf("pairs %s: %zu pairs of %zu bytes (batches of %zu) ok\n", mode, npairs, size, nbatch);
     return 0;
 }
