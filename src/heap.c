@@ -341,7 +341,9 @@ DOG_API dog_heap_t *dog_heap_new(const dog_heap_options_t *opts)
     if (heap == NULL)
         return NULL;
     const char *name = opts && opts->name ? opts->name : "heap";
-    size_t len = strnlen(name, DOG_HEAP_NAME_MAX - 1);
+    size_t len = 0;     /* strnlen, which gcc -O1 wrongly warns of for the default name */
+    while (len < DOG_HEAP_NAME_MAX - 1 && name[len] != '\0')
+        len++;
     memcpy(heap->name, name, len);
     heap->name[len] = '\0';
     heap->limit = opts ? opts->limit : 0;
