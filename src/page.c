@@ -82,6 +82,48 @@ void dog__page_extend(dog_page_t *page)
         page->touched = end;
 }
 
+/* Carve up to want blocks of page's untouched end straight into out[], for a thread
+ * cache: the batch form of dog__page_extend and dog__page_pop, which builds no free list
+ * to walk again at once. Blocks go into out[] in descending address order (a cache pops
+ * from the end, so it hands them out ascending, as the prefetcher likes), each marked
+ * live and cached (key ^ its address). Lock held, free list empty, capacity < reserved.
+ * Returns how many (at least one). */
+uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t want,
+                                uint64_t key)
+{
+    size_t first = page->capacity, size = page->block_size;
+    size_t n = page->reserved - first;
+    if (n > want)
+        n = want;
+    DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
+    char *p = (char *)dog__page_block(page, first);
+    for (size_t i = 0; i < n; i++, p += size) {
+        *(uint64_t *)p = key ^ (uint64_t)(uintptr_t)p;
+        out[n - 1 - i] = p;
+    }
+    /* The live bits of [first, first + n), a word at a time; all clear before. */
+    for (size_t i = first, end = first + n; i < end;) {
+        size_t lo = i & 63, span = end - i < 64 - lo ? end - i : 64 - lo;
+        uint64_t mask = (span == 64 ? ~(uint64_t)0 : (((uint64_t)1 << span) - 1)) << lo;
+        _Atomic uint64_t *w = &page->live[i >> 6];
+        uint64_t bits = dog__load_relaxed(w);
+        if (DOG_UNLIKELY(bits & mask))
+            dog__page_corrupt(page, dog__page_block(page, i + (size_t)__builtin_ctzll(bits & mask) - lo));
+        dog__store_relaxed(w, bits | mask);
+        i += span;
+    }
+    page->capacity = (uint32_t)(first + n);
+    page->used += (uint32_t)n;
+    size_t end = page->block_start + (size_t)page->capacity * size;
+    if (end > page->touched)
+        page->touched = end;
+    shard->in_use += n * size;
+    if (shard->in_use > shard->peak)
+        shard->peak = shard->in_use;
+    shard->allocs += n;
+    return (uint32_t)n;
+}
+
 /* Take the blocks that other threads freed into page, with one exchange, and give them
  * to the local free list. Each must be live: a clear bit is a double free. */
 size_t dog__page_collect(dog_shard_t *shard, dog_page_t *page)

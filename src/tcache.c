@@ -108,22 +108,34 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     dog_page_t *page = size <= DOG_DIRECT_WSIZE_MAX * DOG_WORD_SIZE
                            ? shard->pages_direct[size / DOG_WORD_SIZE]
                            : shard->queues[bin].first ? shard->queues[bin].first : &dog__page_empty;
-    void *first = dog__page_pop(shard, page);
-    if (first == NULL)
-        first = dog__shard_malloc_generic(shard, size);
-    uint32_t n = 0;
-    if (first != NULL)
-        n = dog__page_pop_cached(shard, dog__page_of(first), tc->bins[bin].slots,
-                                 refill_count(tc, bin, dog__page_of(first)), dog__tc_key);
-    dog__lock_release(&shard->lock);
-    if (first == NULL)
-        return NULL;
-    /* The blocks were popped in address order; hand them out in that order too. */
     void **slots = tc->bins[bin].slots;
-    for (uint32_t i = 0; i < n / 2; i++) {
-        void *t = slots[i];
-        slots[i] = slots[n - 1 - i];
-        slots[n - 1 - i] = t;
+    void *first;
+    uint32_t n = 0;
+    if (page->free == NULL && page->capacity < page->reserved &&
+        bin <= DOG_TCACHE_BATCH_BIN_MAX && dog__load_relaxed(&page->xthread_free) == NULL) {
+        /* The page has fresh blocks and nothing to reuse: carve a run of them straight
+         * into the cache, half of it, as no free list needs walking (the leaking tiny
+         * strings of symmetric, a graph being built). */
+        n = dog__page_carve_cached(shard, page, slots, tc->bins[bin].cap / 2 + 1, dog__tc_key) - 1;
+        dog__lock_release(&shard->lock);
+        first = slots[n];               /* the lowest address */
+        *(uint64_t *)first = 0;         /* handed out, not cached */
+    } else {
+        first = dog__page_pop(shard, page);
+        if (first == NULL)
+            first = dog__shard_malloc_generic(shard, size);
+        if (first != NULL)
+            n = dog__page_pop_cached(shard, dog__page_of(first), slots,
+                                     refill_count(tc, bin, dog__page_of(first)), dog__tc_key);
+        dog__lock_release(&shard->lock);
+        if (first == NULL)
+            return NULL;
+        /* The blocks were popped in address order; hand them out in that order too. */
+        for (uint32_t i = 0; i < n / 2; i++) {
+            void *t = slots[i];
+            slots[i] = slots[n - 1 - i];
+            slots[n - 1 - i] = t;
+        }
     }
     __atomic_store_n(&tc->bins[bin].count, n, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->refilled, tc->refilled + n + 1, __ATOMIC_RELAXED);

@@ -3,8 +3,9 @@
  * Taking a shard lock costs two atomic instructions per malloc/free pair, which is most
  * of the time of a small malloc. So each thread keeps, for dog_default only and blocks of
  * up to 16 KiB, a few free blocks per bin: malloc pops one and free pushes one with no
- * lock and no atomic. A miss refills a few blocks from the shard in one lock hold; a full
- * bin sends its older half back. The properties of the shared-heap design stay: a
+ * lock and no atomic. A miss refills a few blocks from the shard in one lock hold (half
+ * the bin's cap, carved straight from the page's fresh end, when it has nothing to
+ * reuse: dog__page_carve_cached); a full bin sends its older half back. The properties of the shared-heap design stay: a
  * thread's cache goes back to the shards when it exits (a pthread key destructor), so
  * nothing is stranded, and no thread waits for another's cache.
  *
