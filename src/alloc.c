@@ -199,7 +199,8 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
      * core and back, on every such free (xmalloc). The owner collects it when it needs
      * blocks. */
     dog_tcache_t *tc = dog__tc;
-    if (tc != NULL && page->heap == &dog__default_heap && page->shard != tc->home)
+    if (tc != NULL && page->heap == &dog__default_heap && page->shard != tc->home &&
+        dog__load_relaxed(&page->shard->xhomes) != 0)
         dog__free_remote(page, p, index);
     else
         dog__page_free(page, p, index);
@@ -247,7 +248,10 @@ DOG_API void dog_free(void *p)
             free_not_block(page, p);
         if (DOG_UNLIKELY(dog__tcache_holds(page, p)))
             dog__tcache_bad_free(p);
-        dog__free_remote(page, p, index);
+        if (DOG_LIKELY(dog__load_relaxed(&page->shard->xhomes) != 0))
+            dog__free_remote(page, p, index);
+        else
+            dog__free_orphan(page, p, index);
     } else {
         free_to_shard(page, p);
     }

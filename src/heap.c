@@ -171,6 +171,29 @@ void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
     } while (!dog__cas_weak_release(&shard->xdelayed, &first, page));
 }
 
+/* A block of a shard that no thread cache calls home (its threads have exited): nobody
+ * allocates there to collect a remote free, so the block would stay counted in use and
+ * its page held. Free it under the lock instead, with whatever else was freed into the
+ * page remotely, so that the page can empty and go back to the pool. A busy lock means
+ * the shard has a user again: the remote free serves. */
+void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
+{
+    dog_shard_t *shard = page->shard;
+    if (!dog__lock_try(&shard->lock)) {
+        dog__free_remote(page, block, index);
+        return;
+    }
+    if (page->shard != shard) {         /* retired to the pool meanwhile: not a live block */
+        dog__lock_release(&shard->lock);
+        dog__free_invalid(block, NULL);
+    }
+    dog__page_collect(shard, page);
+    dog__page_free_locked(shard, page, block, index);
+    if (page->used == 0 && page->shard == shard)
+        page_retire(shard, page, true);     /* no slow path here will retire it later */
+    dog__lock_release(&shard->lock);
+}
+
 void dog__free_invalid(const void *p, const char *why)
 {
     if (why != NULL)

@@ -75,6 +75,22 @@ static dog_tcache_t *tcache_new(void)
     return tc;
 }
 
+/* The cache's home is a shard (not the placeholder of a cache that never refilled). */
+static bool tcache_has_home(const dog_tcache_t *tc)
+{
+    return tc->home != (const dog_shard_t *)(const void *)tc;
+}
+
+/* The cache now calls shard home: the shards' counts of homes follow (dog_free sends
+ * blocks of a shard that nobody calls home through its lock, dog__free_orphan). */
+static void tcache_move_home(dog_tcache_t *tc, dog_shard_t *shard)
+{
+    dog__fetch_add_relaxed(&shard->xhomes, 1);
+    if (tcache_has_home(tc))
+        dog__fetch_sub_relaxed(&tc->home->xhomes, 1);
+    tc->home = shard;
+}
+
 /* Blocks fetched beyond the one returned: a few for small blocks; none above 1 KiB, where
  * fetching ahead only touches cold memory that random sizes rarely ask for again (those
  * bins cache what the thread frees). */
@@ -104,7 +120,8 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     dog_shard_t *shard = dog__shard_acquire(&dog__default_heap);
     if (shard == NULL)
         return NULL;
-    tc->home = shard;
+    if (tc->home != shard)
+        tcache_move_home(tc, shard);
     dog_page_t *page = size <= DOG_DIRECT_WSIZE_MAX * DOG_WORD_SIZE
                            ? shard->pages_direct[size / DOG_WORD_SIZE]
                            : shard->queues[bin].first ? shard->queues[bin].first : &dog__page_empty;
@@ -255,9 +272,12 @@ static void tcache_retire(void *arg)
      * for a slow path that might never come, so they go to the pool now (if the shard is
      * free; another thread there will retire them in time). */
     dog_shard_t *home = tc->home;
-    if (home != (dog_shard_t *)(void *)tc && dog__lock_try(&home->lock)) {
-        dog__shard_collect_all(home, true);
-        dog__lock_release(&home->lock);
+    if (tcache_has_home(tc)) {
+        dog__fetch_sub_relaxed(&home->xhomes, 1);
+        if (dog__lock_try(&home->lock)) {
+            dog__shard_collect_all(home, true);
+            dog__lock_release(&home->lock);
+        }
     }
     dog__lock_acquire(&registry_lock);
     tcache_unregister(tc);
@@ -330,6 +350,10 @@ void dog__tcache_fork_child(void)
                 if (kept)
                     dog__tcache_flush(tc, bin, 0);
             }
+            /* Its home loses a user (a thread caught moving home may leave a count one
+             * too high, which only sends frees there the remote way). */
+            if (tcache_has_home(tc))
+                dog__fetch_sub_relaxed(&tc->home->xhomes, 1);
             tcache_unregister(tc);
             dog__meta_free(tc, dog__tcache_bytes());
         }

@@ -87,6 +87,9 @@ typedef struct dog_shard {
     size_t in_use, peak, allocs, frees;
     _Atomic size_t xpublished;      /* in_use as of the last slow path, for heap peaks */
     _Atomic(dog_page_t *) xdelayed DOG_CACHE_ALIGN;  /* full pages with remote frees */
+    /* Thread caches whose home this shard is (tcache.c). Read by other threads' frees,
+     * written only when a cache moves home or its thread exits: on a line of its own. */
+    _Atomic unsigned xhomes DOG_CACHE_ALIGN;
 } dog_shard_t;
 
 typedef struct dog_huge dog_huge_t;

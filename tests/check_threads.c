@@ -1316,6 +1316,48 @@ START_TEST(test_threads_huge_realloc_moves_while_mapping)
 }
 END_TEST
 
+/* --- Blocks outliving the thread that allocated them --- */
+
+#define ORPHAN_BLOCKS 20000
+
+static void *alloc_orphans(void *arg)
+{
+    void **v = arg;
+    for (size_t i = 0; i < ORPHAN_BLOCKS; i++) {
+        v[i] = dog_malloc(200);
+        if (v[i] == NULL)
+            return NULL;
+        memset(v[i], 0x6f, 200);
+    }
+    return v;
+}
+
+START_TEST(test_threads_exited_threads_pages_come_back)
+{
+    /* A thread fills pages of a shard of its own and exits; the main thread frees its
+     * blocks later. Nobody calls that shard home any more, so nobody would collect
+     * remote frees there: the frees go through its lock, and its pages empty and leave
+     * the heap instead of waiting for a user that never comes (larson's lineages). */
+    void **v = malloc(ORPHAN_BLOCKS * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    for (int i = 0; i < 100; i++)       /* this thread has a cache, and a home shard */
+        dog_free(dog_malloc(16));
+    pthread_t t;
+    void *ok = NULL;
+    ck_assert_int_eq(pthread_create(&t, NULL, alloc_orphans, v), 0);
+    ck_assert_int_eq(pthread_join(t, &ok), 0);
+    ck_assert_ptr_eq(ok, v);
+    /* dog_stats, unlike dog_heap_stats, collects nothing: it sees the pool as it is */
+    dog_stats_t during, after;
+    ck_assert_int_eq(dog_stats(&during), 0);
+    for (size_t i = 0; i < ORPHAN_BLOCKS; i++)
+        dog_free(v[i]);
+    ck_assert_int_eq(dog_stats(&after), 0);
+    ck_assert_uint_ge(after.pool_pages, during.pool_pages + 4);    /* 20000 x 200 bytes */
+    free(v);
+}
+END_TEST
+
 Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -1327,6 +1369,7 @@ Suite *threads_suite(void)
     tcase_add_test(tc, test_threads_heap_limit_shared);
     tcase_add_test(tc, test_threads_stats_exact_with_live_thread);
     tcase_add_test(tc, test_threads_cache_every_bin_full);
+    tcase_add_test(tc, test_threads_exited_threads_pages_come_back);
     tcase_add_test(tc, test_threads_free_in_tsd_destructor);
     tcase_add_test(tc, test_threads_new_heap_first_use);
     tcase_add_test(tc, test_threads_process_first_use);
