@@ -60,9 +60,33 @@ void dog__os_purge(void *p, size_t size)
     errno = saved;
 }
 
+/* ThreadSanitizer intercepts mmap and munmap but not mremap, so memory that mremap adds
+ * to a mapping in place keeps the shadow state of what was mapped at those addresses
+ * before (a huge block moved away by mremap, say), and the first write reports a race
+ * that never was. Under TSan, growth in place is an mmap of the range right after the
+ * mapping instead, which TSan sees; the kernel merges the two ranges. */
+#if defined(__SANITIZE_THREAD__)
+#define DOG_OS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DOG_OS_TSAN 1
+#endif
+#endif
+
 bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
 {
     int saved = errno;
+#if defined(DOG_OS_TSAN) && defined(MAP_FIXED_NOREPLACE)
+    if (new_size > old_size) {
+        char *want = (char *)p + old_size;
+        void *got = mmap(want, new_size - old_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (got != MAP_FAILED && got != want)
+            munmap(got, new_size - old_size);   /* a kernel that took the address as a hint */
+        errno = saved;
+        return got == want;
+    }
+#endif
     void *q = mremap(p, old_size, new_size, 0);
     errno = saved;
     return q == p;
