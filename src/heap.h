@@ -72,6 +72,7 @@ static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *pag
     block->next = page->free;
     page->free = block;
     page->used--;
+    page->unsorted++;
     shard->in_use -= page->block_size;
     shard->frees++;
     if (DOG_UNLIKELY(page->used == 0 || page->in_full))

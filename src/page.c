@@ -37,6 +37,7 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
     page->free = NULL;
     page->used = 0;
     page->capacity = 0;
+    page->unsorted = 0;
     page->reserved = (uint32_t)((DOG_PAGE_SIZE - start) / size);
     page->block_size = (uint32_t)size;
     page->block_start = (uint32_t)start;
@@ -124,6 +125,31 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
     return (uint32_t)n;
 }
 
+/* Rebuild the local free list of page in address order from its live bitmap: the free
+ * blocks are exactly the clear bits below capacity (blocks freed remotely keep their bit
+ * until collected, cached blocks are live). Lock held. */
+void dog__page_reorder(dog_page_t *page)
+{
+    size_t capacity = page->capacity, size = page->block_size;
+    char *base = (char *)page + page->block_start;
+    dog_block_t *head = NULL, **tail = &head;
+    for (size_t w = 0; w * 64 < capacity; w++) {
+        uint64_t clear = ~dog__load_relaxed(&page->live[w]);
+        if (capacity - w * 64 < 64)
+            clear &= ((uint64_t)1 << (capacity - w * 64)) - 1;
+        while (clear != 0) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(clear);
+            clear &= clear - 1;
+            dog_block_t *b = (dog_block_t *)(base + i * size);
+            *tail = b;
+            tail = &b->next;
+        }
+    }
+    *tail = NULL;
+    page->free = head;
+    page->unsorted = 0;
+}
+
 /* Take the blocks that other threads freed into page, with one exchange, and give them
  * to the local free list. Each must be live: a clear bit is a double free. */
 size_t dog__page_collect(dog_shard_t *shard, dog_page_t *page)
@@ -147,6 +173,7 @@ size_t dog__page_collect(dog_shard_t *shard, dog_page_t *page)
     last->next = page->free;
     page->free = list;
     page->used -= (uint32_t)n;
+    page->unsorted += (uint32_t)n;
     shard->in_use -= n * page->block_size;
     shard->frees += n;
     return n;

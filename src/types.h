@@ -46,6 +46,8 @@ typedef struct dog_page {
     struct dog_shard *shard;        /* owner; NULL while pooled */
     struct dog_heap *heap;          /* shard->heap, one load closer */
     size_t touched;                 /* bytes from the page start that may be resident */
+    uint32_t unsorted;              /* blocks pushed onto free since it was last in address
+                                       order (tcache.c rebuilds it: dog__page_reorder) */
 
     _Atomic(dog_block_t *) xthread_free DOG_CACHE_ALIGN;
     _Atomic int xnotify;            /* DOG_NOTIFY_*: the delayed-free protocol (heap.c) */

@@ -710,6 +710,43 @@ START_TEST(test_realloc_huge_grow_after_shrink_keeps_contents)
 }
 END_TEST
 
+/* --- Free-list order --- */
+
+START_TEST(test_freed_blocks_come_back_in_address_order)
+{
+    /* Blocks freed in a random order come back in address order once most of their page
+     * is free (its free list is rebuilt from the live bitmap), so a structure built again
+     * after a teardown lies in memory the way the first one did (heapdrop). */
+    enum { N = 8000 };
+    static char *p[N];
+    for (size_t i = 0; i < N; i++) {
+        p[i] = dog_malloc(64);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    for (size_t i = N - 1; i > 0; i--) {              /* free in a shuffled order */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t j = (size_t)(x % (i + 1));
+        char *t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
+    for (size_t i = 0; i < N; i++)
+        dog_free(p[i]);
+    for (size_t i = 0; i < N; i++) {
+        p[i] = dog_malloc(64);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    size_t next_door = 0;
+    for (size_t i = 1; i < N; i++)
+        next_door += p[i] - p[i - 1] == (ptrdiff_t)dog_usable_size(p[i - 1]);
+    ck_assert_msg(next_door >= N / 2, "only %zu of %d blocks follow the previous one",
+                  next_door, N - 1);
+    for (size_t i = 0; i < N; i++)
+        dog_free(p[i]);
+}
+END_TEST
+
 /* --- The huge cache: split, merge, absorb --- */
 
 static size_t huge_cached(void)
@@ -891,6 +928,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_realloc_huge_grow_after_shrink_keeps_contents);
     tcase_add_test(tc, test_huge_blocks_sizes);
     tcase_add_test(tc, test_huge_blocks_live_together);
+    tcase_add_test(tc, test_freed_blocks_come_back_in_address_order);
     tcase_add_test(tc, test_huge_cache_splits_and_merges);
     tcase_add_test(tc, test_huge_shrink_caches_tail_and_grow_takes_it_back);
     tcase_add_test(tc, test_huge_grow_copies_into_cached_mapping);
