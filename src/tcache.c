@@ -143,7 +143,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
          * that what is built next lies together (heapdrop: 82% of same-size neighbours
          * within 512 bytes every round, instead of falling by rounds to 64%). Each
          * rebuild follows capacity / 2 pushes, so it costs O(1) per push. */
-        if (page->unsorted > page->capacity / 2 && page->used < page->capacity / 4)
+        if (page->unsorted > page->capacity / 2)
             dog__page_reorder(page);
         first = dog__page_pop(shard, page);
         if (first == NULL)
