@@ -206,12 +206,6 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
         dog__page_free(page, p, index);
 }
 
-/* p is not the start of a block of page: say which way (dog__page_block_index). */
-static DOG_NORETURN DOG_COLD void free_not_block(dog_page_t *page, const void *p)
-{
-    dog__page_block_index(page, p);
-    dog__free_invalid(p, "into the middle of a block");
-}
 
 /* Free: NULL check, one lookup in the address map, one branch on the kind of frame; then
  * a block of the thread's home shard of up to 16 KiB goes into its cache (tcache.h) and any
@@ -234,8 +228,10 @@ DOG_API void dog_free(void *p)
          * the start-of-block test is all that is left to do here. */
         uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
         size_t index = dog__page_index(page, off);
-        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off))
-            free_not_block(page, p);
+        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off)) {
+            dog__free_reject(page, p);
+            return;
+        }
         dog__tcache_free(tc, page, p, index);
     } else if (tc != NULL && page->heap == &dog__default_heap && page->shard != NULL) {
         /* A block of dog_default from another thread's shard (producer/consumer): one CAS
@@ -244,10 +240,14 @@ DOG_API void dog_free(void *p)
         uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
         size_t index = dog__page_index(page, off);
         if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||
-                         index >= page->reserved))
-            free_not_block(page, p);
-        if (DOG_UNLIKELY(dog__tcache_holds(page, p)))
-            dog__tcache_bad_free(p);
+                         index >= page->reserved)) {
+            dog__free_reject(page, p);
+            return;
+        }
+        if (DOG_UNLIKELY(dog__tcache_holds(page, p))) {
+            dog__tcache_reject(p);
+            return;
+        }
         if (DOG_LIKELY(dog__load_relaxed(&page->shard->xhomes) != 0))
             dog__free_remote(page, p, index);
         else

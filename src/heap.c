@@ -194,6 +194,15 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
     dog__lock_release(&shard->lock);
 }
 
+/* p is not the start of a block of page: say which way (dog__page_block_index). Not
+ * declared noreturn, and in another file than its callers, so that the compiler calls it
+ * in tail position and the fast free path needs no stack frame (dog__tcache_reject). */
+void dog__free_reject(dog_page_t *page, const void *p)
+{
+    dog__page_block_index(page, p);
+    dog__free_invalid(p, "into the middle of a block");
+}
+
 void dog__free_invalid(const void *p, const char *why)
 {
     if (why != NULL)

@@ -17,6 +17,7 @@ void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size);
 void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page);
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index);
 void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index);
+DOG_COLD void dog__free_reject(dog_page_t *page, const void *p);
 DOG_NORETURN DOG_COLD void dog__free_invalid(const void *p, const char *why);
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
