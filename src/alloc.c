@@ -221,11 +221,11 @@ DOG_API void dog_free(void *p)
     }
     dog_page_t *page = dog__page_of(p);
     dog_tcache_t *tc = dog__tc;
-    if (DOG_LIKELY(tc != NULL && page->shard == tc->home && page->bin < DOG_TCACHE_BINS)) {
-        /* A page of the thread's home shard is not in the pool (a pooled page has no
-         * shard, and a cache that has not refilled yet has a home that is no shard), and
-         * a pointer past the last block lands on a clear live bit (dog__tcache_free), so
-         * the start-of-block test is all that is left to do here. */
+    if (DOG_LIKELY(tc != NULL && page->tc_home == tc->home)) {
+        /* A cached bin's page of the thread's home shard. It is not in the pool (a pooled
+         * page has no tc_home, and a cache that has not refilled yet has a home that is
+         * no shard), and a pointer past the last block lands on a clear live bit
+         * (dog__tcache_free), so the start-of-block test is all that is left to do. */
         uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
         size_t index = dog__page_index(page, off);
         if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off)) {

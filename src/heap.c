@@ -4,6 +4,7 @@
 #include "heap.h"
 #include "huge.h"
 #include "page_pool.h"
+#include "tcache.h"
 
 /* --- Page queues --------------------------------------------------------------------- */
 
@@ -102,6 +103,7 @@ static void page_retire(dog_shard_t *shard, dog_page_t *page, bool force)
     dog__fetch_sub_relaxed(&shard->heap->xmapped, DOG_PAGE_SIZE);
     page->shard = NULL;
     page->heap = NULL;
+    page->tc_home = NULL;
     dog__pool_give(page);
 }
 
@@ -286,6 +288,7 @@ static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
         return NULL;
     }
     dog__page_init(page, shard, bin);
+    page->tc_home = heap == &dog__default_heap && bin < DOG_TCACHE_BINS ? shard : NULL;
     shard->pages++;
     bin_push_front(shard, page);
     return page;
@@ -399,6 +402,7 @@ static void shard_release_pages(dog_shard_t *shard)
             next = page->next;
             page->shard = NULL;
             page->heap = NULL;
+            page->tc_home = NULL;
             page->next = all;
             all = page;
         }

@@ -45,6 +45,9 @@ typedef struct dog_page {
     struct dog_page *next, *prev;   /* bin queue, full list or page pool */
     struct dog_shard *shard;        /* owner; NULL while pooled */
     struct dog_heap *heap;          /* shard->heap, one load closer */
+    /* The shard, if thread caches may hold this page's blocks (a dog_default page of a
+     * cached bin), else NULL: dog_free's one test for "into my cache" (alloc.c). */
+    struct dog_shard *tc_home;
     size_t touched;                 /* bytes from the page start that may be resident */
     uint32_t unsorted;              /* blocks pushed onto free since it was last in address
                                        order (tcache.c rebuilds it: dog__page_reorder) */
