@@ -96,6 +96,13 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
     size_t n = page->reserved - first;
     if (n > want)
         n = want;
+    /* No further than the end of the OS page that the first block ends in (one block at
+     * least), as dog__page_extend: a refill does not fault in memory ahead of use. */
+    uintptr_t begin = page->block_start + first * size;
+    uintptr_t limit = (begin + size + DOG_OS_PAGE_SIZE - 1) & ~(uintptr_t)(DOG_OS_PAGE_SIZE - 1);
+    size_t fit = (limit - begin) / size;
+    if (n > fit)
+        n = fit ? fit : 1;
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
     char *p = (char *)dog__page_block(page, first);
     for (size_t i = 0; i < n; i++, p += size) {
