@@ -179,7 +179,8 @@ void *dog__tcache_miss(size_t size)
     return tcache_refill(tc, dog__bin_of(w ? w : 1));
 }
 
-/* Send the oldest blocks of bin back to their pages, keeping the newest keep blocks.
+/* Send the oldest blocks of bin back to their pages, keeping the newest keep blocks
+ * (at most half of them: the kept ones move down with one memcpy).
  * A run of blocks of one page is pushed onto its local free list with one update of the
  * counters; consecutive runs of one shard share a lock hold; a busy shard gets remote
  * frees instead. */
@@ -187,6 +188,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
 {
     void **slots = tc->bins[bin].slots;
     uint32_t n = tc->bins[bin].count, out = n - keep;
+    DOG_ASSERT_INTERNAL(keep <= out);
     dog_shard_t *locked = NULL;
     for (uint32_t i = 0; i < out;) {
         dog_block_t *block = slots[i];
@@ -232,8 +234,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
     }
     if (locked != NULL)
         dog__lock_release(&locked->lock);
-    for (uint32_t i = 0; i < keep; i++)
-        slots[i] = slots[out + i];
+    memcpy(slots, slots + out, keep * sizeof *slots);  /* out >= keep: no overlap */
     __atomic_store_n(&tc->bins[bin].count, keep, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->flushed, tc->flushed + out, __ATOMIC_RELAXED);
 }
