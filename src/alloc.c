@@ -186,24 +186,15 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
     return 0;
 }
 
-/* Free into the shards: blocks of explicit heaps, of large bins, or freed before this
- * thread has a cache (or after it retired it). */
+/* Free into the shards, through the lock if it is free: blocks of explicit heaps, of
+ * this thread's shard in bins that are not cached, or freed before this thread has a
+ * cache (or after it retired it). */
 static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 {
     size_t index = dog__page_block_index(page, p);
     if (DOG_UNLIKELY(dog__tcache_holds(page, p)))
         dog__tcache_bad_free(p);
-    /* A block of dog_default that another thread's shard owns goes onto its page's thread
-     * free list with one CAS, as in mimalloc: taking that shard's lock and pushing onto
-     * the local list would pull the owner's lock, page header and counters over to this
-     * core and back, on every such free (xmalloc). The owner collects it when it needs
-     * blocks. */
-    dog_tcache_t *tc = dog__tc;
-    if (tc != NULL && page->heap == &dog__default_heap && page->shard != tc->home &&
-        dog__load_relaxed(&page->shard->xhomes) != 0)
-        dog__free_remote(page, p, index);
-    else
-        dog__page_free(page, p, index);
+    dog__page_free(page, p, index);
 }
 
 
@@ -233,10 +224,15 @@ DOG_API void dog_free(void *p)
             return;
         }
         dog__tcache_free(tc, page, p, index);
-    } else if (tc != NULL && page->heap == &dog__default_heap && page->shard != NULL) {
-        /* A block of dog_default from another thread's shard (producer/consumer): one CAS
-         * onto its page's thread free list (free_to_shard says why), with the same tests
-         * as free_to_shard, and no call in between. */
+    } else if (tc != NULL && page->heap == &dog__default_heap && page->shard != NULL &&
+               page->shard != tc->home) {
+        /* A block of dog_default that another thread's shard owns (producer/consumer)
+         * goes onto its page's thread free list with one CAS, as in mimalloc: taking that
+         * shard's lock and pushing onto the local list would pull the owner's lock, page
+         * header and counters over to this core and back on every such free (xmalloc).
+         * The owner collects it when it needs blocks. Same tests as free_to_shard, no
+         * call in between. A shard that no thread calls home any more would never
+         * collect: its blocks go through its lock (dog__free_orphan). */
         uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
         size_t index = dog__page_index(page, off);
         if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||

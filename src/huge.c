@@ -246,7 +246,7 @@ static dog_huge_t *cache_take(size_t map_size)
         if (best->map_size > map_size) {
             dog_huge_t *tail = split_tail(best, map_size);
             if (tail != NULL)
-                cache_insert(tail, best->stamp);
+                cache_insert(tail, dog__os_clock_ms());     /* the list stays newest first */
         }
     }
     dog__lock_release(&cache_lock);
@@ -316,7 +316,7 @@ static bool absorb_next(dog_huge_t *h, size_t map_size)
         h->map_size += e->map_size;
         dog_huge_t *tail = split_tail(h, map_size);
         if (tail != NULL)
-            cache_insert(tail, e->stamp);
+            cache_insert(tail, dog__os_clock_ms());     /* the list stays newest first */
     }
     dog__lock_release(&cache_lock);
     return done;
@@ -497,8 +497,9 @@ void dog__huge_free(dog_huge_t *h)
     cache_put(h);
 }
 
-/* Resize in place or by moving the pages (no copy). NULL if neither works; the caller
- * then copies. size > DOG_SMALL_SIZE_MAX. */
+/* Resize in place (into the cached frames after the block, or with mremap) or by
+ * moving the pages (no copy). NULL if none works, or if copying into a cached mapping is
+ * cheaper than faulting the growth in: the caller then copies. size > DOG_SMALL_SIZE_MAX. */
 void *dog__huge_resize(dog_huge_t *h, size_t size)
 {
     if (size > DOG_HUGE_SIZE_MAX || h->ptr - h->map_base >= (ptrdiff_t)DOG_PAGE_SIZE)
@@ -538,8 +539,11 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
     }
     /* A cached mapping that fits is resident: copying the block there (heap_realloc does,
      * on NULL) costs less than faulting the growth in, if the growth is at least a third
-     * of the new size (a 4 KiB page copies in about a quarter of the time it faults). */
-    if (offset == DOG_HUGE_HEADER && old_map <= 2 * (map_size - old_map) && cache_fits(map_size)) {
+     * of the new size (a 4 KiB page copies in about a quarter of the time it faults).
+     * Not for a heap with a budget: the copy holds old and new at once, where growing in
+     * place is charged the growth only, and a realloc that fits would fail. */
+    if (offset == DOG_HUGE_HEADER && heap->limit == 0 && old_map <= 2 * (map_size - old_map) &&
+        cache_fits(map_size)) {
         dog__fetch_sub_relaxed(&heap->xmapped, map_size - old_map);
         return NULL;
     }

@@ -163,8 +163,9 @@ void dog__page_reorder(dog_page_t *page)
  * keeps its live bit until collected, and a cached block has it set), marked cached;
  * the rest go to the local free list as dog__page_collect does. The collection walks the
  * whole list anyway, so taking many blocks costs no extra miss, and the ones cached skip
- * a clear-and-set of their live bits and a lock hold of their own. Lock held, local free
- * list empty. Returns how many went into out[]. */
+ * a clear-and-set of their live bits and a lock hold of their own. Lock held; the rest
+ * goes in front of the local free list, which the caller found empty. Returns how many
+ * went into out[]. */
 uint32_t dog__page_collect_cached(dog_shard_t *shard, dog_page_t *page, void **out,
                                   uint32_t want, uint64_t key)
 {

@@ -85,10 +85,14 @@ static bool tcache_has_home(const dog_tcache_t *tc)
  * blocks of a shard that nobody calls home through its lock, dog__free_orphan). */
 static void tcache_move_home(dog_tcache_t *tc, dog_shard_t *shard)
 {
+    /* Count the new home before leaving the old one, and name it before uncounting the
+     * old: a fork in between leaves a count one too high (dog__tcache_fork_child), never
+     * one too low. */
+    dog_shard_t *old = tcache_has_home(tc) ? tc->home : NULL;
     dog__fetch_add_relaxed(&shard->xhomes, 1);
-    if (tcache_has_home(tc))
-        dog__fetch_sub_relaxed(&tc->home->xhomes, 1);
     tc->home = shard;
+    if (old != NULL)
+        dog__fetch_sub_relaxed(&old->xhomes, 1);
 }
 
 /* Blocks fetched beyond the one returned: a few for small blocks; none above 1 KiB, where
@@ -137,6 +141,16 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
         n = dog__page_carve_cached(shard, page, slots, tc->bins[bin].cap / 2 + 1, dog__tc_key) - 1;
         dog__lock_release(&shard->lock);
         first = slots[n];               /* the lowest address */
+        *(uint64_t *)first = 0;         /* handed out, not cached */
+    } else if (page->free == NULL && bin <= DOG_TCACHE_BATCH_BIN_MAX &&
+               dog__load_relaxed(&page->xthread_free) != NULL &&
+               (n = dog__page_collect_cached(shard, page, slots, tc->bins[bin].cap / 2 + 1,
+                                             dog__tc_key)) != 0) {
+        /* Blocks that other threads freed into the page: into the cache as they are
+         * collected, still live, with no clear-and-set of their bits and no lock hold of
+         * their own (a producer fed by its consumer: xmalloc, asymmetric). */
+        dog__lock_release(&shard->lock);
+        first = slots[--n];
         *(uint64_t *)first = 0;         /* handed out, not cached */
     } else {
         /* A mostly free page whose list has taken back over half a page of blocks in
@@ -226,6 +240,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
             page->free = free_list;
             page->used -= run;
             page->unsorted += run;
+            page->remote_fed = 0;       /* blocks of this thread's: refill a few at a time */
             shard->in_use -= (size_t)run * page->block_size;
             shard->frees += run;
             if (page->used == 0 || page->in_full)

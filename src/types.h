@@ -51,7 +51,8 @@ typedef struct dog_page {
     size_t touched;                 /* bytes from the page start that may be resident */
     uint32_t unsorted;              /* blocks pushed onto free since it was last in address
                                        order (tcache.c rebuilds it: dog__page_reorder) */
-    uint8_t remote_fed;             /* free holds blocks collected from xthread_free */
+    uint8_t remote_fed;             /* free was last fed by collecting xthread_free, not by
+                                       a thread cache's flush (tcache.c: refill_count) */
 
     _Atomic(dog_block_t *) xthread_free DOG_CACHE_ALIGN;
     _Atomic int xnotify;            /* DOG_NOTIFY_*: the delayed-free protocol (heap.c) */

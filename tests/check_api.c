@@ -747,6 +747,29 @@ START_TEST(test_freed_blocks_come_back_in_address_order)
 }
 END_TEST
 
+START_TEST(test_own_large_blocks_pages_come_back)
+{
+    /* Blocks above the thread cache's sizes (16-64 KiB) that this thread allocated go
+     * back through its shard's lock, so their pages empty and return to the pool at
+     * once (they once went onto the thread free list, where nothing collected them). */
+    enum { N = 1000 };
+    static void *p[N];
+    for (int i = 0; i < 100; i++)               /* this thread has a cache and a home */
+        dog_free(dog_malloc(32));
+    for (size_t i = 0; i < N; i++) {
+        p[i] = dog_malloc(32 * KiB);
+        ck_assert_ptr_nonnull(p[i]);
+        memset(p[i], 1, 64);
+    }
+    dog_stats_t before, after;
+    ck_assert_int_eq(dog_stats(&before), 0);    /* dog_stats collects nothing */
+    for (size_t i = 0; i < N; i++)
+        dog_free(p[i]);
+    ck_assert_int_eq(dog_stats(&after), 0);
+    ck_assert_uint_ge(after.pool_pages, before.pool_pages + 40);   /* ~60 pages of 32 KiB blocks */
+}
+END_TEST
+
 /* --- The huge cache: split, merge, absorb --- */
 
 static size_t huge_cached(void)
@@ -929,6 +952,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_huge_blocks_sizes);
     tcase_add_test(tc, test_huge_blocks_live_together);
     tcase_add_test(tc, test_freed_blocks_come_back_in_address_order);
+    tcase_add_test(tc, test_own_large_blocks_pages_come_back);
     tcase_add_test(tc, test_huge_cache_splits_and_merges);
     tcase_add_test(tc, test_huge_shrink_caches_tail_and_grow_takes_it_back);
     tcase_add_test(tc, test_huge_grow_copies_into_cached_mapping);

@@ -695,6 +695,29 @@ START_TEST(test_heap_destroy_pages_change_class)
 }
 END_TEST
 
+START_TEST(test_heap_limit_realloc_grow_with_cache_warm)
+{
+    /* Growing a huge block of a budgeted heap is charged the growth only, even when a
+     * freed mapping in the cache would fit the new size (copying into it would hold old
+     * and new at once, over the budget). */
+    dog_heap_t *h = heap_named("grow-budget", 5 * MiB / 2);
+    char *p = dog_heap_malloc(h, MiB - 4096);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 7, MiB - 4096);
+    void *warm = dog_malloc(5 * MiB / 2 - 4096);        /* a mapping that would fit */
+    ck_assert_ptr_nonnull(warm);
+    dog_free(warm);
+    errno = 0;
+    char *q = dog_heap_realloc(h, p, 2 * MiB - 4096);
+    ck_assert_msg(q != NULL, "growth within the budget refused (errno %d)", errno);
+    for (size_t i = 0; i < MiB - 4096; i += 4096)
+        REQUIRE(q[i] == 7, "byte %zu", i);
+    ck_assert_uint_le(heap_stats(h).bytes_mapped, 5 * MiB / 2);
+    dog_free(q);
+    dog_heap_destroy(h);
+}
+END_TEST
+
 START_TEST(test_heap_limit_huge_cache_between_heaps)
 {
     /* freed huge mappings are cached process-wide; a budgeted heap that reuses one is
@@ -1232,6 +1255,7 @@ Suite *heap_api_suite(void)
     tcase_add_test(lim, test_heap_limit_realloc);
     tcase_add_test(lim, test_heap_limit_aligned);
     tcase_add_test(lim, test_heap_limit_huge_cache_between_heaps);
+    tcase_add_test(lim, test_heap_limit_realloc_grow_with_cache_warm);
     suite_add_tcase(s, lim);
     return s;
 }
