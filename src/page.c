@@ -158,16 +158,17 @@ void dog__page_reorder(dog_page_t *page)
     page->unsorted = 0;
 }
 
-/* Take the blocks that other threads freed into page, with one exchange, straight into
- * a thread cache: up to want of them go into out[] still live (a remotely freed block
- * keeps its live bit until collected, and a cached block has it set), marked cached;
- * the rest go to the local free list as dog__page_collect does. The collection walks the
- * whole list anyway, so taking many blocks costs no extra miss, and the ones cached skip
- * a clear-and-set of their live bits and a lock hold of their own. Lock held; the rest
- * goes in front of the local free list, which the caller found empty. Returns how many
- * went into out[]. */
-uint32_t dog__page_collect_cached(dog_shard_t *shard, dog_page_t *page, void **out,
-                                  uint32_t want, uint64_t key)
+/* Take the blocks that other threads freed into page, with one exchange: up to want of
+ * them go into out[] for a thread cache, still live (a remotely freed block keeps its
+ * live bit until collected, and a cached block has it set) and marked cached (key ^ its
+ * address); the rest go in front of the local free list, their bits cleared. The walk
+ * is a collection's anyway, so caching many blocks costs no extra miss, and the cached
+ * ones skip a clear-and-set of their bits and a lock hold of their own. Each block must
+ * be live and met once: a clear bit, or a cached block met again (a block pushed twice
+ * links back into the list), is a double free. Lock held. Returns how many were
+ * collected; *cached says how many of them went into out[]. */
+static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t want,
+                      uint64_t key, uint32_t *cached)
 {
     dog_block_t *list = dog__exchange_acquire(&page->xthread_free, NULL);
     const uintptr_t base = (uintptr_t)page + page->block_start;
@@ -176,13 +177,14 @@ uint32_t dog__page_collect_cached(dog_shard_t *shard, dog_page_t *page, void **o
     uint32_t n = 0, rest = 0;
     dog_block_t *head = NULL, **tail = &head;
     for (dog_block_t *b = list, *next; b != NULL; b = next) {
-        next = b->next;
+        uint64_t first = *(uint64_t *)b;
         size_t index = (size_t)((((uintptr_t)b - base) * magic) >> 48);
         _Atomic uint64_t *w = &live[index >> 6];
         uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-        if (DOG_UNLIKELY((bits & bit) == 0))
+        if (DOG_UNLIKELY((bits & bit) == 0 || first == (key ^ (uint64_t)(uintptr_t)b)))
             dog__fatal("double free of %p (block of %u bytes, found while collecting "
                        "cross-thread frees)", (void *)b, page->block_size);
+        next = (dog_block_t *)(uintptr_t)first;
         if (n < want) {
             *(uint64_t *)b = key ^ (uint64_t)(uintptr_t)b;
             out[n++] = b;
@@ -197,39 +199,29 @@ uint32_t dog__page_collect_cached(dog_shard_t *shard, dog_page_t *page, void **o
     page->free = head;
     page->used -= rest;
     page->unsorted += rest;
-    page->remote_fed = rest != 0;
+    if (rest != 0)
+        page->remote_fed = 1;
     shard->in_use -= (size_t)rest * page->block_size;
     shard->frees += n + rest;
     shard->allocs += n;
-    return n;
+    *cached = n;
+    return n + rest;
 }
 
-/* Take the blocks that other threads freed into page, with one exchange, and give them
- * to the local free list. Each must be live: a clear bit is a double free. */
+uint32_t dog__page_collect_cached(dog_shard_t *shard, dog_page_t *page, void **out,
+                                  uint32_t want, uint64_t key)
+{
+    uint32_t cached;
+    collect(shard, page, out, want, key, &cached);
+    return cached;
+}
+
+/* Take the blocks that other threads freed into page and give them to the local free
+ * list (collect, caching none). Returns how many. */
 size_t dog__page_collect(dog_shard_t *shard, dog_page_t *page)
 {
     if (dog__load_relaxed(&page->xthread_free) == NULL)
         return 0;
-    dog_block_t *list = dog__exchange_acquire(&page->xthread_free, NULL);
-    size_t n = 0;
-    dog_block_t *last = NULL;
-    for (dog_block_t *b = list; b != NULL; b = b->next) {
-        size_t index = dog__page_index(page, (uintptr_t)b - (uintptr_t)page - page->block_start);
-        if (!dog__page_live(page, index))
-            dog__fatal("double free of %p (block of %u bytes, found while collecting "
-                       "cross-thread frees)", (void *)b, page->block_size);
-        dog__page_live_flip(page, index);
-        last = b;
-        n++;
-    }
-    if (n == 0)
-        return 0;
-    last->next = page->free;
-    page->free = list;
-    page->used -= (uint32_t)n;
-    page->unsorted += (uint32_t)n;
-    page->remote_fed = 1;
-    shard->in_use -= n * page->block_size;
-    shard->frees += n;
-    return n;
+    uint32_t cached;
+    return collect(shard, page, NULL, 0, 0, &cached);
 }

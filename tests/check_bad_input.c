@@ -552,6 +552,41 @@ START_TEST(test_free_double_remote_aborts)
 }
 END_TEST
 
+/* A thread with a cache of its own frees a block of another thread's shard twice: both
+ * frees take the compare-and-swap onto the page's thread free list (the block's live bit
+ * stays set until its owner collects), so the second links the block back into the list.
+ * The owner's next refill of that size collects the list: that must stop at the block. */
+static void *free_twice_with_cache(void *p)
+{
+    for (int i = 0; i < 100; i++)
+        dog_free(dog_malloc(16));
+    dog_free(p);
+    dog_free(p);
+    return NULL;
+}
+
+static void do_double_remote_then_collect(void *p)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_twice_with_cache, p) != 0)
+        return;
+    pthread_join(t, NULL);
+    for (int i = 0; i < 10000; i++)
+        launder(dog_malloc(400));
+}
+
+START_TEST(test_free_double_remote_found_by_collection)
+{
+    for (int i = 0; i < 100; i++)       /* this thread has a cache, and a home */
+        dog_free(dog_malloc(16));
+    void *p = dog_malloc(400);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_dies_naming(do_double_remote_then_collect, p, p,
+                          "double free by another thread, found when the owner collects");
+    dog_free(p);
+}
+END_TEST
+
 typedef struct park {
     void *p;
     pthread_barrier_t *freed, *done;
@@ -695,6 +730,7 @@ Suite *bad_input_suite(void)
     tcase_add_test(tc, test_free_double_huge_merged_aborts);
     tcase_add_test(tc, test_free_of_block_carved_into_cache_aborts);
     tcase_add_test(tc, test_free_double_remote_aborts);
+    tcase_add_test(tc, test_free_double_remote_found_by_collection);
     tcase_add_test(tc, test_free_double_cached_by_live_thread_aborts);
     tcase_add_test(tc, test_usable_size_foreign_aborts);
     tcase_add_test(tc, test_free_sized_too_big_aborts);
