@@ -233,10 +233,8 @@ DOG_API void dog_free(void *p)
          * The owner collects it when it needs blocks. Same tests as free_to_shard, no
          * call in between. A shard that no thread calls home any more would never
          * collect: its blocks go through its lock (dog__free_orphan). */
-        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
-        size_t index = dog__page_index(page, off);
-        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||
-                         index >= page->reserved)) {
+        size_t index;
+        if (DOG_UNLIKELY(!dog__page_is_block(page, p, &index))) {
             dog__free_reject(page, p);
             return;
         }
