@@ -155,6 +155,14 @@ static dog_huge_t *split_tail(dog_huge_t *h, size_t keep)
     return t;
 }
 
+/* The free mapping second, which starts where first ends, becomes part of first: its
+ * header's frame is an interior one now. The inverse of split_tail. */
+static void join(dog_huge_t *first, dog_huge_t *second)
+{
+    dog__segmap_set(second->map_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT);
+    first->map_size += second->map_size;
+}
+
 /* Cache lock held: remove h from the cache. */
 static void cache_unlink(dog_huge_t *h)
 {
@@ -203,16 +211,15 @@ static void cache_unmap(dog_huge_t *victims)
 static void cache_insert(dog_huge_t *h, uint64_t now)
 {
     dog_huge_t *e;
-    while ((e = cache_at(h->map_base + h->map_size)) != NULL) {
+    /* Cached neighbours were merged when they came in: one on each side at most. */
+    if ((e = cache_at(h->map_base + h->map_size)) != NULL) {
         cache_unlink(e);
-        dog__segmap_set(e->map_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT);
-        h->map_size += e->map_size;
+        join(h, e);
     }
     for (e = cache_first; e != NULL; e = e->next) {
         if (e->map_base + e->map_size == h->map_base) {
             cache_unlink(e);
-            dog__segmap_set(h->map_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT);
-            e->map_size += h->map_size;
+            join(e, h);
             h = e;
             break;
         }
@@ -312,8 +319,7 @@ static bool absorb_next(dog_huge_t *h, size_t map_size)
     bool done = e != NULL && h->map_size + e->map_size >= map_size;
     if (done) {
         cache_unlink(e);
-        dog__segmap_set(e->map_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT);
-        h->map_size += e->map_size;
+        join(h, e);
         dog_huge_t *tail = split_tail(h, map_size);
         if (tail != NULL)
             cache_insert(tail, dog__os_clock_ms());     /* the list stays newest first */
