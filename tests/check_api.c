@@ -754,8 +754,7 @@ START_TEST(test_own_large_blocks_pages_come_back)
      * once (they once went onto the thread free list, where nothing collected them). */
     enum { N = 1000 };
     static void *p[N];
-    for (int i = 0; i < 100; i++)               /* this thread has a cache and a home */
-        dog_free(dog_malloc(32));
+    warm_thread_cache();
     for (size_t i = 0; i < N; i++) {
         p[i] = dog_malloc(32 * KiB);
         ck_assert_ptr_nonnull(p[i]);

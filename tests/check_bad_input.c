@@ -558,8 +558,7 @@ END_TEST
  * The owner's next refill of that size collects the list: that must stop at the block. */
 static void *free_twice_with_cache(void *p)
 {
-    for (int i = 0; i < 100; i++)
-        dog_free(dog_malloc(16));
+    warm_thread_cache();
     dog_free(p);
     dog_free(p);
     return NULL;
@@ -577,8 +576,7 @@ static void do_double_remote_then_collect(void *p)
 
 START_TEST(test_free_double_remote_found_by_collection)
 {
-    for (int i = 0; i < 100; i++)       /* this thread has a cache, and a home */
-        dog_free(dog_malloc(16));
+    warm_thread_cache();
     void *p = dog_malloc(400);
     ck_assert_ptr_nonnull(p);
     ck_assert_dies_naming(do_double_remote_then_collect, p, p,

@@ -1340,8 +1340,7 @@ START_TEST(test_threads_exited_threads_pages_come_back)
      * the heap instead of waiting for a user that never comes (larson's lineages). */
     void **v = malloc(ORPHAN_BLOCKS * sizeof *v);
     ck_assert_ptr_nonnull(v);
-    for (int i = 0; i < 100; i++)       /* this thread has a cache, and a home shard */
-        dog_free(dog_malloc(16));
+    warm_thread_cache();
     pthread_t t;
     void *ok = NULL;
     ck_assert_int_eq(pthread_create(&t, NULL, alloc_orphans, v), 0);

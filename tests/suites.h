@@ -7,6 +7,7 @@
 #define DOG_TESTS_SUITES_H
 
 #include <check.h>
+#include <dogmalloc.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -54,6 +55,16 @@ void death_expect(death_fn fn, void *arg, const void *ptr, int ptr_named, const 
         if (!(expr))                                                                       \
             ck_abort_msg("'%s' failed: " fmt, #expr, ##__VA_ARGS__);                       \
     } while (0)
+
+/* Make sure the calling thread has a thread cache with a home shard, as any thread that
+ * has allocated a little does (a process's very first allocation runs before the caches
+ * exist, and a cache takes its home at its first refill), so that frees take the paths
+ * of a running program: the cache for its own blocks, the thread free list for others'. */
+static inline void warm_thread_cache(void)
+{
+    for (int i = 0; i < 100; i++)
+        dog_free(dog_malloc(16));
+}
 
 /* Hide where p came from. The API lets a caller use all dog_usable_size(p) bytes, but
  * alloc_size tells the compiler (and -fsanitize=object-size, _FORTIFY_SOURCE=3) that the
