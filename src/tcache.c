@@ -132,25 +132,23 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
                            : shard->queues[bin].first ? shard->queues[bin].first : &dog__page_empty;
     void **slots = tc->bins[bin].slots;
     void *first;
-    uint32_t n = 0;
-    if (page->free == NULL && page->capacity < page->reserved &&
-        bin <= DOG_TCACHE_BATCH_BIN_MAX && dog__load_relaxed(&page->xthread_free) == NULL) {
-        /* The page has fresh blocks and nothing to reuse: carve a run of them straight
-         * into the cache, half of it, as no free list needs walking (the leaking tiny
-         * strings of symmetric, a graph being built). */
-        n = dog__page_carve_cached(shard, page, slots, tc->bins[bin].cap / 2 + 1, dog__tc_key) - 1;
+    uint32_t n = 0, got = 0;
+    if (page->free == NULL && bin <= DOG_TCACHE_BATCH_BIN_MAX) {
+        /* Nothing on the local list: half a cache straight into the slots, as no free
+         * list needs walking twice. Blocks that other threads freed into the page come
+         * first, taken as they are collected, still live (a producer fed by its
+         * consumer: xmalloc, asymmetric); else fresh blocks carved from the page's
+         * untouched end (the leaking tiny strings of symmetric, a graph being built). */
+        uint32_t want = tc->bins[bin].cap / 2 + 1;
+        if (dog__load_relaxed(&page->xthread_free) != NULL)
+            got = dog__page_collect_cached(shard, page, slots, want, dog__tc_key);
+        else if (page->capacity < page->reserved)
+            got = dog__page_carve_cached(shard, page, slots, want, dog__tc_key);
+    }
+    if (got != 0) {
         dog__lock_release(&shard->lock);
-        first = slots[n];               /* the lowest address */
-        *(uint64_t *)first = 0;         /* handed out, not cached */
-    } else if (page->free == NULL && bin <= DOG_TCACHE_BATCH_BIN_MAX &&
-               dog__load_relaxed(&page->xthread_free) != NULL &&
-               (n = dog__page_collect_cached(shard, page, slots, tc->bins[bin].cap / 2 + 1,
-                                             dog__tc_key)) != 0) {
-        /* Blocks that other threads freed into the page: into the cache as they are
-         * collected, still live, with no clear-and-set of their bits and no lock hold of
-         * their own (a producer fed by its consumer: xmalloc, asymmetric). */
-        dog__lock_release(&shard->lock);
-        first = slots[--n];
+        n = got - 1;
+        first = slots[n];               /* a carve's lowest address */
         *(uint64_t *)first = 0;         /* handed out, not cached */
     } else {
         /* A mostly free page whose list has taken back over half a page of blocks in
