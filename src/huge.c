@@ -289,13 +289,9 @@ static bool cache_fits(size_t map_size)
 /* h, a free mapping, goes to the cache (or back to the OS if it is too large to keep). */
 static void cache_put(dog_huge_t *h)
 {
-    if (h->map_size > DOG_HUGE_CACHE_BYTES / 2) {
-        unmap_range(h->map_base, h->map_size);
-        return;
-    }
-    dog__store_relaxed(&h->xstate, DOG_HUGE_FREE);
-    if (h->ptr != h->map_base + DOG_HUGE_HEADER) {
-        /* over-aligned: the header may not be where a cached mapping keeps it */
+    /* Too large to keep, or over-aligned (its header is not where a cached mapping keeps
+     * it): back to the OS. */
+    if (h->map_size > DOG_HUGE_CACHE_BYTES / 2 || h->ptr != h->map_base + DOG_HUGE_HEADER) {
         unmap_range(h->map_base, h->map_size);
         return;
     }
