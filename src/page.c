@@ -56,9 +56,10 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
         page->touched = start;
 }
 
-/* Carve the next blocks into the free list, up to the end of the next OS page (at least
- * one block), so that memory is touched only as it is used. Lock held, free list empty. */
-void dog__page_extend(dog_page_t *page)
+/* How many blocks to carve next: up to the end of the OS page that the next block ends
+ * in (one block at least, none beyond reserved), so that memory is touched only as it is
+ * used. */
+static size_t carve_count(const dog_page_t *page)
 {
     size_t size = page->block_size, first = page->capacity;
     uintptr_t begin = page->block_start + first * size;
@@ -66,8 +67,22 @@ void dog__page_extend(dog_page_t *page)
     size_t n = (limit - begin) / size;
     if (n == 0)
         n = 1;
-    if (n > page->reserved - first)
-        n = page->reserved - first;
+    return n < page->reserved - first ? n : page->reserved - first;
+}
+
+/* n more blocks are carved: capacity and the touched extent follow. */
+static void carved(dog_page_t *page, size_t n)
+{
+    page->capacity += (uint32_t)n;
+    size_t end = page->block_start + (size_t)page->capacity * page->block_size;
+    if (end > page->touched)
+        page->touched = end;
+}
+
+/* Carve the next blocks into the free list (carve_count). Lock held, free list empty. */
+void dog__page_extend(dog_page_t *page)
+{
+    size_t size = page->block_size, first = page->capacity, n = carve_count(page);
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
 
     dog_block_t *block = dog__page_block(page, first);
@@ -78,10 +93,7 @@ void dog__page_extend(dog_page_t *page)
         block = next;
     }
     block->next = NULL;
-    page->capacity = (uint32_t)(first + n);
-    size_t end = page->block_start + (size_t)page->capacity * size;
-    if (end > page->touched)
-        page->touched = end;
+    carved(page, n);
 }
 
 /* Carve up to want blocks of page's untouched end straight into out[], for a thread
@@ -93,17 +105,11 @@ void dog__page_extend(dog_page_t *page)
 uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t want,
                                 uint64_t key)
 {
-    size_t first = page->capacity, size = page->block_size;
-    size_t n = page->reserved - first;
+    /* No further than dog__page_extend would carve: a refill does not fault in memory
+     * ahead of use. */
+    size_t first = page->capacity, size = page->block_size, n = carve_count(page);
     if (n > want)
         n = want;
-    /* No further than the end of the OS page that the first block ends in (one block at
-     * least), as dog__page_extend: a refill does not fault in memory ahead of use. */
-    uintptr_t begin = page->block_start + first * size;
-    uintptr_t limit = (begin + size + DOG_OS_PAGE_SIZE - 1) & ~(uintptr_t)(DOG_OS_PAGE_SIZE - 1);
-    size_t fit = (limit - begin) / size;
-    if (n > fit)
-        n = fit ? fit : 1;
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
     char *p = (char *)dog__page_block(page, first);
     for (size_t i = 0; i < n; i++, p += size) {
@@ -121,15 +127,8 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
         dog__store_relaxed(w, bits | mask);
         i += span;
     }
-    page->capacity = (uint32_t)(first + n);
-    page->used += (uint32_t)n;
-    size_t end = page->block_start + (size_t)page->capacity * size;
-    if (end > page->touched)
-        page->touched = end;
-    shard->in_use += n * size;
-    if (shard->in_use > shard->peak)
-        shard->peak = shard->in_use;
-    shard->allocs += n;
+    carved(page, n);
+    dog__page_took(shard, page, (uint32_t)n);
     return (uint32_t)n;
 }
 

@@ -86,6 +86,17 @@ uint32_t dog__page_collect_cached(struct dog_shard *shard, dog_page_t *page, voi
 uint32_t dog__page_carve_cached(struct dog_shard *shard, dog_page_t *page, void **out,
                                 uint32_t want, uint64_t key);
 
+/* n blocks of page were handed out or cached: the page's and the shard's counters
+ * follow. Lock held. */
+static DOG_INLINE void dog__page_took(dog_shard_t *shard, dog_page_t *page, uint32_t n)
+{
+    page->used += n;
+    shard->in_use += (size_t)n * page->block_size;
+    if (shard->in_use > shard->peak)
+        shard->peak = shard->in_use;
+    shard->allocs += n;
+}
+
 /* Pop a block of page for the shard that holds its lock, or NULL if the local free list
  * is empty. The block's live bit must be clear: a set bit means that a free list links a
  * live block (a double free or a write after free), which we stop at once. */
@@ -101,11 +112,7 @@ static DOG_INLINE void *dog__page_pop(dog_shard_t *shard, dog_page_t *page)
         dog__page_corrupt(page, block);
     dog__store_relaxed(w, bits | bit);
     page->free = block->next;
-    page->used++;
-    shard->in_use += page->block_size;
-    if (shard->in_use > shard->peak)
-        shard->peak = shard->in_use;
-    shard->allocs++;
+    dog__page_took(shard, page, 1);
     return block;
 }
 
@@ -135,11 +142,7 @@ static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page
         block = next;
     }
     page->free = block;
-    page->used += n;
-    shard->in_use += (size_t)n * page->block_size;
-    if (shard->in_use > shard->peak)
-        shard->peak = shard->in_use;
-    shard->allocs += n;
+    dog__page_took(shard, page, n);
     return n;
 }
 
