@@ -297,6 +297,17 @@ static inline size_t bench_format_square(char *buf, size_t cap, uint64_t n)
     return (size_t)len;
 }
 
+/* The seed's allocPrint: the string for n in a block of exactly its length (no NUL),
+ * malloc'd by the allocator under test; *len says how long. */
+static BENCH_UNUSED char *bench_alloc_square(uint64_t n, size_t *len)
+{
+    char buf[64];
+    *len = bench_format_square(buf, sizeof(buf), n);
+    char *s = bench_xmalloc(*len);
+    memcpy(s, buf, *len);
+    return s;
+}
+
 /* Sum of all bytes of the strings for n = 0 .. count-1: the seed's consumer checksum.
  * The two counts the seed and our defaults use are known; others are computed. */
 static BENCH_UNUSED uint64_t bench_square_sum(uint64_t count)

@@ -55,10 +55,8 @@ static void *producer_main(void *arg)
 {
     (void)arg;
     for (size_t n = 0; n < item_count; n++) {
-        char buf[64];
-        size_t len = bench_format_square(buf, sizeof(buf), n);
-        char *s = bench_xmalloc(len);
-        memcpy(s, buf, len);
+        size_t len;
+        char *s = bench_alloc_square(n, &len);
         ring_push((slice_t){ s, len });
     }
     ring_push((slice_t){ end_marker, 3 });
