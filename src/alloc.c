@@ -192,8 +192,10 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
 static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 {
     size_t index = dog__page_block_index(page, p);
-    if (DOG_UNLIKELY(dog__tcache_holds(page, p)))
+    if (DOG_UNLIKELY(dog__tcache_holds(page, p))) {
         dog__tcache_bad_free(p);
+        return;
+    }
     dog__page_free(page, p, index);
 }
 
@@ -239,7 +241,7 @@ DOG_API void dog_free(void *p)
             return;
         }
         if (DOG_UNLIKELY(dog__tcache_holds(page, p))) {
-            dog__tcache_reject(p);
+            dog__tcache_bad_free(p);
             return;
         }
         if (DOG_LIKELY(dog__load_relaxed(&page->shard->xhomes) != 0))

@@ -198,7 +198,7 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
 
 /* p is not the start of a block of page: say which way (dog__page_block_index). Not
  * declared noreturn, and in another file than its callers, so that the compiler calls it
- * in tail position and the fast free path needs no stack frame (dog__tcache_reject). */
+ * in tail position and the fast free path needs no stack frame (dog__tcache_bad_free). */
 void dog__free_reject(dog_page_t *page, const void *p)
 {
     dog__page_block_index(page, p);

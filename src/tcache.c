@@ -271,11 +271,6 @@ void dog__tcache_bad_free(const void *p)
     dog__free_invalid(p, "double free (the block is already in a thread cache)");
 }
 
-void dog__tcache_reject(const void *p)
-{
-    dog__tcache_bad_free(p);
-}
-
 static void tcache_unregister(dog_tcache_t *tc)
 {
     if (tc->prev)

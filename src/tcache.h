@@ -71,11 +71,10 @@ extern DOG_HIDDEN uint64_t dog__tc_key;
 void *dog__tcache_miss(size_t size);
 void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep);
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p);
-DOG_NORETURN DOG_COLD void dog__tcache_bad_free(const void *p);
-/* dog__tcache_bad_free as a function that the compiler believes returns: called in tail
- * position, it leaves the fast free path a leaf with no stack frame (a noreturn call must
- * be a real call, with the stack aligned for it). */
-DOG_COLD void dog__tcache_reject(const void *p);
+/* Aborts, but is not declared noreturn: called in tail position, it leaves the fast free
+ * path a leaf with no stack frame (a noreturn call must be a real call, with the stack
+ * aligned for it). Callers return right after it. */
+DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
 void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes, size_t *refilled,
@@ -139,7 +138,7 @@ static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void
 {
     uint64_t cookie = dog__tc_cookie(p);    /* one load of the key for the test and push */
     if (DOG_UNLIKELY(*(uint64_t *)p == cookie || !dog__page_live(page, index))) {
-        dog__tcache_reject(p);
+        dog__tcache_bad_free(p);
         return;
     }
     size_t bin = page->bin;
