@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # dogmalloc: plain GNU make (modelled on zstd's lib/Makefile).
 #   make                 libraries into build/
 #   make check           Check test suite, examples, real programs under the override
@@ -10,6 +11,8 @@ LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DOCDIR       ?= $(PREFIX)/share/doc/dogmalloc
+# The project's home, written into the .pc file's URL field.
+URL          ?= https://github.com/dogmalloc/dogmalloc
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -50,7 +53,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++ libmimalloc-dev libjemalloc-dev libgoogle-perfto
 DEPS_DOCS  := doxygen graphviz
 
 
-.PHONY: check-exports
+.PHONY: check-exports check-license
 .PHONY: all lib check check-unit check-examples check-install check-programs check-bench demo \
         examples bench bench-quick docs docs-internal install uninstall clean \
         deps-build deps-check deps-bench deps-docs \
@@ -62,7 +65,7 @@ all: lib
 # `make check` is the README's test command: every part registers its own check-* target
 # in mk/*.mk (check-unit: Check suite, check-examples, check-programs: real programs under
 # the override, check-bench: every benchmark binary on a tiny size).
-check: check-exports check-unit check-examples check-programs check-bench
+check: check-exports check-license check-unit check-examples check-programs check-bench
 	@echo "make check: all parts passed"
 
 # The shared library exports the public API and nothing else (internal names are dog__ and
@@ -73,6 +76,17 @@ check-exports: lib
 	bad=$$(nm -D --defined-only $(SHARED) | awk '{print $$3}' | grep '^dog__'); \
 	if [ -n "$$bad" ]; then echo "check-exports: internal symbols exported: $$bad"; exit 1; fi; \
 	echo "check-exports: $(SHARED) exports $$(nm -D --defined-only $(SHARED) | wc -l) dog_* symbols only"
+
+# Every source, build and script file carries the project's SPDX licence line near its top
+# (see LICENSE); data files (benchmark results, plots) and Markdown do not need one.
+check-license:
+	@bad=$$(git ls-files 2>/dev/null | grep -v -e '^docs/bench/.*\.\(csv\|png\|txt\)$$' \
+	        -e '\.md$$' -e '^LICENSE$$' | while read -r f; do \
+	    head -n 3 "$$f" | grep -q 'SPDX-License-Identifier: MIT' || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "check-license: no SPDX-License-Identifier line in:"; \
+	    echo "$$bad" | sed 's/^/    /'; exit 1; fi; \
+	test -f LICENSE && grep -q '^MIT License' LICENSE || { echo "check-license: LICENSE missing"; exit 1; }; \
+	echo "check-license: LICENSE (MIT) and an SPDX line in every tracked source file"
 
 deps-build:
 	@tools/deps.sh $(DEPS_BUILD)
@@ -112,7 +126,7 @@ $(OVERRIDE): $(OVR_OBJS)
 # only at install time is honoured.
 $(BUILD)/dogmalloc.pc: pkgconfig/dogmalloc.pc.in | $(BUILD)
 	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	     -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	     -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@URL@|$(URL)|' $< > $@
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/override.d
 

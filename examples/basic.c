@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* basic.c: dogmalloc as the program's malloc.
  *
  * dog_malloc(), dog_realloc(), dog_free() and friends behave like their C namesakes and are

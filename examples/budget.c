@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* budget.c: a heap with a budget refuses to grow past it, and nothing else notices.
  *
  * The heap "images" may hold at most 2 MiB from the OS. Filling it ends in NULL with

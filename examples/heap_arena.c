@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap_arena.c: a heap as an arena. Build a data structure in it, then drop the whole
  * structure with one dog_heap_destroy() call instead of freeing it node by node.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # preload.sh: run programs you did not write on dogmalloc, without rebuilding them.
 #
 # LD_PRELOAD puts libdogmalloc-override.so in front of the C library, so every malloc,

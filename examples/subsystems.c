@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* subsystems.c: one heap per subsystem, each named, measured and destroyed on its own.
  * The parser keeps its tokens in the heap "parser"; the word cache keeps its entries in
  * "cache", which has a budget: past it, allocations fail with ENOMEM and the cache stops

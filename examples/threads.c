@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* threads.c: allocate on one thread, free on another.
  * A producer thread allocates messages from a heap and queues them; the main thread takes
  * them and frees them with dog_free(), which accepts a block of any heap from any thread.

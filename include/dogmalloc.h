@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file dogmalloc.h
  * @brief dogmalloc: a fast, thread-safe allocator with first-class heaps.

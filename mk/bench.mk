@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/bench.mk: the benchmark suite (tests/bench/), included by the main Makefile.
 #   make bench            full suite under every allocator: table, results.csv, plots (~15 min)
 #   make bench-quick      a subset at smaller sizes (~2 min)

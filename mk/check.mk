@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/check.mk: the Check unit test suite in tests/.
 #   make check-unit                   build $(BUILD)/tests/check_dogmalloc and run it
 #   make check-unit SANITIZE=address  the same under ASan (or thread, undefined) in build-<san>/

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/docs.mk: the Doxygen reference.
 #   make docs            public API reference into $(BUILD)/docs/html/ (any warning fails)
 #   make docs-internal   the implementation (src/) into $(BUILD)/docs-internal/html/

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/examples.mk: the programs in examples/, built against the in-tree library.
 #   make examples         build them into $(BUILD)/examples/
 #   make demo             install what the build needs, build everything, run every example

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/install.mk: install and uninstall (GNU conventions: PREFIX, DESTDIR, LIBDIR, ...).
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]
 #   make uninstall (same PREFIX and DESTDIR): removes exactly the files install put there
@@ -28,6 +29,8 @@ install: lib
 	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libdogmalloc.so"
 	$(INSTALL_LIB) $(OVERRIDE) "$(DESTDIR)$(LIBDIR)/libdogmalloc-override.so"
 	$(INSTALL_DATA) $(BUILD)/dogmalloc.pc "$(DESTDIR)$(PKGCONFIGDIR)/dogmalloc.pc"
+	$(INSTALL) -d "$(DESTDIR)$(DOCDIR)"
+	$(INSTALL_DATA) LICENSE "$(DESTDIR)$(DOCDIR)/LICENSE"
 	@if [ -f $(DOCS_HTML_DIR)/index.html ]; then \
 	    echo "installing the HTML reference into $(DESTDIR)$(DOCDIR)/html"; \
 	    $(INSTALL) -d "$(DESTDIR)$(DOCDIR)/html" && \
@@ -44,6 +47,7 @@ uninstall:
 	rm -f $(INSTALLED_LIBS:%="$(DESTDIR)$(LIBDIR)/%")
 	rm -f "$(DESTDIR)$(PKGCONFIGDIR)/dogmalloc.pc"
 	rm -rf "$(DESTDIR)$(DOCDIR)/html"
+	rm -f "$(DESTDIR)$(DOCDIR)/LICENSE"
 	@rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
 	@echo "dogmalloc uninstalled from $(DESTDIR)$(PREFIX)"
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/programs.mk: real programs under build/libdogmalloc-override.so (tests/programs/).
 #   make check-programs                         Python's regression tests, git, sqlite3,
 #                                               perl, sort, and the C/C++ helpers below,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloc.c: the public allocation entry points: the global functions on dog_default and
  * the dog_heap_* ones. They check their arguments here, once, and then take the inline
  * fast paths of heap.h or the huge path of huge.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* atomic.h: C11 atomics named by their memory order, so every use says what it needs. */
 #ifndef DOG_ATOMIC_H
 #define DOG_ATOMIC_H

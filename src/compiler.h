@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* compiler.h: the only place with compiler-specific #ifs, plus the assert macros. */
 #ifndef DOG_COMPILER_H
 #define DOG_COMPILER_H

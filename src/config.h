@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config.h: the constants every other file is built on. */
 #ifndef DOG_CONFIG_H
 #define DOG_CONFIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap.c: the slow paths of small blocks (page queues, full pages, delayed frees, page
  * retirement), bad frees, and creating and destroying heaps. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap.h: the small-block fast paths of a heap: acquire a shard, pop or push a block,
  * release. Everything that is not the common case is out of line in heap.c. */
 #ifndef DOG_HEAP_H

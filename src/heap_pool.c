@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap_pool.c: a heap's shards and which one a thread locks.
  *
  * The seed's design: heaps are shared, not owned by threads. A thread keeps a hint to

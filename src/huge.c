@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* huge.c: blocks above DOG_SMALL_SIZE_MAX go straight to the OS, one mapping each, with
  * a header at a frame start so that dog_free() needs no size (the seed's C shim paid a
  * 16-byte header on every block for this; here only huge blocks have one).

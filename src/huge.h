@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* huge.h: blocks larger than the largest size class, each its own mapping. */
 #ifndef DOG_HUGE_H
 #define DOG_HUGE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* init.c: one-time initialisation, environment options, fork safety, fatal errors and
  * the version. Nothing here allocates: it runs inside malloc, before main, and in a
  * child after fork. */

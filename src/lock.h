@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lock.h: the heap-shard lock. Callers try-lock first and move on to another shard when
  * it is busy (heap_pool.c), so the blocking path is rare; it spins briefly, then yields. */
 #ifndef DOG_LOCK_H

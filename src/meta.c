@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* meta.c: memory for dogmalloc's own structures (heaps, shards), which cannot come from
  * malloc because we are malloc. A bump allocator over 256 KiB mappings, with one free
  * list per size; freed structures are recycled, never unmapped, so a stale heap handle

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os.h: the contract of the platform layer. os_posix.c is the only file that makes
  * system calls (mmap, munmap, madvise, mremap, sysconf, sched_yield, write). */
 #ifndef DOG_OS_H

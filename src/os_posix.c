@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os_posix.c: the only code that talks to the kernel (see os.h for the contract). */
 #define _GNU_SOURCE
 #include <errno.h>

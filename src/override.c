@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* override.c: the C library's malloc family, forwarded to dog_default. Linked only into
  * libdogmalloc-override.so (LD_PRELOAD, or link it first), so that unmodified programs,
  * glibc itself (through the __libc_* names) and libstdc++'s operator new all use one

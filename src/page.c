@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* page.c: laying out, extending and collecting a page (see types.h for the invariants). */
 #include <stddef.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* page.h: finding a block's page, indexing blocks, and the inline pop of the fast path. */
 #ifndef DOG_PAGE_H
 #define DOG_PAGE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* page_pool.c: empty pages, shared by all heaps, reused before anything new is mapped.
  *
  * Pages come back when a heap is destroyed or a page empties (heap.c:page_retire). The

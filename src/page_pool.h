@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* page_pool.h: the process-wide pool of empty pages, shared by all heaps, and the small
  * allocator for internal metadata (shards, heap structs). */
 #ifndef DOG_PAGE_POOL_H

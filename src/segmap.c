@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* segmap.c: leaves of the address-range map are mapped on first use and never freed
  * (64 KiB per 32 GiB of address space in use). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* segmap.h: the map of the address ranges dogmalloc owns, one byte per 512 KiB frame.
  *
  * It lets dog_free(), dog_usable_size() and dog_heap_of() tell a foreign pointer from one

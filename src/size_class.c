@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* size_class.c: the one size-class search that is not O(1). */
 #include "size_class.h"
 

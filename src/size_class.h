@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* size_class.h: request size <-> word size <-> bin <-> block size.
  * 8 bytes, then 16-byte steps up to 64 bytes (16, 32, 48, 64), then 4 classes per
  * doubling (at most 25% and on average ~12.5% internal waste), up to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats.c: per-heap and process-wide statistics, and trimming.
  *
  * The fast paths keep exact per-shard counters under the shard lock; a stats call takes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tcache.c: creating, refilling, flushing and retiring thread caches (see tcache.h). */
 #include <pthread.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tcache.h: the thread cache in front of dog_default's shards.
  *
  * Taking a shard lock costs two atomic instructions per malloc/free pair, which is most

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* types.h: the data structures and their invariants: blocks, pages, page queues, heap
  * shards and heaps. Functions live in page.c, heap.c, heap_pool.c and huge.c. */
 #ifndef DOG_TYPES_H

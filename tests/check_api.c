@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_api.c: the global allocation functions of include/dogmalloc.h.
  *
  * Public header only. Every test passes under CK_FORK=no: the default heap is shared

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_bad_input.c: overflow, impossible alignment, foreign and freed pointers.
  *
  * Public header only. Death cases run in our own forked children (death_run in

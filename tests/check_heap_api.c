@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_heap_api.c: first-class heaps, dog_heap_of, statistics and trim.
  *
  * Public header only. The default heap is shared with the other tests (CK_FORK=no),

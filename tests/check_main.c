@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_main.c: one SRunner for every suite; the exit status is the number of failures.
  *
  * Also home of the helpers that suites.h declares: the scale of long tests and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_size_class.c: exhaustive unit test of src/size_class.h.
  *
  * Contract: DOG_BIN_COUNT (45) bins; bins 0..4 are 8, 16, 32, 48 and 64 bytes (every

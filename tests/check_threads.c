@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_threads.c: multi-threaded stress and fork.
  *
  * More threads than cores allocate random sizes (1 byte .. 1 MiB, mostly small) from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* suites.h: the Check suites of tests/check_*.c and the helpers they share.
  *
  * check_main.c runs every suite in one SRunner. The helpers below are defined in

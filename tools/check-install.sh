@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check-install.sh: prove that an installed dogmalloc is usable as a system library.
 #
 # 1. `make install` into a temporary DESTDIR (PREFIX=/usr/local, as a user would).
@@ -35,6 +36,9 @@ echo "installed $(wc -l < "$work/installed.txt") files and links:"
 grep -v '/share/doc/dogmalloc/html/' "$work/installed.txt" | sed 's/^/    /'
 grep -q '/share/doc/dogmalloc/html/index.html$' "$work/installed.txt" &&
     echo "    ... and the HTML reference"
+
+grep -q "^$PREFIX/share/doc/dogmalloc/LICENSE\$" "$work/installed.txt" &&
+    ok "the MIT licence is installed in the doc folder" || ko "no LICENSE in the doc folder"
 
 libdir=$dest$PREFIX/lib
 export PKG_CONFIG_PATH="$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # deps.sh PACKAGE...: make sure these Debian packages are installed.
 # As root it installs the missing ones with apt-get; otherwise it prints the exact
 # command to run and fails, so that `make demo` / `make check` say what they need.

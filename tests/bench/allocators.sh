@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # allocators.sh: sourced by run.sh and callgrind.sh. preload_of NAME prints the library to
 # LD_PRELOAD for allocator NAME (empty for glibc); BUILD must be set.
 multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* asymmetric: the seed's "one producer thread, one consumer thread".
  *
  *   asymmetric [items=10000000]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench.h: small helpers shared by the benchmark workloads in tests/bench/.
  *
  * Every workload is a standalone program that uses only the C library's malloc family

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cache: false-sharing probes in the style of Hoard's cache-scratch and cache-thrash.
  *
  *   cache scratch|thrash [threads=2] [iterations=4000] [objsize=8] [repetitions=100000]

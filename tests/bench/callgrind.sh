@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # callgrind.sh: instructions per small malloc+free pair, counted by callgrind.
 #
 #   tests/bench/callgrind.sh [--build DIR] [--pairs N] [--size BYTES] [--batch N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heapdrop: build a large object graph and drop it, in a loop (the subsystem-heap workload).
  *
  *   heapdrop-<variant> [iterations=60] [nodes=100000] [threads=2]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* large: large blocks, 5-25 MiB, and realloc growth of a large buffer.
  *
  *   large [iterations=500] [threads=2] [min_mib=5] [max_mib=25]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* larson: a server simulation in the style of Larson and Krishnan's benchmark.
  *
  *   larson [threads=2] [generations=40] [ops=1000000] [slots=1000] [min=16] [max=1000]

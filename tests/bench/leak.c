@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* leak: a long-lived process whose memory slowly grows, like a service with a small leak.
  *
  *   leak [rounds=2000] [objects=10000] [keep=1000] [max=1024]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loop: tight malloc/free loops of small random sizes, the allocator's fast paths.
  *
  *   loop [threads=1] [pairs=50000000] [max=512]

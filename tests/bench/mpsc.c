@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mpsc: the seed's "many producer threads, one consumer thread, fixed-sized ring buffer".
  *
  *   mpsc [items_per_producer=200000] [rss_file] [producers=4] [sample_ms=50]

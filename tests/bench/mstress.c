@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mstress: mixed-lifetime stress with thread churn, in the style of mimalloc's test-stress.
  *
  *   mstress [threads=4] [rounds=10] [ops=400000]

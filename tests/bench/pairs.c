@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pairs: the microbenchmark of the fast paths, meant to run under callgrind.
  *
  *   pairs same|batch|cross [pairs=1000000] [size=32] [batch=256]

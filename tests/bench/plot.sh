@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # plot.sh: draw the suite's charts with gnuplot.
 #
 #   tests/bench/plot.sh results.csv outdir "allocator ..." ["caption: machine, date"]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # readme_table.awk: the README's benchmark table from a results.csv of `make bench`.
 #
 #   awk -f tests/bench/readme_table.awk build/bench/results.csv

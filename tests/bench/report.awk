@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # report.awk: print the suite's tables from results.csv (benchmark,allocator,time_s,peak_rss_kib).
 #
 #   awk -F, -v allocs="glibc dogmalloc mimalloc ..." [-v failed="bench|alloc ..."] \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rptest: random sizes up to 32 KiB across threads, in the style of rpmalloc's benchmark.
  *
  *   rptest [threads=2] [ops=6000000] [slots=4096] [max=32768]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # run.sh: run the benchmark suite under every allocator and report medians, ratios, plots.
 #
 #   tests/bench/run.sh [--quick | --check] [--runs N] [--only "bench ..."]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner: run one benchmark process and report its wall time and peak RSS.
  *
  *   runner [-p preload.so] [-t timeout_s] [-o logfile] program [args...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* symmetric: the seed's "thread pool with all threads doing roughly the same thing".
  *
  *   symmetric [rounds=20] [tasks=2000] [workers=ncpu]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* xmalloc: producer/consumer threads in the style of Lever and Boreham's xmalloc-test.
  *
  *   xmalloc [producers=2] [consumers=2] [blocks=16000000] [batch=256] [min=8] [max=256]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // cxx_threads.cpp: std:: containers from several threads, and every operator new/delete
 // variant (plain, sized, aligned, array, nothrow), printing a deterministic digest.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork_stress.c: fork() from several threads while other threads allocate and free.
  *
  * Usage: fork_stress [SECONDS [WORKERS [FORKERS]]]   (defaults: 3 s, 3 workers, 2 forkers)

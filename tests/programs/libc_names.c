@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libc_names: the glibc-internal and legacy allocation names (__libc_malloc and friends,
  * memalign, valloc, pvalloc; cfree is only a compatibility symbol that new programs cannot
  * link) that glibc itself or old programs call must reach the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lifecycle: allocation at every stage of a process's life, for the override: in a
  * constructor before main, in threads that exit with blocks still in flight and that
  * allocate in their thread-specific-data destructors, in an atexit handler, and in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* one_allocator.c: a program linked against libdogmalloc.so and run with
  * libdogmalloc-override.so preloaded sees one allocator: malloc() hands out blocks of
  * dog_default, dog_heap_of() says so, dog_free() takes them, and free() takes blocks

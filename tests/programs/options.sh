@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # options.sh OVERRIDE: the DOGMALLOC_* environment options of the override library.
 # DOGMALLOC_VERBOSE names the version at start-up, DOGMALLOC_SHOW_STATS=1 prints the report
 # at exit (and =0 does not), and an unknown DOGMALLOC_* name gets a warning. Prints

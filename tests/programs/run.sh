@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh: proof that unmodified real programs run under an LD_PRELOAD malloc replacement.
 #
 # Usage: tests/programs/run.sh [-b BINDIR] [-k] OVERRIDE.so [TEST...]

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- sqlite.sql: run by `sqlite3 FILE.db < sqlite.sql`; all output is deterministic.
 -- 100k rows inserted by a recursive CTE, two indexes, aggregates, joins, sorts,
 -- window functions, updates and deletes, VACUUM, then an integrity check.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: MIT
 # words.pl: heavy use of Perl hashes, arrays and strings; prints a deterministic digest.
 #
 # Usage: perl words.pl [WORDS]   (default 400000)
