@@ -202,6 +202,17 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size);
  * NULL is a no-op. A pointer that dogmalloc never handed out, a pointer into the
  * middle of a block and a block that is already free are detected: the process
  * aborts with a message that names the pointer. `errno` is preserved.
+ *
+ * What the always-on double-free check promises: a second free of a block aborts,
+ * whichever threads made the two frees and in whichever order, as long as the
+ * program did not write to the block between them (writing to a freed block is a use
+ * after free, which this build does not promise to catch). A freed block whose first
+ * 8 bytes were overwritten may be accepted a second time when it was freed into a
+ * thread cache; when it was freed by another thread, the overwritten link is found,
+ * and the process stopped with a message, when the owner collects the block. Two
+ * frees of one block racing at the same instant on two threads are a data race in
+ * the program and may go unseen. A live block is mistaken for a freed one with
+ * probability 2^-45 (its first word would have to match a random per-process key).
  * The block goes back to the heap it came from, whichever thread frees it; a free
  * from another thread never waits for the heap's lock. The block must not be used
  * afterwards, and blocks of a destroyed heap must not be freed.
@@ -214,7 +225,10 @@ DOG_API void dog_free(void *p);
  * Free a block whose requested size is known (C23 `free_sized`).
  *
  * As dog_free(), including its threading and `errno` rules; aborts with a message
- * if @p size is larger than the block.
+ * if @p size is larger than the block's usable size. A smaller @p size than the one
+ * requested is not detected: dogmalloc keeps no per-block request size (a block
+ * may legitimately be larger than its request after dog_realloc() shrank it in
+ * place, or after an aligned allocation), so only the upper bound is checked.
  * @param p     a live block, or NULL.
  * @param size  the size that was requested for @p p.
  * @since 0.1

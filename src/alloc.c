@@ -64,7 +64,7 @@ static dog_page_t *live_block_page(const void *p)
     dog_page_t *page = dog__page_of(p);
     size_t index;
     if (!dog__page_is_block(page, p, &index) || !dog__page_live(page, index) ||
-        dog__tcache_holds(page, p))
+        dog__block_parked(p))
         return NULL;
     return page;
 }
@@ -193,7 +193,7 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
 static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 {
     size_t index = dog__page_block_index(page, p);
-    if (DOG_UNLIKELY(dog__tcache_holds(page, p))) {
+    if (DOG_UNLIKELY(dog__block_parked(p))) {
         dog__tcache_bad_free(p);
         return;
     }
@@ -241,7 +241,7 @@ DOG_API void dog_free(void *p)
             dog__free_reject(page, p);
             return;
         }
-        if (DOG_UNLIKELY(dog__tcache_holds(page, p))) {
+        if (DOG_UNLIKELY(dog__block_parked(p))) {
             dog__tcache_bad_free(p);
             return;
         }

@@ -154,13 +154,17 @@ void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
 
 /* --- Remote and bad frees ------------------------------------------------------------ */
 
+/* Push block onto its page's thread free list. The caller has checked that it is not
+ * parked already (dog__block_parked; a thread cache's flush pushes its own cached
+ * blocks); the live bit stays set until the owner collects, and a clear one is a free of
+ * a block that is on the local free list. */
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
 {
     if (DOG_UNLIKELY(!dog__page_live(page, index)))
         dog__free_invalid(block, "double free");
     dog_block_t *head = dog__load_relaxed(&page->xthread_free);
     do {
-        block->next = head;
+        dog__block_set_remote_next(block, head, page);    /* parked from now on: block.h */
     } while (!atomic_compare_exchange_weak(&page->xthread_free, &head, block));
     if (dog__load_seqcst(&page->xnotify) != DOG_NOTIFY_WANTED)
         return;

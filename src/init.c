@@ -17,7 +17,8 @@
 
 size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
 
-static _Atomic int init_state;      /* 0 not yet, 1 running or done */
+static _Atomic int init_state;      /* 0 not yet, 1 running, 2 done */
+static DOG_TLS int init_running;    /* this thread is inside dog__init */
 static int opt_show_stats, opt_verbose;
 
 void dog__fatal(const char *fmt, ...)
@@ -113,12 +114,23 @@ static void read_options(void)
     }
 }
 
-/* Called once, from the first slow path that creates a shard (heap_pool.c). */
+/* Called from every slow path that creates a shard (heap_pool.c), before the shard
+ * exists; runs once. A thread that comes while another initialises waits until it is
+ * done: the block key (block.h) must be drawn before any page exists, or blocks freed
+ * under a zero key would be read under the real one. The initialising thread itself may
+ * come back (a libc call below that allocates) and goes through. */
 void dog__init(void)
 {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&init_state, &expected, 1))
+    if (DOG_LIKELY(dog__load_acquire(&init_state) == 2) || init_running)
         return;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
+        while (dog__load_acquire(&init_state) != 2)
+            dog__os_yield();
+        return;
+    }
+    init_running = 1;
+    dog__block_key_init(dog__os_random());
     read_options();
     if (opt_verbose) {
         char buf[128];
@@ -129,6 +141,8 @@ void dog__init(void)
     }
     dog__tcache_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    init_running = 0;
+    dog__store_release(&init_state, 2);
 }
 
 /* At exit, DOGMALLOC_SHOW_STATS=1 prints the default heap's report to stderr. */

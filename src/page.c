@@ -6,6 +6,16 @@
 #include "size_class.h"
 
 dog_page_t dog__page_empty;
+uint64_t dog__block_key;
+
+/* The key needs random bits above the page offset (block.h): a key whose high bits were
+ * all zero would take any pointer into a block's own page for a parked block. */
+void dog__block_key_init(uint64_t random)
+{
+    if ((random >> DOG_PAGE_SHIFT) == 0)
+        random |= (uint64_t)1 << 63;
+    __atomic_store_n(&dog__block_key, random, __ATOMIC_RELAXED);
+}
 
 void dog__page_corrupt(const dog_page_t *page, const void *block)
 {
@@ -90,10 +100,10 @@ void dog__page_extend(dog_page_t *page)
     page->free = block;
     for (size_t i = 1; i < n; i++) {
         dog_block_t *next = (dog_block_t *)((char *)block + size);
-        block->next = next;
+        dog__block_set_next(block, next);
         block = next;
     }
-    block->next = NULL;
+    dog__block_set_next(block, NULL);
     carved(page, n);
 }
 
@@ -114,7 +124,7 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
     char *p = (char *)dog__page_block(page, first);
     for (size_t i = 0; i < n; i++, p += size) {
-        *(uint64_t *)p = key ^ (uint64_t)(uintptr_t)p;
+        dog__block_mark_cached(p, key ^ (uint64_t)(uintptr_t)p);
         out[n - 1 - i] = p;
     }
     /* The live bits of [first, first + n), a word at a time; all clear before. */
@@ -158,35 +168,56 @@ void dog__page_reorder(dog_page_t *page)
     page->unsorted = 0;
 }
 
+/* A link on a thread free list that no free wrote: the block was written after it was
+ * freed, or freed twice at the same moment by two threads. */
+static DOG_NORETURN DOG_COLD void collect_broken(const dog_page_t *page, const void *b,
+                                                 uint64_t word, bool twice)
+{
+    if (twice)
+        dog__fatal("double free of %p (block of %u bytes, found while collecting "
+                   "cross-thread frees)", b, page->block_size);
+    dog__fatal("heap corruption in page %p: block %p was written after it was freed by "
+               "another thread (its free-list link reads %#llx)", (const void *)page, b,
+               (unsigned long long)word);
+}
+
 /* Take the blocks that other threads freed into page, with one exchange: up to want of
  * them go into out[] for a thread cache, still live (a remotely freed block keeps its
  * live bit until collected, and a cached block has it set) and marked cached (key ^ its
  * address); the rest go in front of the local free list, their bits cleared. The walk
  * is a collection's anyway, so caching many blocks costs no extra miss, and the cached
- * ones skip a clear-and-set of their bits and a lock hold of their own. Each block must
- * be live and met once: a clear bit, or a cached block met again (a block pushed twice
- * links back into the list), is a double free. Lock held. Returns how many were
- * collected; *cached says how many of them went into out[]. */
+ * ones skip a clear-and-set of their bits and a lock hold of their own. Each link must
+ * be one a remote free wrote (block.h) and lead to a live block of this page, met once:
+ * a clear bit, or a block already cached by this walk (a block pushed twice links back
+ * into the list), is a double free; any other link is a write after free. Lock held.
+ * Returns how many were collected; *cached says how many of them went into out[]. */
 static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t want,
-                      uint64_t key, uint32_t *cached)
+                      uint32_t *cached)
 {
     dog_block_t *list = dog__exchange_acquire(&page->xthread_free, NULL);
     const uintptr_t base = (uintptr_t)page + page->block_start;
-    const uint64_t magic = page->block_magic;
+    const uint64_t magic = page->block_magic, key = dog__block_key_get();
     _Atomic uint64_t *const live = page->live;
     uint32_t n = 0, rest = 0;
     dog_block_t *head = NULL, **tail = &head;
-    for (dog_block_t *b = list, *next; b != NULL; b = next) {
-        uint64_t first = *(uint64_t *)b;
+    /* The list ends at the page header (block.h), or is empty. */
+    const dog_block_t *end = list != NULL ? (const dog_block_t *)(const void *)page : NULL;
+    for (dog_block_t *b = list, *next; b != end; b = next) {
+        /* A link a free wrote differs from the block's cookie in the page offset bits
+         * only, and is not the cookie itself (block.h): one subtraction and shift test
+         * both. A random word passes with probability 2^-45, so a link that passes leads
+         * to a block of this page. */
+        uint64_t word = dog__block_word(b), cookie = key ^ (uint64_t)(uintptr_t)b;
+        if (DOG_UNLIKELY(((word ^ cookie) - 1) >> DOG_PAGE_SHIFT))
+            collect_broken(page, b, word, word == cookie);
         size_t index = (size_t)((((uintptr_t)b - base) * magic) >> 48);
         _Atomic uint64_t *w = &live[index >> 6];
         uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-        if (DOG_UNLIKELY((bits & bit) == 0 || first == (key ^ (uint64_t)(uintptr_t)b)))
-            dog__fatal("double free of %p (block of %u bytes, found while collecting "
-                       "cross-thread frees)", (void *)b, page->block_size);
-        next = (dog_block_t *)(uintptr_t)first;
+        if (DOG_UNLIKELY((bits & bit) == 0))
+            collect_broken(page, b, word, true);
+        next = (dog_block_t *)(uintptr_t)(word ^ key);     /* the page header ends it */
         if (n < want) {
-            *(uint64_t *)b = key ^ (uint64_t)(uintptr_t)b;
+            dog__block_mark_cached(b, cookie);
             out[n++] = b;
         } else {
             dog__store_relaxed(w, bits ^ bit);
@@ -209,10 +240,10 @@ static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t
 }
 
 uint32_t dog__page_collect_cached(dog_shard_t *shard, dog_page_t *page, void **out,
-                                  uint32_t want, uint64_t key)
+                                  uint32_t want)
 {
     uint32_t cached;
-    collect(shard, page, out, want, key, &cached);
+    collect(shard, page, out, want, &cached);
     return cached;
 }
 
@@ -223,5 +254,5 @@ size_t dog__page_collect(dog_shard_t *shard, dog_page_t *page)
     if (dog__load_relaxed(&page->xthread_free) == NULL)
         return 0;
     uint32_t cached;
-    return collect(shard, page, NULL, 0, 0, &cached);
+    return collect(shard, page, NULL, 0, &cached);
 }

@@ -83,7 +83,7 @@ void dog__page_extend(dog_page_t *page);
 size_t dog__page_collect(struct dog_shard *shard, dog_page_t *page);
 void dog__page_reorder(dog_page_t *page);
 uint32_t dog__page_collect_cached(struct dog_shard *shard, dog_page_t *page, void **out,
-                                  uint32_t want, uint64_t key);
+                                  uint32_t want);
 uint32_t dog__page_carve_cached(struct dog_shard *shard, dog_page_t *page, void **out,
                                 uint32_t want, uint64_t key);
 

@@ -9,7 +9,6 @@
 
 DOG_TLS dog_tcache_t *dog__tc;
 static DOG_TLS uint8_t tc_dead;         /* this thread's cache is gone: do not make another */
-uint64_t dog__tc_key;
 
 static pthread_key_t tc_pthread_key;
 static _Atomic int tc_ready;            /* dog__tcache_init has run */
@@ -43,7 +42,6 @@ void dog__tcache_init(void)
     for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
         total += tcache_cap(bin);
     tc_slots_total = total;             /* before tc_ready: no cache exists yet */
-    __atomic_store_n(&dog__tc_key, dog__os_random(), __ATOMIC_RELAXED);
     if (pthread_key_create(&tc_pthread_key, tcache_retire) == 0)
         dog__store_release(&tc_ready, 1);
 }
@@ -55,7 +53,6 @@ static dog_tcache_t *tcache_new(void)
     dog_tcache_t *tc = dog__meta_alloc(dog__tcache_bytes());
     if (tc == NULL)
         return NULL;
-    tc->key = dog__tc_key;
     tc->home = (dog_shard_t *)(void *)tc;   /* no shard yet, and never NULL (alloc.c) */
     /* Each bin's range starts where the previous one ends; the caps add up to
      * tc_slots_total, so the last range ends at the end of the allocation. */
@@ -142,9 +139,9 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
          * untouched end (the leaking tiny strings of symmetric, a graph being built). */
         uint32_t want = tc->bins[bin].cap / 2 + 1;
         if (dog__load_relaxed(&page->xthread_free) != NULL)
-            got = dog__page_collect_cached(shard, page, slots, want, dog__tc_key);
+            got = dog__page_collect_cached(shard, page, slots, want);
         else if (page->capacity < page->reserved)
-            got = dog__page_carve_cached(shard, page, slots, want, dog__tc_key);
+            got = dog__page_carve_cached(shard, page, slots, want, dog__block_key_get());
     }
     if (got != 0) {
         dog__lock_release(&shard->lock);
@@ -164,7 +161,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
             first = dog__shard_malloc_generic(shard, size);
         if (first != NULL) {
             dog_page_t *from = dog__page_of(first);
-            n = dog__page_pop_cached(shard, from, slots, refill_count(tc, bin, from), dog__tc_key);
+            n = dog__page_pop_cached(shard, from, slots, refill_count(tc, bin, from), dog__block_key_get());
             if (from->free == NULL)
                 from->remote_fed = 0;
         }
@@ -227,7 +224,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
                 if (DOG_UNLIKELY((bits & bit) == 0))
                     dog__free_invalid(block, "double free");
                 dog__store_relaxed(w, bits ^ bit);
-                block->next = free_list;
+                dog__block_set_next(block, free_list);
                 free_list = block;
                 run++;
             }
@@ -259,17 +256,19 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
 {
     dog__tcache_flush(tc, bin, tc->bins[bin].count / 2);
-    dog__tcache_push(tc, bin, p, dog__tc_cookie(p));
+    dog__tcache_push(tc, bin, p, dog__block_cookie(p));
 }
 
-/* A free whose block carries a cache cookie or is not live: find out which, and say so. */
+/* A free whose block is parked (block.h) or not live: find out which, and say so. */
 void dog__tcache_bad_free(const void *p)
 {
     dog_page_t *page = dog__page_of(p);
     size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
     if (!dog__page_live(page, index))
         dog__free_invalid(p, "double free");
-    dog__free_invalid(p, "double free (the block is already in a thread cache)");
+    if (dog__block_cached(p))
+        dog__free_invalid(p, "double free (the block is already in a thread cache)");
+    dog__free_invalid(p, "double free (another thread freed the block already)");
 }
 
 static void tcache_unregister(dog_tcache_t *tc)
@@ -370,7 +369,7 @@ void dog__tcache_fork_child(void)
                     dog_page_t *page = dog__page_of(p);
                     size_t index;
                     if (dog__segmap_kind(p) == DOG_FRAME_PAGE && dog__page_is_block(page, p, &index) &&
-                        dog__page_live(page, index) && dog__tcache_holds(page, p))
+                        dog__page_live(page, index) && dog__block_cached(p))
                         slots[kept++] = p;
                 }
                 tc->bins[bin].count = kept;

@@ -20,10 +20,10 @@
  * for every bin took 19 KiB and held at most 64 of the smallest blocks.
  *
  * Blocks in a cache are live for their page (live bit set) but free for the user. Each
- * carries a cookie in its first word, key ^ its address, so that a double free (or
- * dog_heap_of, dog_usable_size, realloc on a freed block) is told apart from a live block
- * without a search: only a block whose first word matches is looked at more closely, and
- * a random 64-bit key makes a live block match by chance with probability 2^-64.
+ * carries a cookie in its first word, key ^ its address (block.h), so that a double free
+ * (or dog_heap_of, dog_usable_size, realloc on a freed block) is told apart from a live
+ * block without a search; the same test also knows a block waiting on a thread free
+ * list.
  * Explicit heaps have no thread cache: dog_heap_destroy could not reach blocks cached by
  * other threads. */
 #ifndef DOG_TCACHE_H
@@ -50,7 +50,6 @@ typedef struct dog_tcache {
     /* First, so that a bin's address is the cache's plus bin * 16 and the fast paths
      * reach count, cap and slots from one register. */
     dog_tcache_bin_t bins[DOG_TCACHE_BINS];
-    uint64_t key;
     /* The shard of the last refill: only blocks of its pages are cached on free. Blocks
      * that other threads allocated go back to their own shards, as in mimalloc, so a
      * thread never reuses memory next to another thread's live blocks (false sharing). */
@@ -66,7 +65,6 @@ typedef struct dog_tcache {
 } dog_tcache_t;
 
 extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tc;
-extern DOG_HIDDEN uint64_t dog__tc_key;
 
 /* tcache.c */
 void *dog__tcache_miss(size_t size);
@@ -86,22 +84,6 @@ void dog__tcache_fork_child(void);
 
 #define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 
-/* The key is set once, at initialisation, before any cache exists; until then it is 0
- * and no block may be taken for a cached one (dog__tc_is_cached). */
-static DOG_INLINE uint64_t dog__tc_cookie(const void *p)
-{
-    return __atomic_load_n(&dog__tc_key, __ATOMIC_RELAXED) ^ (uint64_t)(uintptr_t)p;
-}
-
-/* Is p, a block of page with its live bit set, sitting in a thread cache? Only a block of
- * dog_default can be, and none before the key exists. */
-static DOG_INLINE bool dog__tcache_holds(const dog_page_t *page, const void *p)
-{
-    return page->heap == &dog__default_heap && page->bin < DOG_TCACHE_BINS &&
-           *(const uint64_t *)p == dog__tc_cookie(p) &&
-           __atomic_load_n(&dog__tc_key, __ATOMIC_RELAXED) != 0;
-}
-
 /* malloc of up to DOG_TCACHE_SIZE_MAX bytes from dog_default. */
 static DOG_INLINE void *dog__tcache_malloc(size_t size)
 {
@@ -114,31 +96,34 @@ static DOG_INLINE void *dog__tcache_malloc(size_t size)
         if (DOG_LIKELY(n != 0)) {
             void *p = b->slots[n - 1];
             __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
-            *(uint64_t *)p = 0;         /* no longer a cached block */
+            dog__block_unmark(p);       /* no longer a cached block */
             return p;
         }
     }
     return dog__tcache_miss(size);
 }
 
-/* Cache p in bin, which has room; cookie is dog__tc_cookie(p). */
+/* Cache p in bin, which has room; cookie is dog__block_cookie(p). */
 static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p, uint64_t cookie)
 {
     dog_tcache_bin_t *b = &tc->bins[bin];
     uint32_t n = b->count;
-    *(uint64_t *)p = cookie;
+    dog__block_mark_cached(p, cookie);
     b->slots[n] = p;
     __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
     dog__tc_bump(tc->pushes);
 }
 
 /* free of block index of page, a page of dog_default with bin < DOG_TCACHE_BINS, into
- * this thread's cache. The block must be live and not cached already. A full bin is
- * emptied by half out of line (dog__tcache_free_full), which keeps this path a leaf. */
+ * this thread's cache. The block must be live and not parked (in a cache, or on a thread
+ * free list after another thread's free: block.h); one xor and shift test both. A full
+ * bin is emptied by half out of line (dog__tcache_free_full), which keeps this path a
+ * leaf. */
 static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void *p, size_t index)
 {
-    uint64_t cookie = dog__tc_cookie(p);    /* one load of the key for the test and push */
-    if (DOG_UNLIKELY(*(uint64_t *)p == cookie || !dog__page_live(page, index))) {
+    uint64_t cookie = dog__block_cookie(p);  /* one load of the key for the test and push */
+    if (DOG_UNLIKELY(dog__block_parked_word(dog__block_word(p), cookie) ||
+                     !dog__page_live(page, index))) {
         dog__tcache_bad_free(p);
         return;
     }

@@ -9,12 +9,9 @@
 #include "atomic.h"
 #include "compiler.h"
 #include "config.h"
+#include "block.h"
 #include "lock.h"
 #include "dogmalloc.h"
-
-typedef struct dog_block {
-    struct dog_block *next;
-} dog_block_t;
 
 struct dog_shard;
 struct dog_heap;
@@ -25,6 +22,8 @@ struct dog_heap;
  * Two free lists, so that the owner never needs an atomic to allocate:
  *   free          malloc pops, owner frees push                 (shard lock held)
  *   xthread_free  other threads CAS-push; page_collect takes it whole with one exchange
+ *                 (its links are encoded, so that a block on it is known to be freed:
+ *                 block.h)
  * The live bitmap has one bit per carved block, set while the block is handed out and
  * not yet freed back (locally or by collection). It is written under the shard lock and
  * read by remote frees; it catches double frees and frees into a free block.

@@ -586,6 +586,157 @@ START_TEST(test_free_double_remote_found_by_collection)
 }
 END_TEST
 
+/* --- Double frees across threads that both have a cache and a home shard ---
+ * A warmed thread B takes a shard of its own, so its free of this thread's block is a
+ * remote free: the block goes onto its page's thread free list and keeps its live bit
+ * until this thread collects it. A second free in that window, by either thread, must
+ * abort at once: accepted, it would put the block in a cache or list a second time, and
+ * two later mallocs would return it (issue: "a block handed out twice"). */
+typedef struct cross {
+    void *p;
+    int frees;                  /* frees B makes of p */
+} cross_t;
+
+static void *free_warm(void *arg)
+{
+    cross_t *c = arg;
+    warm_thread_cache();
+    for (int i = 0; i < c->frees; i++)
+        dog_free(c->p);
+    return NULL;
+}
+
+static void run_warm_thread(void *p, int frees)
+{
+    cross_t c = { p, frees };
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_warm, &c) == 0)
+        pthread_join(t, NULL);
+}
+
+static void do_remote_then_local(void *p)
+{
+    run_warm_thread(p, 1);
+    dog_free(p);
+}
+
+static void do_remote_twice(void *p)
+{
+    run_warm_thread(p, 2);
+}
+
+static void do_remote_after_local(void *p)
+{
+    dog_free(p);                /* into this thread's cache */
+    run_warm_thread(p, 1);
+}
+
+/* What an accepted double free leads to: the same address from two live mallocs. */
+static void do_remote_then_local_then_reuse(void *p)
+{
+    size_t size = dog_usable_size(p);
+    run_warm_thread(p, 1);
+    dog_free(p);
+    void *seen[4096];
+    for (int i = 0; i < 4096; i++) {
+        seen[i] = dog_malloc(size);
+        for (int j = 0; j < i; j++)
+            if (seen[j] == seen[i])
+                _exit(3);       /* handed out twice: the test fails on this exit code */
+    }
+}
+
+START_TEST(test_free_double_cross_thread_every_order)
+{
+    static const size_t sizes[] = { 8, 48, 400, 4096, 16384 };
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        warm_thread_cache();
+        void *p = dog_malloc(sizes[k]);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_dies_naming(do_remote_then_local, p, p, "double free: remote (B), then owner");
+        ck_assert_dies_naming(do_remote_twice, p, p, "double free: remote twice (B, B)");
+        ck_assert_dies_naming(do_remote_after_local, p, p, "double free: owner, then remote (B)");
+        char msg[4096];
+        int status = death_run(do_remote_then_local_then_reuse, p, msg, sizeof msg);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                      "%zu bytes: remote then local double free was not stopped (status %#x): "
+                      "stderr \"%s\"", sizes[k], status, msg);
+        dog_free(p);
+    }
+}
+END_TEST
+
+/* A block waiting on a thread free list is not live for introspection either. */
+START_TEST(test_heap_of_block_parked_by_remote_free)
+{
+    warm_thread_cache();
+    void *p = dog_malloc(48), *keep = dog_malloc(48);
+    ck_assert_ptr_nonnull(p);
+    run_warm_thread(p, 1);
+    ck_assert_ptr_null(dog_heap_of(p));
+    ck_assert_ptr_eq(dog_heap_of(keep), dog_default);
+    ck_assert_dies_naming(do_usable_size, p, p, "dog_usable_size(block on a thread free list)");
+    dog_free(keep);
+}
+END_TEST
+
+/* An explicit heap's block freed remotely (its shard busy) and then again. */
+START_TEST(test_free_double_remote_heap_block)
+{
+    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "cross" });
+    ck_assert_ptr_nonnull(h);
+    void *p = dog_heap_malloc(h, 48);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_dies_naming(do_remote_then_local, p, p, "explicit heap: remote, then local");
+    ck_assert_dies_naming(do_remote_twice, p, p, "explicit heap: remote twice");
+    dog_heap_destroy(h);
+}
+END_TEST
+
+/* Blocks freed by other threads and never freed twice are all reused, none twice, by the
+ * owner: the encoded thread-free-list links decode back to every block. */
+typedef struct hand {
+    void **blocks;
+    size_t n;
+} hand_t;
+
+static void *free_all_warm(void *arg)
+{
+    hand_t *h = arg;
+    warm_thread_cache();
+    for (size_t i = 0; i < h->n; i++)
+        dog_free(h->blocks[i]);
+    return NULL;
+}
+
+START_TEST(test_free_remote_blocks_come_back_once)
+{
+    enum { N = 3000 };
+    static void *blocks[N], *again[N];
+    warm_thread_cache();
+    for (size_t i = 0; i < N; i++) {
+        blocks[i] = dog_malloc(48);
+        ck_assert_ptr_nonnull(blocks[i]);
+        memset(blocks[i], 0xa5, 48);
+    }
+    hand_t h = { blocks, N };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_all_warm, &h), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    for (size_t i = 0; i < N; i++) {
+        again[i] = dog_malloc(48);
+        ck_assert_ptr_nonnull(again[i]);
+        memset(again[i], (int)(i & 0xff), 48);
+    }
+    for (size_t i = 0; i < N; i++) {
+        unsigned char *b = again[i];
+        REQUIRE(b[0] == (i & 0xff) && b[47] == (i & 0xff), "block %zu overwritten", i);
+    }
+    for (size_t i = 0; i < N; i++)
+        dog_free(again[i]);
+}
+END_TEST
+
 typedef struct park {
     void *p;
     pthread_barrier_t *freed, *done;
@@ -731,6 +882,10 @@ Suite *bad_input_suite(void)
     tcase_add_test(tc, test_free_double_remote_aborts);
     tcase_add_test(tc, test_free_double_remote_found_by_collection);
     tcase_add_test(tc, test_free_double_cached_by_live_thread_aborts);
+    tcase_add_test(tc, test_free_double_cross_thread_every_order);
+    tcase_add_test(tc, test_free_double_remote_heap_block);
+    tcase_add_test(tc, test_heap_of_block_parked_by_remote_free);
+    tcase_add_test(tc, test_free_remote_blocks_come_back_once);
     tcase_add_test(tc, test_usable_size_foreign_aborts);
     tcase_add_test(tc, test_free_sized_too_big_aborts);
     suite_add_tcase(s, tc);
