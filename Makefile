@@ -63,9 +63,10 @@ DEPS_DOCS  := doxygen graphviz
 all: lib
 
 # `make check` is the README's test command: every part registers its own check-* target
-# in mk/*.mk (check-unit: Check suite, check-examples, check-programs: real programs under
-# the override, check-bench: every benchmark binary on a tiny size).
-check: check-exports check-license check-unit check-examples check-programs check-bench
+# in mk/*.mk (check-unit: Check suite, check-fuzz: the fuzz corpus replayed, check-examples,
+# check-programs: real programs under the override, check-bench: every benchmark binary on
+# a tiny size).
+check: check-exports check-license check-unit check-fuzz check-examples check-programs check-bench
 	@echo "make check: all parts passed"
 
 # The shared library exports the public API and nothing else (internal names are dog__ and
