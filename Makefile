@@ -79,9 +79,10 @@ check-exports: lib
 	echo "check-exports: $(SHARED) exports $$(nm -D --defined-only $(SHARED) | wc -l) dog_* symbols only"
 
 # Every source, build and script file carries the project's SPDX licence line near its top
-# (see LICENSE); data files (benchmark results, plots) and Markdown do not need one.
+# (see LICENSE); data files (benchmark results, plots, fuzz inputs) and Markdown do not.
 check-license:
 	@bad=$$(git ls-files 2>/dev/null | grep -v -e '^docs/bench/.*\.\(csv\|png\|txt\)$$' \
+	        -e '^tests/fuzz/corpus/' \
 	        -e '\.md$$' -e '^LICENSE$$' | while read -r f; do \
 	    head -n 3 "$$f" | grep -q 'SPDX-License-Identifier: MIT' || echo "$$f"; done); \
 	if [ -n "$$bad" ]; then echo "check-license: no SPDX-License-Identifier line in:"; \
