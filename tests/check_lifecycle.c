@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/* check_lifecycle.c: heaps and threads that come and go: heaps created, used on many
+ * threads and destroyed in a loop (the shapes of mimalloc's crash reports #1231, #1250
+ * and #1320), destroy racing thread exit, 10^5 thread lifetimes with the resident size
+ * sampled, and exact statistics for blocks whose allocating threads have exited. Every
+ * block is content-checked; the memory held must come back to where it started. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "suites.h"
+
+/* --- Measuring what the process holds --- */
+
+static size_t mapped_bytes(void)
+{
+    dog_stats_t st;
+    ck_assert_int_eq(dog_stats(&st), 0);
+    return st.bytes_mapped;
+}
+
+static size_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* What dogmalloc holds after giving back all it can, against a baseline taken the same
+ * way: the pool and the huge cache may keep a little, never a round's worth per round. */
+static void expect_back_to(size_t base, size_t slack, const char *what)
+{
+    dog_trim();
+    size_t now = mapped_bytes();
+    ck_assert_msg(now <= base + slack, "%s: %zu bytes mapped, %zu at the start (slack %zu)",
+                  what, now, base, slack);
+}
+
+/* A few blocks of several classes (and one huge block), filled and checked; half freed
+ * here, the rest left for the heap's destroy. */
+static void use_heap(dog_heap_t *h, unsigned seed)
+{
+    enum { N = 48 };
+    void *p[N];
+    size_t size[N];
+    for (int i = 0; i < N; i++) {
+        size[i] = i == N - 1 ? 200000 : 8 + (size_t)((seed * 131u + (unsigned)i * 37u) % 3000);
+        p[i] = dog_heap_malloc(h, size[i]);
+        REQUIRE(p[i] != NULL, "dog_heap_malloc(%zu)", size[i]);
+        REQUIRE(dog_heap_of(p[i]) == h, "block %d not of its heap", i);
+        pattern_fill(p[i], size[i]);
+    }
+    for (int i = 0; i < N; i++)
+        REQUIRE(pattern_check(p[i], size[i]) == SIZE_MAX, "block %d of %zu bytes changed", i,
+                size[i]);
+    for (int i = 0; i < N; i += 2)
+        dog_free(p[i]);
+}
+
+/* --- mimalloc #1231: create, use on 32 threads, destroy, repeat --- */
+
+typedef struct round {
+    dog_heap_t *heap;
+    unsigned seed;
+    pthread_barrier_t *used;    /* NULL: the thread is joined before the destroy */
+} round_t;
+
+static void *use_and_leave(void *arg)
+{
+    round_t *r = arg;
+    use_heap(r->heap, r->seed);
+    for (int i = 0; i < 8; i++)         /* dog_default too: this thread's cache */
+        dog_free(dog_malloc(16 + (size_t)i * 40));
+    if (r->used != NULL)
+        pthread_barrier_wait(r->used);  /* done with the heap; exits while it is destroyed */
+    return NULL;
+}
+
+START_TEST(test_lifecycle_heap_destroy_after_many_threads)
+{
+    enum { THREADS = 32 };
+    size_t rounds = test_scaled(1000);
+    size_t base = mapped_bytes();
+    for (size_t k = 0; k < rounds; k++) {
+        dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "round" });
+        ck_assert_ptr_nonnull(h);
+        pthread_t t[THREADS];
+        round_t r[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            r[i] = (round_t){ h, (unsigned)(k * THREADS + (size_t)i), NULL };
+            ck_assert_int_eq(pthread_create(&t[i], NULL, use_and_leave, &r[i]), 0);
+        }
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+        dog_heap_stats_t st;
+        ck_assert_int_eq(dog_heap_stats(h, &st), 0);
+        ck_assert_uint_eq(st.blocks_in_use, THREADS * 24);     /* half of each thread's */
+        dog_heap_destroy(h);
+    }
+    expect_back_to(base, 8u << 20, "after the rounds");
+}
+END_TEST
+
+/* --- Destroy racing thread exit: the threads have stopped using the heap and are
+ * exiting (their thread-exit hooks running) while it is destroyed. --- */
+
+START_TEST(test_lifecycle_heap_destroy_races_thread_exit)
+{
+    enum { THREADS = 12 };
+    size_t rounds = test_scaled(400);
+    size_t base = mapped_bytes();
+    for (size_t k = 0; k < rounds; k++) {
+        dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "racing" });
+        ck_assert_ptr_nonnull(h);
+        pthread_barrier_t used;
+        pthread_barrier_init(&used, NULL, THREADS + 1);
+        pthread_t t[THREADS];
+        round_t r[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            r[i] = (round_t){ h, (unsigned)(k + (size_t)i), &used };
+            ck_assert_int_eq(pthread_create(&t[i], NULL, use_and_leave, &r[i]), 0);
+        }
+        pthread_barrier_wait(&used);
+        dog_heap_destroy(h);            /* while the threads return and exit */
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+        pthread_barrier_destroy(&used);
+    }
+    expect_back_to(base, 8u << 20, "after destroys racing thread exits");
+}
+END_TEST
+
+/* --- mimalloc #1250: a heap created on A, used on B, destroyed on A; then again with a
+ * new heap, B still alive and still allocating elsewhere. --- */
+
+typedef struct ping {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    dog_heap_t *heap;           /* B's work: use this heap (NULL: stop) */
+    int turn;                   /* 0: B's turn, 1: A's */
+    unsigned seed;
+} ping_t;
+
+static void *b_main(void *arg)
+{
+    ping_t *pg = arg;
+    void *mine = dog_malloc(100);       /* B's own dog_default block, alive throughout */
+    pattern_fill(mine, 100);
+    pthread_mutex_lock(&pg->mu);
+    for (;;) {
+        while (pg->turn != 0)
+            pthread_cond_wait(&pg->cv, &pg->mu);
+        if (pg->heap == NULL)
+            break;
+        use_heap(pg->heap, pg->seed);
+        REQUIRE(pattern_check(mine, 100) == SIZE_MAX, "B's own block changed");
+        pg->turn = 1;
+        pthread_cond_broadcast(&pg->cv);
+    }
+    pthread_mutex_unlock(&pg->mu);
+    dog_free(mine);
+    return NULL;
+}
+
+START_TEST(test_lifecycle_heap_used_on_b_destroyed_on_a)
+{
+    size_t rounds = test_scaled(1000);
+    size_t base = mapped_bytes();
+    ping_t pg = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .turn = 1 };
+    pthread_t b;
+    ck_assert_int_eq(pthread_create(&b, NULL, b_main, &pg), 0);
+    for (size_t k = 0; k < rounds; k++) {
+        dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "a-and-b" });
+        ck_assert_ptr_nonnull(h);
+        pthread_mutex_lock(&pg.mu);
+        pg.heap = h;
+        pg.seed = (unsigned)k;
+        pg.turn = 0;
+        pthread_cond_broadcast(&pg.cv);
+        while (pg.turn != 1)
+            pthread_cond_wait(&pg.cv, &pg.mu);
+        pthread_mutex_unlock(&pg.mu);
+        use_heap(h, (unsigned)k + 7);   /* A uses it too, then destroys it */
+        dog_heap_destroy(h);
+    }
+    pthread_mutex_lock(&pg.mu);
+    pg.heap = NULL;
+    pg.turn = 0;
+    pthread_cond_broadcast(&pg.cv);
+    pthread_mutex_unlock(&pg.mu);
+    ck_assert_int_eq(pthread_join(b, NULL), 0);
+    expect_back_to(base, 8u << 20, "after create on A / use on B / destroy on A");
+}
+END_TEST
+
+/* --- mimalloc #1320: 512 threads each creating, using and destroying heaps --- */
+
+static void *own_heaps(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int c = 0; c < 3; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%u.%d", seed, c);
+        dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = name });
+        REQUIRE(h != NULL, "dog_heap_new in thread %u", seed);
+        REQUIRE(strcmp(dog_heap_name(h), name) == 0, "heap name");
+        use_heap(h, seed * 3 + (unsigned)c);
+        dog_heap_destroy(h);
+    }
+    return NULL;
+}
+
+START_TEST(test_lifecycle_512_threads_create_and_destroy_heaps)
+{
+    size_t threads = test_scaled(512);
+    size_t base = mapped_bytes();
+    pthread_t *t = calloc(threads, sizeof *t);
+    ck_assert_ptr_nonnull(t);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    size_t started = 0;
+    for (; started < threads; started++)
+        if (pthread_create(&t[started], &attr, own_heaps, (void *)(uintptr_t)started) != 0)
+            break;
+    ck_assert_msg(started >= threads / 2, "only %zu of %zu threads started", started, threads);
+    for (size_t i = 0; i < started; i++)
+        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    pthread_attr_destroy(&attr);
+    free(t);
+    expect_back_to(base, 16u << 20, "after 512 threads made and destroyed their heaps");
+}
+END_TEST
+
+/* --- 10^5 thread lifetimes: nothing stranded, the resident size stays bounded --- */
+
+static dog_heap_t *shared_heap;
+
+static void *short_life(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    void *p[16];
+    for (int i = 0; i < 16; i++) {
+        size_t size = 16 + (size_t)((seed + (unsigned)i * 97u) % 2000);
+        p[i] = (i & 1) ? dog_heap_malloc(shared_heap, size) : dog_malloc(size);
+        REQUIRE(p[i] != NULL, "allocation %d", i);
+        memset(p[i], (int)i, size);
+    }
+    for (int i = 0; i < 16; i++)
+        dog_free(p[i]);
+    return NULL;
+}
+
+START_TEST(test_lifecycle_many_thread_lifetimes_bounded_rss)
+{
+    enum { BATCH = 8 };
+    size_t lifetimes = test_scaled(100000), samples = 10;
+    shared_heap = dog_heap_new(&(dog_heap_options_t){ .name = "lifetimes" });
+    ck_assert_ptr_nonnull(shared_heap);
+    size_t rss[11] = {0}, mapped[11] = {0};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 128 << 10);
+    size_t done = 0;
+    for (size_t s = 0; s <= samples; s++) {
+        size_t until = lifetimes * s / samples;
+        while (done < until) {
+            pthread_t t[BATCH];
+            size_t n = until - done < BATCH ? until - done : BATCH;
+            for (size_t i = 0; i < n; i++)
+                ck_assert_int_eq(pthread_create(&t[i], &attr, short_life,
+                                                (void *)(uintptr_t)(done + i)), 0);
+            for (size_t i = 0; i < n; i++)
+                ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+            done += n;
+        }
+        rss[s] = resident_bytes();
+        mapped[s] = mapped_bytes();
+    }
+    pthread_attr_destroy(&attr);
+    /* After the first tenth has warmed everything up, neither figure may keep growing:
+     * a lifetime that stranded even one page would add 512 KiB each time. */
+    ck_assert_msg(mapped[samples] <= mapped[1] + (4u << 20),
+                  "mapped bytes grew from %zu to %zu over %zu thread lifetimes", mapped[1],
+                  mapped[samples], lifetimes);
+    ck_assert_msg(rss[samples] <= rss[1] + (8u << 20),
+                  "resident size grew from %zu to %zu over %zu thread lifetimes", rss[1],
+                  rss[samples], lifetimes);
+    dog_heap_stats_t st;
+    ck_assert_int_eq(dog_heap_stats(shared_heap, &st), 0);
+    ck_assert_uint_eq(st.blocks_in_use, 0);
+    ck_assert_uint_eq(st.allocs, st.frees);
+    dog_heap_destroy(shared_heap);
+}
+END_TEST
+
+/* --- Exact statistics for blocks whose allocating threads have exited --- */
+
+typedef struct handoff {
+    dog_heap_t *heap;
+    void **out;
+    size_t *sizes;
+    size_t n;
+} handoff_t;
+
+static void *allocate_and_exit(void *arg)
+{
+    handoff_t *ho = arg;
+    for (size_t i = 0; i < ho->n; i++) {
+        ho->sizes[i] = 8 + (i * 53) % 5000;
+        ho->out[i] = (i & 1) ? dog_heap_malloc(ho->heap, ho->sizes[i]) : dog_malloc(ho->sizes[i]);
+        REQUIRE(ho->out[i] != NULL, "allocation %zu", i);
+        pattern_fill(ho->out[i], ho->sizes[i]);
+    }
+    return NULL;
+}
+
+START_TEST(test_lifecycle_stats_exact_after_threads_exit)
+{
+    enum { THREADS = 8, PER = 500 };
+    static void *blocks[THREADS][PER];
+    static size_t sizes[THREADS][PER];
+    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "orphans" });
+    ck_assert_ptr_nonnull(h);
+    dog_heap_stats_t d0, d1, d2, s1;
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d0), 0);
+    pthread_t t[THREADS];
+    handoff_t ho[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        ho[i] = (handoff_t){ h, blocks[i], sizes[i], PER };
+        ck_assert_int_eq(pthread_create(&t[i], NULL, allocate_and_exit, &ho[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    /* Every allocating thread has exited: its blocks are still live and counted. */
+    size_t heap_bytes = 0;
+    for (int i = 0; i < THREADS; i++)
+        for (size_t j = 1; j < PER; j += 2)
+            heap_bytes += dog_usable_size(blocks[i][j]);
+    ck_assert_int_eq(dog_heap_stats(h, &s1), 0);
+    ck_assert_uint_eq(s1.blocks_in_use, THREADS * PER / 2);
+    ck_assert_uint_eq(s1.bytes_in_use, heap_bytes);
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d1), 0);
+    ck_assert_uint_eq(d1.blocks_in_use - d0.blocks_in_use, THREADS * PER / 2);
+    for (int i = 0; i < THREADS; i++)
+        for (size_t j = 0; j < PER; j++) {
+            REQUIRE(pattern_check(blocks[i][j], sizes[i][j]) == SIZE_MAX,
+                    "block %d/%zu changed after its thread exited", i, j);
+            dog_free(blocks[i][j]);
+        }
+    ck_assert_int_eq(dog_heap_stats(h, &s1), 0);
+    ck_assert_uint_eq(s1.blocks_in_use, 0);
+    ck_assert_uint_eq(s1.bytes_in_use, 0);
+    ck_assert_int_eq(dog_heap_stats(dog_default, &d2), 0);
+    ck_assert_uint_eq(d2.blocks_in_use, d0.blocks_in_use);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+Suite *lifecycle_suite(void)
+{
+    Suite *s = suite_create("lifecycle");
+    TCase *tc = tcase_create("threads");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_lifecycle_heap_destroy_after_many_threads);
+    tcase_add_test(tc, test_lifecycle_heap_destroy_races_thread_exit);
+    tcase_add_test(tc, test_lifecycle_heap_used_on_b_destroyed_on_a);
+    tcase_add_test(tc, test_lifecycle_512_threads_create_and_destroy_heaps);
+    tcase_add_test(tc, test_lifecycle_many_thread_lifetimes_bounded_rss);
+    tcase_add_test(tc, test_lifecycle_stats_exact_after_threads_exit);
+    suite_add_tcase(s, tc);
+    return s;
+}
