@@ -16,19 +16,25 @@ DOCS_HTML_DIR := $(BUILD)/docs/html
 
 # What install puts under $(DESTDIR) (the library files are relative to LIBDIR).
 INSTALLED_LIBS := libdogmalloc.a libdogmalloc.so.$(VERSION) $(SONAME) libdogmalloc.so \
-                  libdogmalloc-override.so
+                  libdogmalloc-override.so libdogmalloc-override.a
+# The CMake package config (mk/cmake.mk) lives in a directory of its own under LIBDIR.
+CMAKEDIR       := $(LIBDIR)/cmake/dogmalloc
+INSTALLED_CMAKE := dogmalloc-config.cmake dogmalloc-config-version.cmake
 
 .PHONY: check-install
 
-install: lib
-	$(INSTALL) -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)"
+install: lib cmake-config
+	$(INSTALL) -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" \
+	    "$(DESTDIR)$(CMAKEDIR)"
 	$(INSTALL_DATA) include/dogmalloc.h "$(DESTDIR)$(INCLUDEDIR)/dogmalloc.h"
 	$(INSTALL_DATA) $(STATIC) "$(DESTDIR)$(LIBDIR)/libdogmalloc.a"
 	$(INSTALL_LIB) $(SHARED) "$(DESTDIR)$(LIBDIR)/libdogmalloc.so.$(VERSION)"
 	ln -sf libdogmalloc.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
 	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libdogmalloc.so"
 	$(INSTALL_LIB) $(OVERRIDE) "$(DESTDIR)$(LIBDIR)/libdogmalloc-override.so"
+	$(INSTALL_DATA) $(OVERRIDE_STATIC) "$(DESTDIR)$(LIBDIR)/libdogmalloc-override.a"
 	$(INSTALL_DATA) $(BUILD)/dogmalloc.pc "$(DESTDIR)$(PKGCONFIGDIR)/dogmalloc.pc"
+	$(INSTALL_DATA) $(CMAKE_CONFIG) $(CMAKE_VERSION) "$(DESTDIR)$(CMAKEDIR)/"
 	$(INSTALL) -d "$(DESTDIR)$(DOCDIR)"
 	$(INSTALL_DATA) LICENSE "$(DESTDIR)$(DOCDIR)/LICENSE"
 	@if [ -f $(DOCS_HTML_DIR)/index.html ]; then \
@@ -46,10 +52,12 @@ uninstall:
 	rm -f "$(DESTDIR)$(INCLUDEDIR)/dogmalloc.h"
 	rm -f $(INSTALLED_LIBS:%="$(DESTDIR)$(LIBDIR)/%")
 	rm -f "$(DESTDIR)$(PKGCONFIGDIR)/dogmalloc.pc"
+	rm -f $(INSTALLED_CMAKE:%="$(DESTDIR)$(CMAKEDIR)/%")
+	@rmdir "$(DESTDIR)$(CMAKEDIR)" 2>/dev/null || true
 	rm -rf "$(DESTDIR)$(DOCDIR)/html"
 	rm -f "$(DESTDIR)$(DOCDIR)/LICENSE"
 	@rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
 	@echo "dogmalloc uninstalled from $(DESTDIR)$(PREFIX)"
 
-check-install: deps-build lib
-	@BUILD="$(BUILD)" CC="$(CC)" MAKE="$(MAKE)" tools/check-install.sh
+check-install: deps-install lib
+	@BUILD="$(BUILD)" CC="$(CC)" CXX="$(CXX)" MAKE="$(MAKE)" tools/check-install.sh
