@@ -218,6 +218,18 @@ else
     ko "Meson"; cat "$work/meson.log"
 fi
 
+echo "== the man page"
+page=$dest$PREFIX/share/man/man3/dogmalloc.3
+if [ -f "$page" ] && MANWIDTH=80 man -l "$page" > "$work/man.txt" 2> "$work/man.err" &&
+   [ ! -s "$work/man.err" ] && grep -q '^NAME' "$work/man.txt" &&
+   grep -q 'dog_heap_new' "$work/man.txt" && grep -q 'dog_malloc' "$work/man.txt"; then
+    ok "man -l renders dogmalloc(3) ($(wc -l < "$work/man.txt") lines, no warnings)"
+else
+    ko "dogmalloc(3) missing or does not render"; cat "$work/man.err" 2>/dev/null || true
+fi
+grep -q "^$PREFIX/share/doc/dogmalloc/CHANGELOG.md\$" "$work/installed.txt" &&
+    ok "the changelog is installed in the doc folder" || ko "no CHANGELOG.md in the doc folder"
+
 echo "== make uninstall DESTDIR=$dest PREFIX=$PREFIX"
 $MAKE --no-print-directory -s uninstall DESTDIR="$dest" PREFIX="$PREFIX" BUILD="$BUILD" \
     > "$work/uninstall.log" 2>&1 || { cat "$work/uninstall.log"; ko "make uninstall"; }
