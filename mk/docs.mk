@@ -23,7 +23,7 @@ docs: deps-docs
 	   echo 'PROJECT_NUMBER = $(DOCS_VERSION)'; \
 	   echo 'GENERATE_MAN = YES'; echo 'MAN_LINKS = NO'; } | doxygen - \
 	    || { echo "make docs: doxygen failed (warnings are errors, see above)" >&2; exit 1; }
-	@tools/man-page.sh $(BUILD)/docs/man/man3 $(DOCS_MAN) $(DOCS_VERSION) $(DOCDIR)
+	@tools/man-page.sh $(BUILD)/docs/man/man3 $(DOCS_MAN) $(DOCS_VERSION)
 	@echo "API reference: $(DOCS_INDEX)"
 	@echo "Man page: $(DOCS_MAN) (man -l $(DOCS_MAN))"
 

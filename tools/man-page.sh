@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# man-page.sh MANDIR OUT VERSION DOCDIR: assemble dogmalloc(3) from the pages Doxygen generated
+# man-page.sh MANDIR OUT VERSION: assemble dogmalloc(3) from the pages Doxygen generated
 # (GENERATE_MAN, from include/dogmalloc.h, the same source as the HTML reference).
 # Doxygen writes one page per group and per struct; a system cannot take them as they are
 # (the "malloc" group would shadow malloc(3)), so this joins them into one page:
@@ -12,7 +12,6 @@ set -eu
 mandir=$1
 out=$2
 version=$3
-docdir=$4
 cd "$(dirname "$0")/.."
 
 header=include/dogmalloc.h
@@ -79,8 +78,11 @@ title() {
     done
     printf '.SH "SEE ALSO"\n.BR malloc (3),\n.BR mallopt (3)\n.PP\n'
     printf 'The HTML reference (the model, task pages for building, the override, options,\n'
-    printf 'debugging, C++ and platforms, and the examples):\n'
-    printf '.IR %s/html/index.html ,\n' "$docdir"
-    printf 'installed when it was built with make docs; the changelog:\n'
-    printf '.IR %s/CHANGELOG.md .\n' "$docdir"
+    printf 'debugging, C++ and platforms, and the examples) is installed, when make docs ran\n'
+    printf 'before make install, in\n'
+    printf '.I share/doc/dogmalloc/html/index.html\n'
+    printf 'under the installation prefix\n'
+    printf '.RI ( /usr/local\n'
+    printf 'by default), next to the licence and\n'
+    printf '.IR CHANGELOG.md .\n'
 } > "$out"
