@@ -43,6 +43,7 @@ OVR_OBJS := $(LIB_OBJS) $(BUILD)/override.o
 STATIC   := $(BUILD)/libdogmalloc.a
 SHARED   := $(BUILD)/libdogmalloc.so.$(VERSION)
 OVERRIDE := $(BUILD)/libdogmalloc-override.so
+OVERRIDE_STATIC := $(BUILD)/libdogmalloc-override.a
 
 # Debian packages each job needs; tools/deps.sh installs them as root, else prints the command.
 DEPS_BUILD := gcc make pkgconf
@@ -51,12 +52,14 @@ DEPS_CHECK := $(DEPS_BUILD) check g++ sqlite3 git perl python3 libpython3.11-tes
 DEPS_BENCH := $(DEPS_BUILD) g++ libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev libtbb-dev \
               libtalloc-dev libapr1-dev gnuplot-nox valgrind
 DEPS_DOCS  := doxygen graphviz
+# check-install builds consumers with CMake and Meson and renders the man page.
+DEPS_INSTALL := $(DEPS_BUILD) g++ cmake meson ninja-build man-db
 
 
 .PHONY: check-exports check-license
 .PHONY: all lib check check-unit check-examples check-install check-programs check-bench demo \
         examples bench bench-quick docs docs-internal install uninstall clean \
-        deps-build deps-check deps-bench deps-docs \
+        deps-build deps-check deps-bench deps-docs deps-install \
         $(BUILD)/dogmalloc.pc
 .DEFAULT_GOAL := all
 
@@ -98,7 +101,10 @@ deps-bench:
 	@tools/deps.sh $(DEPS_BENCH)
 deps-docs:
 	@tools/deps.sh $(DEPS_DOCS)
-lib: $(STATIC) $(SHARED) $(BUILD)/libdogmalloc.so $(BUILD)/$(SONAME) $(OVERRIDE) $(BUILD)/dogmalloc.pc
+deps-install:
+	@tools/deps.sh $(DEPS_INSTALL)
+lib: $(STATIC) $(SHARED) $(BUILD)/libdogmalloc.so $(BUILD)/$(SONAME) $(OVERRIDE) $(OVERRIDE_STATIC) \
+     $(BUILD)/dogmalloc.pc
 
 $(BUILD):
 	@mkdir -p $(BUILD)
@@ -123,6 +129,13 @@ $(BUILD)/libdogmalloc.so: $(SHARED)
 # soname dependency on libdogmalloc.so, so that LD_PRELOAD needs only this one file.
 $(OVERRIDE): $(OVR_OBJS)
 	$(CC) -shared -Wl,-soname,libdogmalloc-override.so -Wl,-Bsymbolic-functions $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The static override: the same objects in an archive, for programs linked with -static
+# (which cannot preload). Linked with -Wl,--whole-archive so that its malloc is taken
+# even when nothing outside libc calls malloc (docs/override.md says why).
+$(OVERRIDE_STATIC): $(OVR_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
 
 # The .pc file is regenerated on every run (zstd does the same), so that a PREFIX given
 # only at install time is honoured.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* override.c: the C library's malloc family, forwarded to dog_default. Linked only into
- * libdogmalloc-override.so (LD_PRELOAD, or link it first), so that unmodified programs,
+ * libdogmalloc-override.so (LD_PRELOAD, or link it first) and libdogmalloc-override.a
+ * (-static programs, linked --whole-archive: docs/override.md), so that unmodified programs,
  * glibc itself (through the __libc_* names) and libstdc++'s operator new all use one
  * allocator. Nothing here calls dlsym or the loader: dogmalloc needs nothing of the
  * allocator it replaces, so start-up cannot recurse. */

@@ -8,13 +8,21 @@
 #    to load the installed libdogmalloc.so) and static (`pkg-config --static`, linked
 #    with -static so libdogmalloc.a is the only copy), and run each build.
 # 3. Run examples/preload.sh with the installed override library.
-# 4. `make uninstall` and check that no file is left in DESTDIR.
+# 4. The static override: tests/install/static_override.{c,cpp} linked -static with
+#    libdogmalloc-override.a, every block checked to be dog_default's.
+# 5. CMake: tests/install/cmake-package (find_package through CMAKE_PREFIX_PATH, shared,
+#    static and the static override) and tests/install/cmake-subproject (add_subdirectory
+#    of a copy of this tree; its libraries must define the symbols the Makefile's do).
+# 6. Meson: tests/install/meson, dependency('dogmalloc') through pkg-config, shared and static.
+# 7. The man page: dogmalloc(3) is installed and `man -l` renders it.
+# 8. `make uninstall` and check that no file is left in DESTDIR.
 # PKG_CONFIG_SYSROOT_DIR makes pkg-config prefix its -I and -L paths with DESTDIR.
-# Environment: BUILD (build), CC (cc), MAKE (make), PREFIX (/usr/local).
+# Environment: BUILD (build), CC (cc), CXX (c++), MAKE (make), PREFIX (/usr/local).
 set -eu
 
 BUILD=${BUILD:-build}
 CC=${CC:-cc}
+CXX=${CXX:-c++}
 MAKE=${MAKE:-make}
 PREFIX=${PREFIX:-/usr/local}
 cd "$(dirname "$0")/.."
@@ -78,6 +86,149 @@ if sh examples/preload.sh "$libdir/libdogmalloc-override.so" \
 else
     ko "preload.sh (installed override)"; cat "$work/preload.out"
 fi
+
+# shellcheck disable=SC2086  # the link line is meant to be split
+link_override="-Wl,--whole-archive -ldogmalloc-override -Wl,--no-whole-archive -pthread"
+echo "== static override: -static, $link_override"
+for src in tests/install/static_override.c tests/install/static_override.cpp; do
+    case $src in *.c) cc=$CC; kind=C ;; *) cc=$CXX; kind=C++ ;; esac
+    # shellcheck disable=SC2086
+    if "$cc" -static -o "$work/override-$kind" "$src" -I"$dest$PREFIX/include" -L"$libdir" \
+            $link_override > "$work/override.cc.log" 2>&1 &&
+       ! ldd "$work/override-$kind" > /dev/null 2>&1 &&
+       "$work/override-$kind" > "$work/override.out" 2>&1; then
+        ok "static override ($kind): $(tail -n 1 "$work/override.out")"
+    else
+        ko "static override ($kind)"; cat "$work/override.cc.log" "$work/override.out" || true
+    fi
+done
+# What docs/override.md warns of: without --whole-archive, a program that never calls malloc
+# itself (only operator new) takes glibc's malloc from libc.a, and the check above would fail.
+if "$CXX" -static -o "$work/override-plain" tests/install/static_override.cpp \
+        -I"$dest$PREFIX/include" -L"$libdir" -ldogmalloc-override -pthread \
+        > "$work/override.cc.log" 2>&1 &&
+   ! "$work/override-plain" > "$work/override.out" 2>&1; then
+    ok "static override (C++) without --whole-archive falls back to glibc, as documented"
+else
+    ko "static override (C++) without --whole-archive: expected glibc's malloc to serve it"
+    cat "$work/override.cc.log" "$work/override.out" || true
+fi
+
+# A consumer project gets an example as app.c (threads.c: it needs the Threads dependency).
+consumer() {    # consumer DIR: a fresh copy of tests/install/DIR in $work/DIR
+    rm -rf "${work:?}/$1"
+    cp -R "tests/install/$1" "$work/$1"
+    cp examples/threads.c "$work/$1/app.c"
+    cp tests/install/static_override.c "$work/$1/"
+}
+# run_pair DIR WHAT: the shared app must load the installed library (ldd, with no
+# LD_LIBRARY_PATH: the build system put the library's directory in the RUNPATH) or, for
+# add_subdirectory, the one it built; the static app must not need libdogmalloc.so at all.
+run_pair() {
+    bin=$work/$1/build
+    if ldd "$bin/app-shared" | grep -q "libdogmalloc.so.$MAJOR => $3" &&
+       "$bin/app-shared" > "$bin/out" 2>&1; then
+        ok "$2: app-shared (loads $(ldd "$bin/app-shared" | awk '/libdogmalloc/ {print $3}'))"
+    else
+        ko "$2: app-shared"; ldd "$bin/app-shared"; cat "$bin/out" 2>/dev/null || true
+    fi
+    if ! readelf -d "$bin/app-static" | grep -q 'NEEDED.*libdogmalloc' &&
+       nm "$bin/app-static" | grep -q ' T dog_malloc$' &&
+       "$bin/app-static" > "$bin/out" 2>&1; then
+        ok "$2: app-static (libdogmalloc.a linked in)"
+    else
+        ko "$2: app-static"; readelf -d "$bin/app-static" | grep NEEDED; cat "$bin/out" || true
+    fi
+}
+MAJOR=$(sed -n 's/.*define DOG_VERSION_STRING "\([0-9]*\)\..*/\1/p' include/dogmalloc.h)
+
+echo "== CMake: find_package(dogmalloc) with CMAKE_PREFIX_PATH=$dest$PREFIX"
+consumer cmake-package
+if cmake -S "$work/cmake-package" -B "$work/cmake-package/build" -DCMAKE_C_COMPILER="$CC" \
+        -DCMAKE_PREFIX_PATH="$dest$PREFIX" > "$work/cmake.log" 2>&1 &&
+   cmake --build "$work/cmake-package/build" >> "$work/cmake.log" 2>&1; then
+    ok "CMake find_package: configured and built"
+    run_pair cmake-package "CMake find_package" "$libdir/"
+    if "$work/cmake-package/build/override-static" > "$work/override.out" 2>&1 &&
+       ! ldd "$work/cmake-package/build/override-static" > /dev/null 2>&1; then
+        ok "CMake find_package: static override linked WHOLE_ARCHIVE"
+    else
+        ko "CMake find_package: static override"; cat "$work/override.out" || true
+    fi
+else
+    ko "CMake find_package"; cat "$work/cmake.log"
+fi
+# The version file: a request for the next major version is refused.
+if cmake -S "$work/cmake-package" -B "$work/cmake-package/build-v" -DCMAKE_C_COMPILER="$CC" \
+        -DCMAKE_PREFIX_PATH="$dest$PREFIX" -DDOG_WANT_VERSION=$((MAJOR + 1)).0 \
+        > "$work/cmake-v.log" 2>&1; then
+    ko "CMake find_package(dogmalloc $((MAJOR + 1)).0) accepted version $MAJOR"
+elif grep -q 'version: ' "$work/cmake-v.log"; then
+    ok "CMake find_package(dogmalloc $((MAJOR + 1)).0) is refused by the version file"
+else
+    ko "CMake version check failed for another reason"; cat "$work/cmake-v.log"
+fi
+
+echo "== CMake: add_subdirectory(dogmalloc) of a copy of the source tree"
+consumer cmake-subproject
+mkdir -p "$work/cmake-subproject/dogmalloc"
+if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard |
+        xargs -0 cp --parents -t "$work/cmake-subproject/dogmalloc"
+else
+    tar --exclude='./build*' -cf - . | tar -xf - -C "$work/cmake-subproject/dogmalloc"
+fi
+sub=$work/cmake-subproject/build
+if cmake -S "$work/cmake-subproject" -B "$sub" -DCMAKE_C_COMPILER="$CC" \
+        > "$work/cmake-sub.log" 2>&1 &&
+   cmake --build "$sub" >> "$work/cmake-sub.log" 2>&1; then
+    ok "CMake add_subdirectory: configured and built"
+    run_pair cmake-subproject "CMake add_subdirectory" "$sub/dogmalloc/"
+    # Same sources, same visibility: the same global symbols as the Makefile's libraries.
+    syms() { nm "$@" 2>/dev/null | awk '$2 ~ /^[TDBRW]$/ {print $3}' | sort -u; }
+    for pair in "libdogmalloc.a:libdogmalloc.a" "libdogmalloc-override.a:libdogmalloc-override.a"; do
+        mine=$sub/dogmalloc/${pair%%:*}
+        syms "$mine" > "$work/syms.cmake"
+        syms "$BUILD/${pair#*:}" > "$work/syms.make"
+        if [ -s "$work/syms.cmake" ] && cmp -s "$work/syms.cmake" "$work/syms.make"; then
+            ok "CMake add_subdirectory: ${pair%%:*} defines what the Makefile's does"
+        else
+            ko "CMake add_subdirectory: ${pair%%:*} differs from $BUILD/${pair#*:}:"
+            diff "$work/syms.cmake" "$work/syms.make" | head -20 || true
+        fi
+    done
+    exports() { nm -D --defined-only "$1" | awk '{print $3}' | sort; }
+    if [ "$(exports "$sub/dogmalloc/libdogmalloc.so.$MAJOR")" = \
+         "$(exports "$BUILD/libdogmalloc.so.$MAJOR")" ]; then
+        ok "CMake add_subdirectory: libdogmalloc.so exports what the Makefile's does"
+    else
+        ko "CMake add_subdirectory: libdogmalloc.so exports differ"
+    fi
+else
+    ko "CMake add_subdirectory"; cat "$work/cmake-sub.log"
+fi
+
+echo "== Meson: dependency('dogmalloc') through pkg-config"
+consumer meson
+if meson setup "$work/meson/build" "$work/meson" > "$work/meson.log" 2>&1 &&
+   ninja -C "$work/meson/build" >> "$work/meson.log" 2>&1; then
+    ok "Meson: configured and built"
+    run_pair meson "Meson" "$libdir/"
+else
+    ko "Meson"; cat "$work/meson.log"
+fi
+
+echo "== the man page"
+page=$dest$PREFIX/share/man/man3/dogmalloc.3
+if [ -f "$page" ] && MANWIDTH=80 man -l "$page" > "$work/man.txt" 2> "$work/man.err" &&
+   [ ! -s "$work/man.err" ] && grep -q '^NAME' "$work/man.txt" &&
+   grep -q 'dog_heap_new' "$work/man.txt" && grep -q 'dog_malloc' "$work/man.txt"; then
+    ok "man -l renders dogmalloc(3) ($(wc -l < "$work/man.txt") lines, no warnings)"
+else
+    ko "dogmalloc(3) missing or does not render"; cat "$work/man.err" 2>/dev/null || true
+fi
+grep -q "^$PREFIX/share/doc/dogmalloc/CHANGELOG.md\$" "$work/installed.txt" &&
+    ok "the changelog is installed in the doc folder" || ko "no CHANGELOG.md in the doc folder"
 
 echo "== make uninstall DESTDIR=$dest PREFIX=$PREFIX"
 $MAKE --no-print-directory -s uninstall DESTDIR="$dest" PREFIX="$PREFIX" BUILD="$BUILD" \

@@ -12,9 +12,11 @@
 # runner.c). The heap-API variants of heapdrop (dog-heap, mi-heap, talloc, apr) link their
 # library directly and appear as extra allocators of the heapdrop benchmark.
 #
-# Outputs in $BUILD/bench/: results.csv (benchmark,allocator,time_s,peak_rss_kib: medians),
-# report.txt (the tables, also printed on stdout), raw.csv (every run), time.png and
-# memory.png (grouped bars, log scale), mpsc-rss.png and rss/ (the mpsc RSS series), logs/
+# Outputs in $BUILD/bench/: results.csv (benchmark,allocator,time_s,peak_rss_kib: medians;
+# then time_min_s,time_max_s,rss_min_kib,rss_max_kib,runs: the spread of the runs that
+# passed, for the plots' error bars and the README's spread line), report.txt (the tables,
+# also printed on stdout), raw.csv (every run), time.png and memory.png (ratios to the best
+# peer, min-max bars, geomeans: plot.sh), mpsc-rss.png and rss/ (the mpsc RSS series), logs/
 # (each cell's output in its last run).
 #
 #   --quick   a subset at smaller sizes (make bench-quick)
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
     --allocators) allocators=$2; shift ;;
     --build) BUILD=$2; shift ;;
     --timeout) timeout=$2; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -192,31 +194,42 @@ if [ "$mode" = check ]; then
     exit 0
 fi
 
-# --- Medians: results.csv ---
+# --- Medians, minima and maxima: results.csv ---
 results=$OUT/results.csv
 awk -F, -v order="$active dog-heap mi-heap talloc apr" '
-function median(list,    n, v, i, j, t) {
+# sorted(list, v): v[1..n] = the numbers of list in increasing order; returns n.
+function sorted(list, v,    n, i, j, t) {
     n = split(list, v, " ")
     for (i = 2; i <= n; i++)
         for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
             t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
         }
+    return n
+}
+function median(list,    n, v) {
+    n = sorted(list, v)
     if (n == 0) return "nan"
     return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
+function lowest(list,    n, v) { n = sorted(list, v); return n ? v[1] : "nan" }
+function highest(list,    n, v) { n = sorted(list, v); return n ? v[n] : "nan" }
+function sec(x) { return x == "nan" ? "nan" : sprintf("%.3f", x) }
+function kib(x) { return x == "nan" ? "nan" : sprintf("%d", x) }
 NR == 1 { next }
 {
     key = $1 SUBSEP $2
     if (!(key in seen)) { seen[key] = 1; keys[++nk] = key }
-    if ($4 == "ok") { t[key] = t[key] " " $5; m[key] = m[key] " " $6 }
+    if ($4 == "ok") { t[key] = t[key] " " $5; m[key] = m[key] " " $6; n[key]++ }
 }
 END {
-    print "benchmark,allocator,time_s,peak_rss_kib"
+    print "benchmark,allocator,time_s,peak_rss_kib,time_min_s,time_max_s,rss_min_kib," \
+          "rss_max_kib,runs"
     for (i = 1; i <= nk; i++) {
-        split(keys[i], k, SUBSEP)
-        tm = median(t[keys[i]]); rs = median(m[keys[i]])
-        printf "%s,%s,%s,%s\n", k[1], k[2], tm == "nan" ? "nan" : sprintf("%.3f", tm),
-               rs == "nan" ? "nan" : sprintf("%d", rs)
+        key = keys[i]
+        split(key, k, SUBSEP)
+        printf "%s,%s,%s,%s,%s,%s,%s,%s,%d\n", k[1], k[2], sec(median(t[key])),
+               kib(median(m[key])), sec(lowest(t[key])), sec(highest(t[key])),
+               kib(lowest(m[key])), kib(highest(m[key])), n[key]
     }
 }' "$raw" > "$results"
 
