@@ -6,6 +6,8 @@
 #   make check-bench      every benchmark once at a tiny size under glibc and dogmalloc
 # BENCH_RUNS=N sets the runs per cell (default 3); BENCH_ONLY="larson mpsc" picks benchmarks;
 # BENCH_ALLOCATORS="glibc dogmalloc mimalloc" picks allocators.
+# PEERS="mimalloc3=/path/libmimalloc.so snmalloc=/path/libsnmallocshim.so" adds allocators
+# built outside the repository (anything LD_PRELOAD-able), to bench and bench-callgrind.
 
 BENCH_DIR    := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -Wall -Wextra -pthread -D_GNU_SOURCE
@@ -13,6 +15,9 @@ BENCH_LIBS   := -pthread
 BENCH_RUNS   ?= 3
 BENCH_ONLY   ?=
 BENCH_ALLOCATORS ?=
+# Extra preloadable peers, "name=/path/lib.so ..." (tests/bench/allocators.sh).
+PEERS        ?=
+export DOG_BENCH_PEERS := $(PEERS)
 
 # Workloads that use only the malloc family: one source, one binary, any allocator preloaded.
 BENCH_PROGS  := symmetric asymmetric mpsc larson xmalloc cache loop mstress rptest large leak \
