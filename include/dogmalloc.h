@@ -8,6 +8,15 @@
  * Threads: every function is safe to call from any thread, with no set-up and no
  * clean-up per thread. A block from any heap may be freed by any thread with dog_free().
  *
+ * fork(): the child of a multi-threaded process gets a usable allocator (atfork handlers
+ * hold every lock across the fork; on glibc they take the stdio list lock first, in the
+ * order of glibc's own fork, so threads inside stdio cannot deadlock with them). fork()
+ * from a signal handler that interrupted a dogmalloc call hangs neither the parent nor
+ * the child in a single-threaded process, as with glibc's malloc; the child, as POSIX
+ * says, should only make async-signal-safe calls before it execs or exits. No function
+ * here is async-signal-safe: one called from a signal handler that interrupted dogmalloc
+ * in the same thread aborts with a message if it needs a lock the interrupted call holds.
+ *
  * Ownership: a block belongs to the heap it was allocated from (#dog_default for the
  * dog_malloc() family) and lives until it is freed or, for a block of an explicit
  * heap, until that heap is destroyed with dog_heap_destroy(). Blocks do not belong to

@@ -7,11 +7,14 @@
 #   make check-programs PROGRAMS="git sqlite"   only these (names as in run.sh)
 # The helper programs are built into $(BUILD)/programs/: cxx_threads (std:: containers
 # and every operator new/delete variant from several threads), fork_stress (fork from
-# several threads while others allocate) and one_allocator (linked against
-# libdogmalloc.so and preloaded: one set of heaps).
+# several threads while others allocate), fork_stdio (fork while other threads hold stdio
+# locks and allocate under them), fork_signal (fork from a signal handler that
+# interrupts malloc) and one_allocator (linked against libdogmalloc.so and preloaded:
+# one set of heaps).
 
 PROGRAMS_BIN      := $(BUILD)/programs
 PROGRAMS_HELPERS  := $(PROGRAMS_BIN)/cxx_threads $(PROGRAMS_BIN)/fork_stress \
+                     $(PROGRAMS_BIN)/fork_stdio $(PROGRAMS_BIN)/fork_signal \
                      $(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/libc_names \
                      $(PROGRAMS_BIN)/one_allocator
 PROGRAMS          ?=
@@ -31,7 +34,8 @@ $(PROGRAMS_BIN):
 $(PROGRAMS_BIN)/fork_stress: tests/programs/fork_stress.c
 	$(CC) -std=c11 $(PROGRAMS_WARN) $(CPPFLAGS) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
-$(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/libc_names: $(PROGRAMS_BIN)/%: tests/programs/%.c
+$(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/libc_names $(PROGRAMS_BIN)/fork_stdio \
+$(PROGRAMS_BIN)/fork_signal: $(PROGRAMS_BIN)/%: tests/programs/%.c
 	$(CC) -std=gnu11 $(PROGRAMS_WARN) $(CPPFLAGS) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
 $(PROGRAMS_BIN)/cxx_threads: tests/programs/cxx_threads.cpp

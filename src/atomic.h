@@ -19,6 +19,8 @@
     atomic_compare_exchange_weak_explicit((p), (e), (d), memory_order_release, memory_order_relaxed)
 #define dog__cas_weak_acqrel(p, e, d) \
     atomic_compare_exchange_weak_explicit((p), (e), (d), memory_order_acq_rel, memory_order_acquire)
+#define dog__cas_strong_acquire(p, e, d) \
+    atomic_compare_exchange_strong_explicit((p), (e), (d), memory_order_acquire, memory_order_relaxed)
 #define dog__cas_strong_seqcst(p, e, d) atomic_compare_exchange_strong((p), (e), (d))
 
 /* A counter that only its lock holder writes and anybody may read: plain loads and

@@ -343,14 +343,14 @@ size_t dog__huge_cache_bytes(void)
     return dog__load_relaxed(&cache_bytes);
 }
 
-void dog__huge_fork_lock(void)
+bool dog__huge_fork_lock(void)
 {
-    dog__lock_acquire(&cache_lock);
+    return dog__lock_fork_acquire(&cache_lock);
 }
 
 void dog__huge_fork_unlock(void)
 {
-    dog__lock_release(&cache_lock);
+    dog__lock_fork_release(&cache_lock);
 }
 
 /* --- Allocation ---------------------------------------------------------------------- */

@@ -31,7 +31,7 @@ void *dog__huge_resize(dog_huge_t *huge, size_t size);
 void dog__huge_destroy_all(dog_heap_t *heap);
 void dog__huge_trim(void);
 size_t dog__huge_cache_bytes(void);
-void dog__huge_fork_lock(void);
+bool dog__huge_fork_lock(void);
 void dog__huge_fork_unlock(void);
 
 #endif

@@ -4,6 +4,7 @@
  * child after fork. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,49 +37,109 @@ void dog__fatal(const char *fmt, ...)
     abort();
 }
 
-/* --- fork: take every lock so that the child starts with consistent structures ------- */
+/* --- fork: take every lock so that the child starts with consistent structures -------
+ *
+ * The order matters beyond dogmalloc's own locks. glibc's fork() runs the atfork prepare
+ * handlers, then takes its stdio list lock, then its own malloc's locks (posix/fork.c:
+ * "malloc locks ... need to come last"): a thread in fflush(NULL) holds the list lock
+ * and waits for a FILE's lock, whose holder (getline) may be waiting in malloc. A handler
+ * that takes the malloc locks before the list lock closes that cycle (glibc's test
+ * tst-malloc-fork-deadlock). jemalloc (jemalloc_prefork) and gperftools' tcmalloc
+ * (CentralCacheLockAll) register pthread_atfork handlers as we do and take the same risk;
+ * FreeBSD's libc instead calls jemalloc's _malloc_prefork from inside fork, after its
+ * own locks. We cannot be called from inside glibc's fork, so the prepare handler takes
+ * the list lock itself, first (dog__os_fork_lock_libc), and gets glibc's order.
+ *
+ * fork() may also run in a signal handler that interrupted dogmalloc in the same thread
+ * (glibc supports this in single-threaded programs: tst-mallocfork2). The locks that the
+ * interrupted code holds are skipped (lock.h: dog__lock_fork_acquire) and stay held in
+ * both processes; the interrupted code releases them when the handler returns. In a
+ * multi-threaded program such a fork can still deadlock, as glibc's malloc can: another
+ * thread may wait for a lock the interrupted code holds while holding one we need.
+ *
+ * State per thread and per depth (a signal handler may fork while this thread is in the
+ * handlers of another fork): whether the libc lock was taken, and whether a lock was
+ * skipped. */
+DOG_TLS uint64_t dog__tl_lock_self;
+DOG_TLS unsigned dog__tl_fork_depth;
+static DOG_TLS struct {
+    bool libc_locked;
+    bool skipped;
+} fork_state[DOG_LOCK_FORK_DEPTH_MAX + 1];
+
+void dog__lock_reentered(void)
+{
+    dog__fatal("a lock is wanted by the thread that holds it: malloc or free was called "
+               "from a signal handler or a fork handler that interrupted malloc or free");
+}
+
+static void fork_lock(dog_lock_t *l)
+{
+    if (!dog__lock_fork_acquire(l))
+        fork_state[dog__tl_fork_depth].skipped = true;
+}
 
 static void fork_prepare(void)
 {
-    dog__lock_acquire(&dog__heaps_lock);
+    unsigned depth = dog__tl_fork_depth + 1;
+    if (depth > DOG_LOCK_FORK_DEPTH_MAX)
+        dog__fatal("fork() nested %u deep in signal handlers", depth);
+    fork_state[depth].libc_locked = dog__os_fork_lock_libc();
+    fork_state[depth].skipped = false;
+    dog__tl_fork_depth = depth;
+    /* With dog__heaps_lock skipped, the interrupted code may be linking or unlinking a
+     * heap: the walk may miss it, but it reads only memory that stays mapped (meta.c),
+     * and no other thread can change the list while the interrupted code holds it. */
+    fork_lock(&dog__heaps_lock);
     for (dog_heap_t *heap = dog__heaps; heap != NULL; heap = heap->list_next) {
-        dog__lock_acquire(&heap->grow_lock);
+        fork_lock(&heap->grow_lock);
         unsigned n = dog__load_acquire(&heap->xshard_count);
         for (unsigned i = 0; i < n; i++)
-            dog__lock_acquire(&dog__load_relaxed(&heap->shards[i])->lock);
-        dog__lock_acquire(&heap->huge_lock);
+            fork_lock(&dog__load_relaxed(&heap->shards[i])->lock);
+        fork_lock(&heap->huge_lock);
     }
-    dog__tcache_fork_lock();
-    dog__meta_fork_lock();
-    dog__pool_fork_lock();
-    dog__huge_fork_lock();
+    bool all = dog__tcache_fork_lock();
+    all &= dog__meta_fork_lock();
+    all &= dog__pool_fork_lock();
+    all &= dog__huge_fork_lock();
+    if (!all)
+        fork_state[depth].skipped = true;
 }
 
+/* Release what fork_prepare took, at this depth; locks it skipped stay held. */
 static void fork_release_locks(void)
 {
     dog__huge_fork_unlock();
     dog__pool_fork_unlock();
     dog__meta_fork_unlock();
     for (dog_heap_t *heap = dog__heaps; heap != NULL; heap = heap->list_next) {
-        dog__lock_release(&heap->huge_lock);
+        dog__lock_fork_release(&heap->huge_lock);
         unsigned n = dog__load_acquire(&heap->xshard_count);
         for (unsigned i = 0; i < n; i++)
-            dog__lock_release(&dog__load_relaxed(&heap->shards[i])->lock);
-        dog__lock_release(&heap->grow_lock);
+            dog__lock_fork_release(&dog__load_relaxed(&heap->shards[i])->lock);
+        dog__lock_fork_release(&heap->grow_lock);
     }
-    dog__lock_release(&dog__heaps_lock);
+    dog__lock_fork_release(&dog__heaps_lock);
 }
 
 static void fork_parent(void)
 {
+    unsigned depth = dog__tl_fork_depth;
     fork_release_locks();
     dog__tcache_fork_parent();
+    if (fork_state[depth].libc_locked)
+        dog__os_fork_unlock_libc(false);
+    dog__tl_fork_depth = depth - 1;
 }
 
 static void fork_child(void)
 {
+    unsigned depth = dog__tl_fork_depth;
     fork_release_locks();
-    dog__tcache_fork_child();
+    dog__tcache_fork_child(!fork_state[depth].skipped);
+    if (fork_state[depth].libc_locked)
+        dog__os_fork_unlock_libc(true);
+    dog__tl_fork_depth = depth - 1;
 }
 
 /* --- Options ------------------------------------------------------------------------- */

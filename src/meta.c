@@ -77,12 +77,12 @@ void dog__meta_free(void *p, size_t size)
     dog__lock_release(&meta_lock);
 }
 
-void dog__meta_fork_lock(void)
+bool dog__meta_fork_lock(void)
 {
-    dog__lock_acquire(&meta_lock);
+    return dog__lock_fork_acquire(&meta_lock);
 }
 
 void dog__meta_fork_unlock(void)
 {
-    dog__lock_release(&meta_lock);
+    dog__lock_fork_release(&meta_lock);
 }

@@ -37,5 +37,15 @@ void dog__os_write_report(const char *buf, size_t len);
 uint64_t dog__os_random(void);
 /* getenv without allocation; NULL when unset. */
 const char *dog__os_getenv(const char *name);
+/* fork: take the C library's locks that its fork() takes after the atfork prepare
+ * handlers and whose holders may be waiting in malloc (glibc: the stdio list lock), so
+ * that fork's prepare handler can take them before dogmalloc's own (init.c). Returns
+ * whether it took them; false where the C library gives no way to (not glibc), or where
+ * its fork takes none (glibc in a single-threaded process, which also makes this safe in
+ * a signal handler). If it returned true, after fork call dog__os_fork_unlock_libc(false)
+ * in the parent (releases our hold) or dog__os_fork_unlock_libc(true) in the child
+ * (resets them). */
+bool dog__os_fork_lock_libc(void);
+void dog__os_fork_unlock_libc(bool child);
 
 #endif

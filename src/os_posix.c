@@ -178,3 +178,47 @@ const char *dog__os_getenv(const char *name)
 {
     return getenv(name);    /* glibc's getenv reads environ and never allocates */
 }
+
+/* --- fork and the C library's locks (init.c: fork_prepare) --------------------------- */
+
+#ifdef __GLIBC__
+/* glibc exports these from libio/genops.c for its own fork (posix/fork.c): the list lock
+ * is a recursive lock, so taking it here and again in fork is fine. Weak, so that a libc
+ * without them still links and we do nothing (the address is then NULL). */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+/* <sys/single_threaded.h> (glibc 2.32): true until the first pthread_create. glibc's
+ * fork takes its stdio and malloc locks only when the process is not single-threaded,
+ * and resets them in the child only then; we follow the same test. */
+extern char __libc_single_threaded __attribute__((weak));
+#endif
+
+bool dog__os_fork_lock_libc(void)
+{
+#ifdef __GLIBC__
+    if (_IO_list_lock == NULL || _IO_list_unlock == NULL || _IO_list_resetlock == NULL)
+        return false;
+    if (&__libc_single_threaded != NULL && __libc_single_threaded)
+        return false;
+    _IO_list_lock();
+    return true;
+#else
+    return false;
+#endif
+}
+
+void dog__os_fork_unlock_libc(bool child)
+{
+#ifdef __GLIBC__
+    /* In the parent glibc's fork has released its own hold already (a recursive lock:
+     * ours is the last). In the child it has reset the lock, as the other threads'
+     * holds are gone; resetting once more also covers a fork that did not take it. */
+    if (child)
+        _IO_list_resetlock();
+    else
+        _IO_list_unlock();
+#else
+    (void)child;
+#endif
+}

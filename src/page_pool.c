@@ -152,12 +152,12 @@ size_t dog__pool_pages(void)
     return dog__load_relaxed(&pool_count);
 }
 
-void dog__pool_fork_lock(void)
+bool dog__pool_fork_lock(void)
 {
-    dog__lock_acquire(&pool_lock);
+    return dog__lock_fork_acquire(&pool_lock);
 }
 
 void dog__pool_fork_unlock(void)
 {
-    dog__lock_release(&pool_lock);
+    dog__lock_fork_release(&pool_lock);
 }

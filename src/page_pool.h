@@ -12,13 +12,13 @@ void dog__pool_give(dog_page_t *first);         /* a list linked by next */
 void dog__pool_trim(void);                      /* unmap every pooled page */
 size_t dog__pool_pages(void);
 extern DOG_HIDDEN _Atomic size_t dog__os_mapped;           /* all bytes dogmalloc maps, for dog_stats */
-void dog__pool_fork_lock(void);
+bool dog__pool_fork_lock(void);
 void dog__pool_fork_unlock(void);
 
 /* meta.c: zeroed, 64-byte aligned internal memory; never returned to the OS. */
 void *dog__meta_alloc(size_t size);
 void dog__meta_free(void *p, size_t size);
-void dog__meta_fork_lock(void);
+bool dog__meta_fork_lock(void);
 void dog__meta_fork_unlock(void);
 
 #endif

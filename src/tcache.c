@@ -338,22 +338,25 @@ void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes_out, size_t
     *flushed_out = flushed;
 }
 
-void dog__tcache_fork_lock(void)
+bool dog__tcache_fork_lock(void)
 {
-    dog__lock_acquire(&registry_lock);
+    return dog__lock_fork_acquire(&registry_lock);
 }
 
 void dog__tcache_fork_parent(void)
 {
-    dog__lock_release(&registry_lock);
+    dog__lock_fork_release(&registry_lock);
 }
 
 /* In the child only this thread is left: the caches of the others would be stranded, so
  * their blocks go back to the shards now (their memory was copied with the rest). Called
- * after every other lock has been released. */
-void dog__tcache_fork_child(void)
+ * after every other lock has been released, and with give_back false when the prepare
+ * handler could not take every lock: a fork from a signal handler that interrupted
+ * dogmalloc leaves some held by the interrupted code, and a flush could need one of them
+ * (init.c: fork_child). The others' caches then stay allocated in the child, unused. */
+void dog__tcache_fork_child(bool give_back)
 {
-    dog_tcache_t *mine = dog__tc, *tc = registry;
+    dog_tcache_t *mine = dog__tc, *tc = give_back ? registry : NULL;
     while (tc != NULL) {
         dog_tcache_t *next = tc->next;
         if (tc != mine) {
@@ -385,5 +388,5 @@ void dog__tcache_fork_child(void)
         }
         tc = next;
     }
-    dog__lock_release(&registry_lock);
+    dog__lock_fork_release(&registry_lock);
 }

@@ -78,9 +78,9 @@ void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
 void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes, size_t *refilled,
                        size_t *flushed);
-void dog__tcache_fork_lock(void);
+bool dog__tcache_fork_lock(void);
 void dog__tcache_fork_parent(void);
-void dog__tcache_fork_child(void);
+void dog__tcache_fork_child(bool give_back);
 
 #define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 

@@ -18,6 +18,7 @@ Suite *api_suite(void);          /* check_api.c */
 Suite *heap_api_suite(void);     /* check_heap_api.c */
 Suite *bad_input_suite(void);    /* check_bad_input.c */
 Suite *threads_suite(void);      /* check_threads.c */
+Suite *fork_suite(void);         /* check_fork.c */
 Suite *size_class_suite(void);   /* check_size_class.c */
 Suite *lifecycle_suite(void);    /* check_lifecycle.c */
 

@@ -6,8 +6,8 @@
 #   OVERRIDE.so  build/libdogmalloc-override.so, or another allocator to validate this
 #                script with (libmimalloc.so.2, libjemalloc.so.2: their own statistics
 #                are checked instead; any other library: statistics are not checked).
-#   TEST         any of: python git sqlite perl sort cxx_threads fork_stress lifecycle
-#                libc_names one_allocator
+#   TEST         any of: python git sqlite perl sort cxx_threads fork_stress fork_stdio
+#                fork_signal lifecycle libc_names one_allocator
 #                (default: all of them).
 #   -b BINDIR    where `make check-programs` built cxx_threads, fork_stress and
 #                one_allocator; without it they are compiled into the temporary directory.
@@ -26,7 +26,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-ALL_TESTS=(python git sqlite perl sort cxx_threads fork_stress lifecycle libc_names one_allocator)
+ALL_TESTS=(python git sqlite perl sort cxx_threads fork_stress fork_stdio fork_signal lifecycle
+    libc_names one_allocator)
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 usage()
@@ -180,7 +181,7 @@ build_helper()
         cxx_threads)
             ${CXX:-g++} -std=c++17 -Wall -Wextra -fsized-deallocation $cxxflags -pthread \
                 -o "$out" "$HERE/cxx_threads.cpp" >&2 ;;
-        fork_stress|lifecycle|libc_names)
+        fork_stress|fork_stdio|fork_signal|lifecycle|libc_names)
             ${CC:-cc} -std=gnu11 -Wall -Wextra $cflags -pthread -o "$out" "$HERE/$name.c" >&2 ;;
         one_allocator)
             local lib
@@ -360,6 +361,23 @@ t_fork_stress()
 norm_fork_stress()
 {
     sed -E '/^fork_stress: [0-9]+ s,/s/[0-9]+/N/g'
+}
+
+# glibc's tst-malloc-fork-deadlock shape (2 forkers x 100 forks, 2 getline readers, one
+# fflush(NULL) loop): 1-3 s. A hang shows as the program's own watchdog (60 s) or the
+# step timeout, never as a blocked CI job.
+t_fork_stdio()
+{
+    STEP_TIMEOUT=90
+    run "$(build_helper fork_stdio)" 100 2 2
+}
+
+# glibc's tst-mallocfork2 shape (fork in SIGUSR1 handlers while malloc and free run):
+# 2-3 s.
+t_fork_signal()
+{
+    STEP_TIMEOUT=90
+    run "$(build_helper fork_signal)" 8000
 }
 
 t_lifecycle()
