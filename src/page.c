@@ -2,6 +2,7 @@
 /* page.c: laying out, extending and collecting a page (see types.h for the invariants). */
 #include <stddef.h>
 #include <string.h>
+#include "misuse.h"
 #include "page.h"
 #include "size_class.h"
 
@@ -9,8 +10,8 @@ dog_page_t dog__page_empty;
 
 void dog__page_corrupt(const dog_page_t *page, const void *block)
 {
-    dog__fatal("heap corruption in page %p: free block %p is linked twice or was written "
-               "after free (double free?)", (const void *)page, block);
+    dog__corrupt(block, "heap corruption in page %p: free block %p is linked twice or was "
+                 "written after free (double free?)", (const void *)page, block);
 }
 
 /* Blocks of size bytes start at an offset aligned to the largest power of two dividing
@@ -182,8 +183,9 @@ static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t
         _Atomic uint64_t *w = &live[index >> 6];
         uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
         if (DOG_UNLIKELY((bits & bit) == 0 || first == (key ^ (uint64_t)(uintptr_t)b)))
-            dog__fatal("double free of %p (block of %u bytes, found while collecting "
-                       "cross-thread frees)", (void *)b, page->block_size);
+            /* Not safe to go on: the list's links may be a cookie or reused words. */
+            dog__corrupt(b, "double free of %p (block of %u bytes, found while collecting "
+                         "cross-thread frees)", (void *)b, page->block_size);
         next = (dog_block_t *)(uintptr_t)first;
         if (n < want) {
             *(uint64_t *)b = key ^ (uint64_t)(uintptr_t)b;
