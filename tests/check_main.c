@@ -132,6 +132,7 @@ int main(void)
     srunner_add_suite(sr, heap_api_suite());
     srunner_add_suite(sr, bad_input_suite());
     srunner_add_suite(sr, threads_suite());
+    srunner_add_suite(sr, options_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

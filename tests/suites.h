@@ -19,6 +19,7 @@ Suite *heap_api_suite(void);     /* check_heap_api.c */
 Suite *bad_input_suite(void);    /* check_bad_input.c */
 Suite *threads_suite(void);      /* check_threads.c */
 Suite *size_class_suite(void);   /* check_size_class.c */
+Suite *options_suite(void);      /* check_options.c */
 
 /* check_threads.c: 16 threads allocate from heap (NULL: dog_malloc) starting at the same
  * moment; returns the number of failed allocations. check_main.c runs it in a fresh
