@@ -16,7 +16,8 @@
  * Errors: a function that fails returns NULL (or -1, or an error number where POSIX
  * says so) and sets `errno`; out-of-memory is never a crash. Misuse that would corrupt
  * memory (freeing a pointer that dogmalloc never handed out, a double free) aborts
- * with a message on stderr that names the pointer.
+ * with a message on stderr that names the pointer, or, with #DOG_MISUSE_REPORT, is
+ * reported and skipped (see #DOG_OPTION_MISUSE).
  * @since 0.1
  */
 #ifndef DOGMALLOC_H
@@ -307,7 +308,8 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size);
  *
  * NULL is a no-op. A pointer that dogmalloc never handed out, a pointer into the
  * middle of a block and a block that is already free are detected: the process
- * aborts with a message that names the pointer. `errno` is preserved.
+ * aborts with a message that names the pointer (under #DOG_MISUSE_REPORT the message
+ * is printed and the free skipped). `errno` is preserved.
  * The block goes back to the heap it came from, whichever thread frees it; a free
  * from another thread never waits for the heap's lock. The block must not be used
  * afterwards, and blocks of a destroyed heap must not be freed.
