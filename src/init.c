@@ -15,7 +15,7 @@
 
 size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
 
-static _Atomic int init_state;      /* 0 not yet, 1 running or done */
+static _Atomic int init_state;      /* 0 not yet, 1 applying the options, 2 done */
 
 /* --- fork: take every lock so that the child starts with consistent structures ------- */
 
@@ -66,12 +66,20 @@ static void fork_child(void)
 void dog__init(void)
 {
     int expected = 0;
-    if (dog__load_relaxed(&init_state) != 0 ||
-        !atomic_compare_exchange_strong(&init_state, &expected, 1))
+    if (dog__load_acquire(&init_state) == 2)
         return;
+    if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
+        /* Another thread is applying the options: wait, so that no page or huge block
+         * of dog_default is made before its limit is set. */
+        while (dog__load_acquire(&init_state) != 2)
+            dog__cpu_relax();
+        return;
+    }
     dog__options_freeze();      /* the environment (options.c); no allocation */
     dog__default_heap.limit = (size_t)dog__option(DOG_OPTION_LIMIT);
     dog__pool_reserve((size_t)dog__option(DOG_OPTION_RESERVE));
+    /* Done before the rest, which might reach malloc again (pthread_atfork). */
+    dog__store_release(&init_state, 2);
     if (dog__option(DOG_OPTION_VERBOSE)) {
         char buf[128];
         size_t n = dog__format(buf, sizeof buf, "dogmalloc: version %s active (pid %d)\n",
