@@ -25,7 +25,8 @@
  * Errors: a function that fails returns NULL (or -1, or an error number where POSIX
  * says so) and sets `errno`; out-of-memory is never a crash. Misuse that would corrupt
  * memory (freeing a pointer that dogmalloc never handed out, a double free) aborts
- * with a message on stderr that names the pointer.
+ * with a message on stderr that names the pointer, or, with #DOG_MISUSE_REPORT, is
+ * reported and skipped (see #DOG_OPTION_MISUSE).
  * @since 0.1
  */
 #ifndef DOGMALLOC_H
@@ -45,13 +46,29 @@ extern "C" {
  *  describe the library that is running. The major version is the soname's
  *  (`libdogmalloc.so.0`): it changes only when the ABI breaks.
  *
- *  Environment options are read once, when dogmalloc first allocates (before `main`
- *  under the override), without allocating:
- *  - `DOGMALLOC_SHOW_STATS=1`: print the statistics of #dog_default to stderr at exit
- *    (the report of dog_heap_stats_print());
- *  - `DOGMALLOC_VERBOSE=1`: say on stderr at start-up which version is active.
+ *  Options (#dog_option_t) are read once from the environment, when dogmalloc first
+ *  allocates (before `main` under the override), without allocating and without stdio.
+ *  Each has a variable and an enumerator; dog_option_set() and dog_option_get() reach
+ *  them from code:
  *
- *  Any other `DOGMALLOC_*` variable draws a warning on stderr.
+ *  | Variable | Values | Default | Can change |
+ *  |----------|--------|---------|------------|
+ *  | `DOGMALLOC_SHOW_STATS` | 0 or 1 | 0 | at run time |
+ *  | `DOGMALLOC_VERBOSE` | 0 or 1 | 0 | at run time |
+ *  | `DOGMALLOC_SHOW_ERRORS` | 0 or 1 | 0 | at run time |
+ *  | `DOGMALLOC_MISUSE` | `abort`, `report` | `abort` | at run time |
+ *  | `DOGMALLOC_PURGE_DELAY` | milliseconds, `0` (at once), `-1` or `never` | 50 | at run time |
+ *  | `DOGMALLOC_LIMIT` | bytes, `0` for none | 0 | before the first allocation |
+ *  | `DOGMALLOC_THP` | `default`, `off`, `on` (or `madvise`) | `default` | before the first allocation |
+ *  | `DOGMALLOC_RESERVE` | bytes, `0` for none | 0 | before the first allocation |
+ *
+ *  Sizes take a suffix, in powers of 1024 and any case: `K`, `M`, `G`, `T`, also
+ *  written `KB`, `KiB` and so on (`DOGMALLOC_LIMIT=512M`). Flags take `1`, `yes`, `true`,
+ *  `on` and `0`, `no`, `false`, `off`. A value that does not parse draws a warning on
+ *  stderr and leaves the default, and any other `DOGMALLOC_*` variable draws a warning,
+ *  so a misspelt option does not go unnoticed. With `DOGMALLOC_VERBOSE=1`, start-up
+ *  prints the version and every option's effective value with where it came from
+ *  (default, environment or dog_option_set()).
  *  @since 0.1
  *  @{ */
 /** Major version: a change breaks the ABI (and the soname). @since 0.1 */
@@ -106,6 +123,96 @@ DOG_API int dog_version(void);
  * @since 0.1
  */
 DOG_API const char *dog_version_string(void);
+
+/** The options of dog_option_set() and dog_option_get(); each is also read from the
+ *  environment variable named in its description. @since 0.2 */
+typedef enum dog_option {
+    /** `DOGMALLOC_SHOW_STATS`: 1 prints the statistics of #dog_default to stderr at
+     *  exit (the report of dog_heap_stats_print()). Changes at run time. */
+    DOG_OPTION_SHOW_STATS = 0,
+    /** `DOGMALLOC_VERBOSE`: 1 prints the version and every option at start-up, with
+     *  where its value came from. Changes at run time (it matters at start-up only). */
+    DOG_OPTION_VERBOSE = 1,
+    /** `DOGMALLOC_SHOW_ERRORS`: 1 prints a message on stderr for each allocation that
+     *  fails (out of memory, over the #DOG_OPTION_LIMIT, a bad alignment), up to 100
+     *  messages. Misuse is always reported, whatever this says. Changes at run time. */
+    DOG_OPTION_SHOW_ERRORS = 2,
+    /** `DOGMALLOC_MISUSE`: what a detected misuse does, #DOG_MISUSE_ABORT (the default)
+     *  or #DOG_MISUSE_REPORT. Changes at run time. */
+    DOG_OPTION_MISUSE = 3,
+    /** `DOGMALLOC_PURGE_DELAY`: milliseconds that an empty page stays resident in the
+     *  reuse pool before its memory goes back to the OS (`madvise`); 0 purges at once,
+     *  -1 never purges by age (the pool's cap of 64 resident pages still applies).
+     *  Default 50. Changes at run time; pages already pooled follow the new delay. */
+    DOG_OPTION_PURGE_DELAY = 4,
+    /** `DOGMALLOC_LIMIT`: a budget in bytes for #dog_default, as dog_heap_options_t.limit
+     *  is for an explicit heap: past it, the dog_malloc() family (and `malloc` under the
+     *  override) returns NULL with `errno` = ENOMEM. 0 (the default) for none. Only
+     *  before the first allocation. */
+    DOG_OPTION_LIMIT = 5,
+    /** `DOGMALLOC_THP`: transparent huge pages for the mappings that pages are carved
+     *  from: #DOG_THP_DEFAULT, #DOG_THP_OFF or #DOG_THP_ON. Only before the first
+     *  allocation. */
+    DOG_OPTION_THP = 6,
+    /** `DOGMALLOC_RESERVE`: bytes of address space to reserve at start-up (mapped
+     *  without access and without swap reservation, so it costs no memory); pages are
+     *  carved from it before anything else is mapped, so they lie together. 0 (the
+     *  default) for none. Only before the first allocation. */
+    DOG_OPTION_RESERVE = 7,
+    /** The number of options (not an option). */
+    DOG_OPTION_COUNT = 8
+} dog_option_t;
+
+/** #DOG_OPTION_MISUSE: an invalid or double free and the other misuses abort the
+ *  process after a message on stderr (the default). @since 0.2 */
+#define DOG_MISUSE_ABORT 0
+/** #DOG_OPTION_MISUSE: a misuse prints its message and the program continues where
+ *  that is safe: an invalid, interior or double free, or a dog_free_sized() with too
+ *  large a size, is skipped (the block, if it is one, leaks rather than corrupts
+ *  anything); dog_realloc() of a pointer that is not a live block returns NULL with
+ *  `errno` = EINVAL; dog_usable_size() of one returns 0; a dead heap handle counts as
+ *  NULL (EINVAL). Corruption found inside the allocator (a free list that links a live
+ *  block) still aborts. @since 0.2 */
+#define DOG_MISUSE_REPORT 1
+
+/** #DOG_OPTION_THP: no `madvise`; the kernel's setting in
+ *  `/sys/kernel/mm/transparent_hugepage/enabled` decides (the default). @since 0.2 */
+#define DOG_THP_DEFAULT 0
+/** #DOG_OPTION_THP: `madvise(MADV_NOHUGEPAGE)`: never huge pages, even when the kernel
+ *  uses them everywhere (a purge then always returns memory). @since 0.2 */
+#define DOG_THP_OFF 1
+/** #DOG_OPTION_THP: `madvise(MADV_HUGEPAGE)` on 2 MiB-aligned mappings, so the kernel
+ *  backs them with huge pages when its setting is `always` or `madvise` (the variable
+ *  also takes `madvise` for this). @since 0.2 */
+#define DOG_THP_ON 2
+
+/**
+ * Set option @p opt to @p value, overriding its environment variable.
+ *
+ * Options marked "changes at run time" in #dog_option_t take effect at once, from any
+ * thread. The others are read when dogmalloc first allocates (the first dog_malloc(),
+ * or before `main` under the override) and can be set only before that; a call
+ * before it also reads the environment, so the value given here wins over the
+ * variable. `errno` is not changed.
+ * @param opt    the option.
+ * @param value  its new value, in the unit of its description (0 or 1 for a flag).
+ * @return 0; or EINVAL if @p opt is not an option or @p value not one of its values;
+ *         or EBUSY if @p opt can only be set before the first allocation and that has
+ *         happened.
+ * @since 0.2
+ */
+DOG_API int dog_option_set(dog_option_t opt, long value);
+
+/**
+ * Return the effective value of option @p opt.
+ *
+ * Reads the environment first if dogmalloc has not yet. Safe from any thread.
+ * @param opt  the option.
+ * @return its value (#DOG_OPTION_PURGE_DELAY may be -1, for never), or -1 with
+ *         `errno` = EINVAL if @p opt is not an option.
+ * @since 0.2
+ */
+DOG_API long dog_option_get(dog_option_t opt);
 /** @} */
 
 /** @defgroup malloc Global allocation
@@ -210,7 +317,8 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size);
  *
  * NULL is a no-op. A pointer that dogmalloc never handed out, a pointer into the
  * middle of a block and a block that is already free are detected: the process
- * aborts with a message that names the pointer. `errno` is preserved.
+ * aborts with a message that names the pointer (under #DOG_MISUSE_REPORT the message
+ * is printed and the free skipped). `errno` is preserved.
  *
  * What the always-on double-free check promises: a second free of a block aborts,
  * whichever threads made the two frees and in whichever order, as long as the

@@ -25,6 +25,7 @@ static void *heap_calloc(dog_heap_t *heap, size_t count, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
+        dog__error("calloc(%zu, %zu): the size overflows", count, size);
         errno = ENOMEM;
         return NULL;
     }
@@ -39,12 +40,14 @@ static void *heap_calloc(dog_heap_t *heap, size_t count, size_t size)
 static void *heap_aligned(dog_heap_t *heap, size_t align, size_t size)
 {
     if (align == 0 || (align & (align - 1)) != 0) {
+        dog__error("aligned_alloc(%zu, %zu): the alignment is not a power of two", align, size);
         errno = EINVAL;
         return NULL;
     }
     if (align <= DOG_WORD_SIZE || (align <= 16 && size >= 16 && size <= DOG_SMALL_SIZE_MAX))
         return heap_alloc(heap, size);          /* every block of >= 16 bytes is 16-aligned */
     if (size > PTRDIFF_MAX) {
+        dog__error("aligned_alloc(%zu, %zu): the size is above PTRDIFF_MAX", align, size);
         errno = ENOMEM;
         return NULL;
     }
@@ -76,6 +79,15 @@ static dog_huge_t *live_huge(const void *p, unsigned kind)
     return h != NULL && dog__load_relaxed(&h->xstate) == DOG_HUGE_LIVE ? h : NULL;
 }
 
+/* realloc of what is not a live block: reported (misuse.c); if that returns, p is left
+ * alone and the call fails with EINVAL. */
+static DOG_COLD void *bad_pointer(void *p, const char *func)
+{
+    dog__misuse(DOG_MISUSE_BAD_POINTER, p, "%s(%p): not a live block of dogmalloc", func, p);
+    errno = EINVAL;
+    return NULL;
+}
+
 /* Resize p; the result belongs to target, or to p's heap when target is NULL. */
 static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *func)
 {
@@ -84,6 +96,7 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
     if (size == 0)
         size = 1;       /* documented: a minimal block, never a free + NULL */
     if (size > PTRDIFF_MAX) {
+        dog__error("%s(%p, %zu): the size is above PTRDIFF_MAX", func, p, size);
         errno = ENOMEM;
         return NULL;
     }
@@ -93,7 +106,7 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
     if (kind == DOG_FRAME_PAGE) {
         dog_page_t *page = live_block_page(p);
         if (page == NULL)
-            dog__fatal("%s(%p): not a live block of dogmalloc", func, p);
+            return bad_pointer(p, func);
         heap = page->heap;
         old_usable = page->block_size;
         if ((target == NULL || target == heap) && size <= old_usable &&
@@ -102,7 +115,7 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
     } else {
         dog_huge_t *h = live_huge(p, kind);
         if (h == NULL)
-            dog__fatal("%s(%p): not a live block of dogmalloc", func, p);
+            return bad_pointer(p, func);
         heap = h->heap;
         old_usable = h->usable;
         if ((target == NULL || target == heap) && size > DOG_SMALL_SIZE_MAX) {
@@ -121,11 +134,16 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
 
 static DOG_NOINLINE void free_other(void *p, unsigned kind)
 {
-    if (kind == DOG_FRAME_NONE)
-        dog__free_invalid(p, NULL);
+    if (kind == DOG_FRAME_NONE) {
+        dog__free_invalid(p, DOG_MISUSE_INVALID_FREE, NULL);
+        return;
+    }
     dog_huge_t *h = dog__huge_of(p, kind);
-    if (h == NULL)
-        dog__free_invalid(p, "inside a huge block, or a huge block already freed (double free?)");
+    if (h == NULL) {
+        dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE,
+                          "inside a huge block, or a huge block already freed (double free?)");
+        return;
+    }
     int saved = errno;
     dog__huge_free(h);
     errno = saved;
@@ -161,6 +179,7 @@ DOG_API void *dog_reallocarray(void *p, size_t count, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
+        dog__error("reallocarray(%p, %zu, %zu): the size overflows", p, count, size);
         errno = ENOMEM;
         return NULL;
     }
@@ -192,7 +211,11 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
  * cache (or after it retired it). */
 static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 {
-    size_t index = dog__page_block_index(page, p);
+    size_t index;
+    if (DOG_UNLIKELY(!dog__page_is_block(page, p, &index))) {
+        dog__free_reject(page, p);
+        return;
+    }
     if (DOG_UNLIKELY(dog__block_parked(p))) {
         dog__tcache_bad_free(p);
         return;
@@ -259,8 +282,13 @@ DOG_API void dog_free_sized(void *p, size_t size)
     if (p == NULL)
         return;
     size_t usable = dog_usable_size(p);
-    if (size > usable)
-        dog__fatal("dog_free_sized(%p, %zu): the block has only %zu usable bytes", p, size, usable);
+    if (usable == 0)
+        return;             /* not a live block, reported (MISUSE=report): skipped */
+    if (size > usable) {
+        dog__misuse(DOG_MISUSE_FREE_SIZE, p, "dog_free_sized(%p, %zu): the block has only %zu "
+                    "usable bytes", p, size, usable);
+        return;             /* reported: the free is skipped, the block leaks */
+    }
     dog_free(p);
 }
 
@@ -278,7 +306,9 @@ DOG_API size_t dog_usable_size(const void *p)
         if (h != NULL)
             return h->usable;
     }
-    dog__fatal("dog_usable_size(%p): invalid pointer: not a live block of dogmalloc", p);
+    dog__misuse(DOG_MISUSE_BAD_POINTER, p,
+                "dog_usable_size(%p): invalid pointer: not a live block of dogmalloc", p);
+    return 0;
 }
 
 /* --- Heaps --------------------------------------------------------------------------- */

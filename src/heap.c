@@ -160,8 +160,10 @@ void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
  * a block that is on the local free list. */
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
 {
-    if (DOG_UNLIKELY(!dog__page_live(page, index)))
-        dog__free_invalid(block, "double free");
+    if (DOG_UNLIKELY(!dog__page_live(page, index))) {
+        dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
+        return;
+    }
     dog_block_t *head = dog__load_relaxed(&page->xthread_free);
     do {
         dog__block_set_remote_next(block, head, page);    /* parked from now on: block.h */
@@ -192,7 +194,8 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
     }
     if (page->shard != shard) {         /* retired to the pool meanwhile: not a live block */
         dog__lock_release(&shard->lock);
-        dog__free_invalid(block, NULL);
+        dog__free_invalid(block, DOG_MISUSE_INVALID_FREE, NULL);
+        return;
     }
     dog__page_collect(shard, page);
     dog__page_free_locked(shard, page, block, index);
@@ -201,20 +204,27 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
     dog__lock_release(&shard->lock);
 }
 
-/* p is not the start of a block of page: say which way (dog__page_block_index). Not
- * declared noreturn, and in another file than its callers, so that the compiler calls it
- * in tail position and the fast free path needs no stack frame (dog__tcache_bad_free). */
+/* p, found in a page frame, is not the start of a block of page (dog__page_is_block):
+ * say which way. Not declared noreturn, and in another file than its callers, so that
+ * the compiler calls it in tail position and the fast free path needs no stack frame
+ * (dog__tcache_bad_free). */
 void dog__free_reject(dog_page_t *page, const void *p)
 {
-    dog__page_block_index(page, p);
-    dog__free_invalid(p, "into the middle of a block");
+    uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+    if (off >= DOG_PAGE_SIZE || page->shard == NULL)
+        dog__free_invalid(p, DOG_MISUSE_INVALID_FREE, NULL);
+    else
+        dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE, "into the middle of a block");
 }
 
-void dog__free_invalid(const void *p, const char *why)
+/* Every bad free is reported here, through the one policy of misuse.c. */
+void dog__free_invalid(const void *p, int kind, const char *why)
 {
     if (why != NULL)
-        dog__fatal("dog_free(%p): invalid pointer: %s", p, why);
-    dog__fatal("dog_free(%p): invalid pointer: not allocated by dogmalloc, or already freed", p);
+        dog__misuse(kind, p, "dog_free(%p): invalid pointer: %s", p, why);
+    else
+        dog__misuse(kind, p, "dog_free(%p): invalid pointer: not allocated by dogmalloc, or "
+                    "already freed", p);
 }
 
 /* --- The generic allocation path ----------------------------------------------------- */
@@ -278,6 +288,8 @@ bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held)
     release_empty(heap, held);
     if (budget_try(heap, bytes))
         return true;
+    dog__error("heap \"%s\": %zu more bytes would exceed its budget of %zu (%zu held)",
+               heap->name, bytes, heap->limit, dog__load_relaxed(&heap->xmapped));
     errno = ENOMEM;
     return false;
 }
@@ -289,6 +301,7 @@ static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
         return NULL;
     dog_page_t *page = dog__pool_take();
     if (page == NULL) {
+        dog__error("heap \"%s\": out of memory mapping a page", heap->name);
         dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);
         return NULL;
     }
@@ -369,9 +382,11 @@ dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func)
 {
     if (DOG_UNLIKELY(heap == NULL))
         return NULL;
-    if (DOG_UNLIKELY(heap->magic != DOG_HEAP_MAGIC))
-        dog__fatal("%s(%p): not a live heap (destroyed, or never created by dog_heap_new)",
-                   func, (const void *)heap);
+    if (DOG_UNLIKELY(heap->magic != DOG_HEAP_MAGIC)) {
+        dog__misuse(DOG_MISUSE_BAD_HEAP, heap, "%s(%p): not a live heap (destroyed, or never "
+                    "created by dog_heap_new)", func, (const void *)heap);
+        return NULL;        /* reported: the caller fails with EINVAL */
+    }
     return (dog_heap_t *)heap;
 }
 
@@ -422,9 +437,13 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
 {
     if (heap == NULL)
         return;
-    if (heap == &dog__default_heap)
-        dog__fatal("dog_heap_destroy(dog_default): the default heap cannot be destroyed");
-    dog__heap_check(heap, "dog_heap_destroy");
+    if (heap == &dog__default_heap) {
+        dog__misuse(DOG_MISUSE_BAD_HEAP, heap,
+                    "dog_heap_destroy(dog_default): the default heap cannot be destroyed");
+        return;
+    }
+    if (dog__heap_check(heap, "dog_heap_destroy") == NULL)
+        return;
 
     dog__lock_acquire(&dog__heaps_lock);
     if (heap->list_prev)

@@ -5,6 +5,7 @@
 #define DOG_HEAP_H
 
 #include <errno.h>
+#include "misuse.h"
 #include "page.h"
 #include "size_class.h"
 
@@ -18,8 +19,10 @@ void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size);
 void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page);
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index);
 void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index);
+/* Bad frees (misuse.h): these return when the policy is "report"; the caller then returns
+ * at once, leaving the block alone. */
 DOG_COLD void dog__free_reject(dog_page_t *page, const void *p);
-DOG_NORETURN DOG_COLD void dog__free_invalid(const void *p, const char *why);
+DOG_COLD void dog__free_invalid(const void *p, int kind, const char *why);
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
 dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);
@@ -68,8 +71,13 @@ static DOG_INLINE void *dog__heap_malloc_small(dog_heap_t *heap, size_t size)
 static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *page,
                                               dog_block_t *block, size_t index)
 {
-    if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index)))
-        dog__free_invalid(block, index >= page->capacity ? NULL : "double free");
+    if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index))) {
+        if (index >= page->capacity)
+            dog__free_invalid(block, DOG_MISUSE_INVALID_FREE, NULL);
+        else
+            dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
+        return;
+    }
     dog__page_live_flip(page, index);
     block->next = page->free;
     page->free = block;
@@ -89,18 +97,6 @@ static DOG_INLINE bool dog__page_is_block(const dog_page_t *page, const void *p,
     *index = dog__page_index(page, off);
     return off < DOG_PAGE_SIZE && *index * page->block_size == off &&
            *index < page->reserved && page->shard != NULL;
-}
-
-/* The index of block p in page, or abort with a message if p is not the start of one. */
-static DOG_INLINE size_t dog__page_block_index(dog_page_t *page, const void *p)
-{
-    size_t index;
-    if (DOG_UNLIKELY(!dog__page_is_block(page, p, &index))) {
-        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
-        dog__free_invalid(p, off >= DOG_PAGE_SIZE || page->shard == NULL
-                                 ? NULL : "into the middle of a block");
-    }
-    return index;
 }
 
 /* Free a block of a small page: the owner's lock taken with one try pushes onto the

@@ -17,6 +17,9 @@
 #include "page_pool.h"
 #include "segmap.h"
 
+/* init.c */
+void dog__init(void);
+
 #define DOG_HUGE_CACHE_MS 1000      /* cached mappings unused this long are unmapped */
 
 static dog_lock_t cache_lock = DOG_LOCK_INIT;
@@ -450,7 +453,10 @@ static void heap_unlink(dog_heap_t *heap, dog_huge_t *h)
 
 void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
 {
+    dog__init();        /* the options (DOGMALLOC_LIMIT) hold for a first block that is huge */
     if (size > DOG_HUGE_SIZE_MAX || align > DOG_HUGE_SIZE_MAX) {
+        dog__error("heap \"%s\": a block of %zu bytes is more than any address space holds",
+                   heap->name, size);
         errno = ENOMEM;     /* more than any address space this runs in can hold */
         return NULL;
     }
@@ -461,6 +467,7 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
     bool fresh;
     dog_huge_t *h = huge_map(need, align, &fresh);
     if (h == NULL) {
+        dog__error("heap \"%s\": out of memory mapping %zu bytes", heap->name, need);
         dog__fetch_sub_relaxed(&heap->xmapped, need);
         errno = ENOMEM;
         return NULL;
@@ -491,8 +498,10 @@ dog_huge_t *dog__huge_of(const void *p, unsigned kind)
 
 void dog__huge_free(dog_huge_t *h)
 {
-    if (atomic_exchange(&h->xstate, DOG_HUGE_FREE) != DOG_HUGE_LIVE)
-        dog__free_invalid(h->ptr, "double free of a huge block");
+    if (atomic_exchange(&h->xstate, DOG_HUGE_FREE) != DOG_HUGE_LIVE) {
+        dog__free_invalid(h->ptr, DOG_MISUSE_DOUBLE_FREE, "double free of a huge block");
+        return;
+    }
     dog_heap_t *heap = h->heap;
     heap_unlink(heap, h);
     dog__fetch_sub_relaxed(&heap->xmapped, h->map_size);

@@ -1,41 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* init.c: one-time initialisation, environment options, fork safety, fatal errors and
+/* init.c: one-time initialisation (options.c reads the environment), fork safety and
  * the version. Nothing here allocates: it runs inside malloc, before main, and in a
  * child after fork. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 #include "heap.h"
 #include "huge.h"
+#include "misuse.h"
+#include "options.h"
 #include "os.h"
 #include "page_pool.h"
 #include "tcache.h"
 
 size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
 
-static _Atomic int init_state;      /* 0 not yet, 1 running, 2 done */
-static DOG_TLS int init_running;    /* this thread is inside dog__init */
-static int opt_show_stats, opt_verbose;
-
-void dog__fatal(const char *fmt, ...)
-{
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "dogmalloc: ");
-    va_list ap;
-    va_start(ap, fmt);
-    n += vsnprintf(buf + n, sizeof buf - (size_t)n - 2, fmt, ap);
-    va_end(ap);
-    if (n > (int)sizeof buf - 2)
-        n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    dog__os_write_stderr(buf, (size_t)n);
-    abort();
-}
+static _Atomic int init_state;      /* 0 not yet, 1 drawing the key and applying the
+                                       options, 2 done */
 
 /* --- fork: take every lock so that the child starts with consistent structures -------
  *
@@ -142,74 +124,42 @@ static void fork_child(void)
     dog__tl_fork_depth = depth - 1;
 }
 
-/* --- Options ------------------------------------------------------------------------- */
-
-static int env_flag(const char *name)
-{
-    const char *v = dog__os_getenv(name);
-    return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
-}
-
-static void read_options(void)
-{
-    static const char *const known[] = {"DOGMALLOC_SHOW_STATS", "DOGMALLOC_VERBOSE"};
-    opt_show_stats = env_flag("DOGMALLOC_SHOW_STATS");
-    opt_verbose = env_flag("DOGMALLOC_VERBOSE");
-    if (opt_show_stats)
-        dog__os_keep_stderr();
-    extern char **environ;
-    for (char **e = environ; e != NULL && *e != NULL; e++) {
-        if (strncmp(*e, "DOGMALLOC_", 10) != 0)
-            continue;
-        size_t len = strcspn(*e, "=");
-        int ok = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-            ok |= strlen(known[i]) == len && strncmp(*e, known[i], len) == 0;
-        if (!ok) {
-            char buf[256];
-            int n = snprintf(buf, sizeof buf, "dogmalloc: warning: unknown option %.*s (known: "
-                             "DOGMALLOC_SHOW_STATS, DOGMALLOC_VERBOSE)\n", (int)len, *e);
-            if (n > 0)
-                dog__os_write_stderr(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-        }
-    }
-}
-
-/* Called from every slow path that creates a shard (heap_pool.c), before the shard
+/* Called from every slow path that makes a page or a huge block of a heap before it
  * exists; runs once. A thread that comes while another initialises waits until it is
  * done: the block key (block.h) must be drawn before any page exists, or blocks freed
- * under a zero key would be read under the real one. The initialising thread itself may
- * come back (a libc call below that allocates) and goes through. */
+ * under a zero key would be read under the real one, and no page or huge block of
+ * dog_default may be made before its limit is set. */
 void dog__init(void)
 {
-    if (DOG_LIKELY(dog__load_acquire(&init_state) == 2) || init_running)
-        return;
     int expected = 0;
+    if (dog__load_acquire(&init_state) == 2)
+        return;
     if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
         while (dog__load_acquire(&init_state) != 2)
             dog__os_yield();
         return;
     }
-    init_running = 1;
     dog__block_key_init(dog__os_random());
-    read_options();
-    if (opt_verbose) {
+    dog__options_freeze();      /* the environment (options.c); no allocation */
+    dog__default_heap.limit = (size_t)dog__option(DOG_OPTION_LIMIT);
+    dog__pool_reserve((size_t)dog__option(DOG_OPTION_RESERVE));
+    /* Done before the rest, which might reach malloc again (pthread_atfork). */
+    dog__store_release(&init_state, 2);
+    if (dog__option(DOG_OPTION_VERBOSE)) {
         char buf[128];
-        int n = snprintf(buf, sizeof buf, "dogmalloc: version %s active (pid %d)\n",
-                         DOG_VERSION_STRING, (int)getpid());
-        if (n > 0)
-            dog__os_write_stderr(buf, (size_t)n);
+        size_t n = dog__format(buf, sizeof buf, "dogmalloc: version %s active (pid %d)\n",
+                               DOG_VERSION_STRING, (int)getpid());
+        dog__os_write_stderr(buf, n);
+        dog__options_report();
     }
     dog__tcache_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    init_running = 0;
-    dog__store_release(&init_state, 2);
 }
 
 /* At exit, DOGMALLOC_SHOW_STATS=1 prints the default heap's report to stderr. */
 __attribute__((destructor)) static void dog__stats_at_exit(void)
 {
-    if (!opt_show_stats)
+    if (!dog__option(DOG_OPTION_SHOW_STATS))
         return;
     char buf[1024];
     size_t n = dog__heap_stats_format(&dog__default_heap, buf, sizeof buf);

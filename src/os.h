@@ -11,6 +11,14 @@
 /* size > 0 and a multiple of the OS page; align a power of two >= the OS page.
  * Returns zeroed memory aligned to align, or NULL with errno = ENOMEM. */
 void *dog__os_map_aligned(size_t size, size_t align);
+/* Reserve size bytes of address space aligned to align (as dog__os_map_aligned), with no
+ * access and no swap reservation: no memory is committed. NULL with errno unchanged. */
+void *dog__os_reserve(size_t size, size_t align);
+/* Make [p, p + size) of a reservation readable and writable (zero); false on failure. */
+bool dog__os_commit(void *p, size_t size);
+/* Advise [p, p + size) for (huge true: MADV_HUGEPAGE) or against (MADV_NOHUGEPAGE)
+ * transparent huge pages; a kernel without them ignores it. */
+void dog__os_advise_thp(void *p, size_t size, bool huge);
 /* Unmap [p, p + size); both OS-page aligned. */
 void dog__os_unmap(void *p, size_t size);
 /* Give the physical memory behind [p, p + size) back; it reads as zero afterwards. */

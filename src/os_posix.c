@@ -47,6 +47,46 @@ void *dog__os_map_aligned(size_t size, size_t align)
     return (void *)start;
 }
 
+void *dog__os_reserve(size_t size, size_t align)
+{
+    int saved = errno;
+    if (size + align < size)
+        return NULL;
+    char *raw = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    if (raw == MAP_FAILED) {
+        errno = saved;
+        return NULL;
+    }
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)raw, tail = align - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    errno = saved;
+    return (void *)start;
+}
+
+bool dog__os_commit(void *p, size_t size)
+{
+    int saved = errno;
+    bool ok = mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+    errno = saved;
+    return ok;
+}
+
+void dog__os_advise_thp(void *p, size_t size, bool huge)
+{
+    int saved = errno;
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    madvise(p, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+#else
+    (void)p, (void)size, (void)huge;
+#endif
+    errno = saved;
+}
+
 void dog__os_unmap(void *p, size_t size)
 {
     int saved = errno;

@@ -2,6 +2,7 @@
 /* page.c: laying out, extending and collecting a page (see types.h for the invariants). */
 #include <stddef.h>
 #include <string.h>
+#include "misuse.h"
 #include "page.h"
 #include "size_class.h"
 
@@ -19,8 +20,8 @@ void dog__block_key_init(uint64_t random)
 
 void dog__page_corrupt(const dog_page_t *page, const void *block)
 {
-    dog__fatal("heap corruption in page %p: free block %p is linked twice or was written "
-               "after free (double free?)", (const void *)page, block);
+    dog__corrupt(block, "heap corruption in page %p: free block %p is linked twice or was "
+                 "written after free (double free?)", (const void *)page, block);
 }
 
 /* Blocks of size bytes start at an offset aligned to the largest power of two dividing
@@ -169,16 +170,17 @@ void dog__page_reorder(dog_page_t *page)
 }
 
 /* A link on a thread free list that no free wrote: the block was written after it was
- * freed, or freed twice at the same moment by two threads. */
+ * freed, or freed twice at the same moment by two threads. The list cannot be trusted
+ * past it, so this never continues, whatever the misuse policy (misuse.h). */
 static DOG_NORETURN DOG_COLD void collect_broken(const dog_page_t *page, const void *b,
                                                  uint64_t word, bool twice)
 {
     if (twice)
-        dog__fatal("double free of %p (block of %u bytes, found while collecting "
-                   "cross-thread frees)", b, page->block_size);
-    dog__fatal("heap corruption in page %p: block %p was written after it was freed by "
-               "another thread (its free-list link reads %#llx)", (const void *)page, b,
-               (unsigned long long)word);
+        dog__corrupt(b, "double free of %p (block of %u bytes, found while collecting "
+                     "cross-thread frees)", b, page->block_size);
+    dog__corrupt(b, "heap corruption in page %p: block %p was written after it was freed by "
+                 "another thread (its free-list link reads %p)", (const void *)page, b,
+                 (void *)(uintptr_t)word);
 }
 
 /* Take the blocks that other threads freed into page, with one exchange: up to want of

@@ -3,16 +3,19 @@
  *
  * Pages come back when a heap is destroyed or a page empties (heap.c:page_retire). The
  * most recent ones stay resident so that a heap rebuilt right after a destroy reuses
- * them without a page fault; a page that stays in the pool longer than
- * DOG_POOL_PURGE_MS, or beyond DOG_POOL_RESIDENT_MAX pages, gives its memory back
- * (madvise); beyond DOG_POOL_MAPPED_MAX pages the oldest are unmapped. */
+ * them without a page fault; a page that stays in the pool longer than the purge delay
+ * (DOGMALLOC_PURGE_DELAY, 50 ms by default), or beyond DOG_POOL_RESIDENT_MAX pages, gives
+ * its memory back (madvise); beyond DOG_POOL_MAPPED_MAX pages the oldest are unmapped.
+ *
+ * Fresh pages come from regions of DOG_POOL_REGION_PAGES pages: carved from the address
+ * space reserved at start-up (DOGMALLOC_RESERVE) while it lasts, else mapped one region
+ * at a time. DOGMALLOC_THP advises each region for or against transparent huge pages. */
 #include <errno.h>
+#include "options.h"
 #include "os.h"
 #include "page.h"
 #include "page_pool.h"
 #include "segmap.h"
-
-#define DOG_POOL_PURGE_MS 50
 
 _Atomic size_t dog__os_mapped;
 
@@ -25,6 +28,10 @@ static _Atomic size_t pool_count;
  * munmaps for all of them) and handed out from [region_next, region_end) untouched. */
 #define DOG_POOL_REGION_PAGES 8
 static char *region_next, *region_end;
+/* The address space reserved at start-up (dog__pool_reserve), not yet carved. */
+static char *reserve_next, *reserve_end;
+/* With DOGMALLOC_THP=on, regions are 2 MiB-aligned, so that each is whole huge pages. */
+#define DOG_POOL_THP_ALIGN ((size_t)2 << 20)
 
 
 #define STAMP(page) ((page)->pool_stamp)
@@ -53,10 +60,16 @@ static void page_unmap(dog_page_t *page)
 }
 
 /* Pool lock held: purge what is old or too much, unmap what is beyond the cap. */
+static bool pool_expired(const dog_page_t *page, uint64_t now, long delay)
+{
+    return delay >= 0 && now - STAMP(page) >= (uint64_t)delay;
+}
+
 static void pool_balance(uint64_t now)
 {
+    long delay = dog__option(DOG_OPTION_PURGE_DELAY);      /* -1: never by age */
     while (resident.last != NULL &&
-           (resident_count > DOG_POOL_RESIDENT_MAX || now - STAMP(resident.last) > DOG_POOL_PURGE_MS)) {
+           (resident_count > DOG_POOL_RESIDENT_MAX || pool_expired(resident.last, now, delay))) {
         dog_page_t *page = queue_pop(&resident, false);
         resident_count--;
         uint64_t stamp = STAMP(page);
@@ -77,9 +90,19 @@ static dog_page_t *region_take(void)
 {
     if (region_next == region_end) {
         size_t size = DOG_POOL_REGION_PAGES * DOG_PAGE_SIZE;
-        char *region = dog__os_map_aligned(size, DOG_PAGE_SIZE);
+        long thp = dog__option(DOG_OPTION_THP);
+        char *region = NULL;
+        if ((size_t)(reserve_end - reserve_next) >= size && dog__os_commit(reserve_next, size)) {
+            region = reserve_next;
+            reserve_next += size;
+        } else {
+            region = dog__os_map_aligned(size, thp == DOG_THP_ON ? DOG_POOL_THP_ALIGN
+                                                                 : DOG_PAGE_SIZE);
+        }
         if (region == NULL)
             return NULL;
+        if (thp != DOG_THP_DEFAULT)
+            dog__os_advise_thp(region, size, thp == DOG_THP_ON);
         if (!dog__segmap_set(region, size, DOG_FRAME_PAGE, DOG_FRAME_PAGE)) {
             dog__segmap_set(region, size, DOG_FRAME_NONE, DOG_FRAME_NONE);
             dog__os_unmap(region, size);
@@ -144,6 +167,24 @@ void dog__pool_trim(void)
         dog__fetch_sub_relaxed(&dog__os_mapped, rest);
         region_next = region_end = NULL;
     }
+    dog__lock_release(&pool_lock);
+}
+
+/* Init (before any page exists): reserve bytes of address space, rounded up to whole
+ * regions, for region_take to carve. Nothing is counted as mapped until carved. */
+void dog__pool_reserve(size_t bytes)
+{
+    size_t region = DOG_POOL_REGION_PAGES * DOG_PAGE_SIZE;
+    if (bytes == 0 || bytes > SIZE_MAX / 2)
+        return;
+    bytes = (bytes + region - 1) / region * region;
+    size_t align = dog__option(DOG_OPTION_THP) == DOG_THP_ON ? DOG_POOL_THP_ALIGN : DOG_PAGE_SIZE;
+    char *base = dog__os_reserve(bytes, align);
+    if (base == NULL)
+        return;             /* no reserve: pages are mapped as they are needed */
+    dog__lock_acquire(&pool_lock);
+    reserve_next = base;
+    reserve_end = base + bytes;
     dog__lock_release(&pool_lock);
 }
 

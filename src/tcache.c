@@ -221,12 +221,15 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
             } else {
                 _Atomic uint64_t *w = &live[index >> 6];
                 uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-                if (DOG_UNLIKELY((bits & bit) == 0))
-                    dog__free_invalid(block, "double free");
-                dog__store_relaxed(w, bits ^ bit);
-                dog__block_set_next(block, free_list);
-                free_list = block;
-                run++;
+                if (DOG_UNLIKELY((bits & bit) == 0)) {
+                    /* Reported and skipped: the block stays out of every list (it leaks). */
+                    dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
+                } else {
+                    dog__store_relaxed(w, bits ^ bit);
+                    dog__block_set_next(block, free_list);
+                    free_list = block;
+                    run++;
+                }
             }
             if (++i == out)
                 break;
@@ -265,10 +268,13 @@ void dog__tcache_bad_free(const void *p)
     dog_page_t *page = dog__page_of(p);
     size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
     if (!dog__page_live(page, index))
-        dog__free_invalid(p, "double free");
-    if (dog__block_cached(p))
-        dog__free_invalid(p, "double free (the block is already in a thread cache)");
-    dog__free_invalid(p, "double free (another thread freed the block already)");
+        dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE, "double free");
+    else if (dog__block_cached(p))
+        dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE,
+                          "double free (the block is already in a thread cache)");
+    else
+        dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE,
+                          "double free (another thread freed the block already)");
 }
 
 static void tcache_unregister(dog_tcache_t *tc)
