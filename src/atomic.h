@@ -11,6 +11,7 @@
 #define dog__store_relaxed(p, v)   atomic_store_explicit((p), (v), memory_order_relaxed)
 #define dog__store_release(p, v)   atomic_store_explicit((p), (v), memory_order_release)
 #define dog__store_seqcst(p, v)    atomic_store_explicit((p), (v), memory_order_seq_cst)
+#define dog__exchange_relaxed(p, v) atomic_exchange_explicit((p), (v), memory_order_relaxed)
 #define dog__exchange_acqrel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
 #define dog__exchange_acquire(p, v) atomic_exchange_explicit((p), (v), memory_order_acquire)
 #define dog__fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)

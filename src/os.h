@@ -7,6 +7,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "compiler.h"
+
+/* All bytes dogmalloc holds from the OS (pages, huge blocks, its own structures, the
+ * address map), for dog_stats; callers of the functions below keep it up to date. */
+extern DOG_HIDDEN _Atomic size_t dog__os_mapped;
 
 /* size > 0 and a multiple of the OS page; align a power of two >= the OS page.
  * Returns zeroed memory aligned to align, or NULL with errno = ENOMEM. */

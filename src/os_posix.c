@@ -17,10 +17,16 @@
 #define MAP_NORESERVE 0
 #endif
 
+_Atomic size_t dog__os_mapped;
+
+/* Memory that will be written is mapped without MAP_NORESERVE, so that the kernel's
+ * overcommit policy applies to it as to glibc's: a request far beyond what the machine
+ * has (malloc(2^40) on 24 GiB) fails with ENOMEM instead of succeeding and failing
+ * later. Only address space reserved and not yet committed (dog__os_reserve) is
+ * NORESERVE. */
 static void *map_plain(size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
@@ -121,7 +127,7 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
     if (new_size > old_size) {
         char *want = (char *)p + old_size;
         void *got = mmap(want, new_size - old_size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (got != MAP_FAILED && got != want)
             munmap(got, new_size - old_size);   /* a kernel that took the address as a hint */
         errno = saved;

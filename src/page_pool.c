@@ -17,7 +17,6 @@
 #include "page_pool.h"
 #include "segmap.h"
 
-_Atomic size_t dog__os_mapped;
 
 static dog_lock_t pool_lock = DOG_LOCK_INIT;
 static dog_page_queue_t resident;     /* newest first */

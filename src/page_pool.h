@@ -12,7 +12,6 @@ void dog__pool_give(dog_page_t *first);         /* a list linked by next */
 void dog__pool_trim(void);                      /* unmap every pooled page */
 void dog__pool_reserve(size_t bytes);           /* init: DOGMALLOC_RESERVE */
 size_t dog__pool_pages(void);
-extern DOG_HIDDEN _Atomic size_t dog__os_mapped;           /* all bytes dogmalloc maps, for dog_stats */
 bool dog__pool_fork_lock(void);
 void dog__pool_fork_unlock(void);
 

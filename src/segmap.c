@@ -1,14 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* segmap.c: leaves of the address-range map are mapped on first use and never freed
- * (64 KiB per 32 GiB of address space in use). */
+/* segmap.c: leaves of the address-range map, mapped on first use and given back when
+ * they mark nothing, so that the map holds memory in proportion to what dogmalloc has
+ * mapped, not to the span of addresses it ever used.
+ *
+ * Each leaf has a count of its entries that are not DOG_FRAME_NONE. A writer counts the
+ * frames it is about to mark before it writes them, and uncounts those that were marked
+ * already, so a leaf's count never reads 0 while an entry of it is set or about to be.
+ * The writer that takes a count from 1 to 0 sets it to PURGING instead, gives the leaf's
+ * memory back (it reads as zeros, DOG_FRAME_NONE, afterwards: readers read the map
+ * without a lock, so the mapping itself stays), counts it out of dog__os_mapped, and
+ * stores 0; a writer that finds PURGING waits for that. */
 #include <errno.h>
 #include <stdbool.h>
 #include "os.h"
 #include "segmap.h"
 
 #define LEAF_ENTRIES ((size_t)1 << DOG_SEGMAP_LEAF_BITS)
+#define PURGING UINT32_MAX
 
 _Atomic(_Atomic uint8_t *) dog__segmap_top[DOG_SEGMAP_TOP_COUNT];
+static _Atomic uint32_t leaf_count[DOG_SEGMAP_TOP_COUNT];
 
 static _Atomic uint8_t *leaf_get(size_t top)
 {
@@ -25,6 +36,42 @@ static _Atomic uint8_t *leaf_get(size_t top)
     return expected;
 }
 
+/* n more entries of leaf top will be marked: count them first (a leaf going from 0 to
+ * in use is memory dogmalloc holds again). */
+static void leaf_count_add(size_t top, uint32_t n)
+{
+    uint32_t c = dog__load_relaxed(&leaf_count[top]);
+    for (;;) {
+        if (c == PURGING) {
+            dog__os_yield();
+            c = dog__load_relaxed(&leaf_count[top]);
+            continue;
+        }
+        if (atomic_compare_exchange_weak(&leaf_count[top], &c, c + n))
+            break;
+    }
+    if (c == 0)
+        dog__fetch_add_relaxed(&dog__os_mapped, LEAF_ENTRIES);
+}
+
+/* n entries of leaf top are no longer marked (or were counted by leaf_count_add but had
+ * been marked already); the last one out gives the leaf's memory back. */
+static void leaf_count_sub(size_t top, uint32_t n)
+{
+    uint32_t c = dog__load_relaxed(&leaf_count[top]);
+    for (;;) {
+        uint32_t next = c - n == 0 ? PURGING : c - n;
+        if (atomic_compare_exchange_weak(&leaf_count[top], &c, next)) {
+            if (next != PURGING)
+                return;
+            break;
+        }
+    }
+    dog__os_purge((void *)dog__load_relaxed(&dog__segmap_top[top]), LEAF_ENTRIES);
+    dog__fetch_sub_relaxed(&dog__os_mapped, LEAF_ENTRIES);
+    dog__store_release(&leaf_count[top], 0);
+}
+
 bool dog__segmap_set(const void *start, size_t size, unsigned first, unsigned rest)
 {
     uintptr_t a = (uintptr_t)start, end = a + size;
@@ -32,18 +79,44 @@ bool dog__segmap_set(const void *start, size_t size, unsigned first, unsigned re
         errno = ENOMEM;         /* outside the address space the map covers */
         return false;
     }
-    for (unsigned kind = first; a < end; a += DOG_PAGE_SIZE, kind = rest) {
+    unsigned kind = first;
+    while (a < end) {
+        /* The frames of [a, end) in one leaf. */
         uintptr_t frame = a >> DOG_PAGE_SHIFT;
-        _Atomic uint8_t *leaf = kind == DOG_FRAME_NONE
-            ? dog__load_acquire(&dog__segmap_top[frame >> DOG_SEGMAP_LEAF_BITS])
-            : leaf_get(frame >> DOG_SEGMAP_LEAF_BITS);
-        if (leaf == NULL && kind == DOG_FRAME_NONE)
-            continue;           /* nothing to clear where no leaf was ever mapped */
-        if (leaf == NULL) {
-            errno = ENOMEM;
-            return false;
+        size_t top = frame >> DOG_SEGMAP_LEAF_BITS;
+        uintptr_t leaf_end = (uintptr_t)(top + 1) << (DOG_SEGMAP_LEAF_BITS + DOG_PAGE_SHIFT);
+        uintptr_t stop = end < leaf_end ? end : leaf_end;
+        uint32_t frames = (uint32_t)((stop - a + DOG_PAGE_SIZE - 1) >> DOG_PAGE_SHIFT);
+        bool marking = kind != DOG_FRAME_NONE || (rest != DOG_FRAME_NONE && frames > 1);
+        _Atomic uint8_t *leaf;
+        if (marking) {
+            leaf = leaf_get(top);
+            if (leaf == NULL) {
+                errno = ENOMEM;
+                return false;
+            }
+            leaf_count_add(top, frames);
+        } else {
+            leaf = dog__load_acquire(&dog__segmap_top[top]);
+            if (leaf == NULL) {     /* nothing to clear where no leaf was ever mapped */
+                a = stop;
+                kind = rest;
+                continue;
+            }
         }
-        dog__store_relaxed(&leaf[frame & (LEAF_ENTRIES - 1)], (uint8_t)kind);
+        /* was: entries of these frames marked before; now: marked after. The count
+         * becomes what it was, less was, plus now: a marking writer counted all frames
+         * first, so it takes back frames + was - now; a clearing writer, was. */
+        uint32_t was = 0, now = 0;
+        for (; a < stop; a += DOG_PAGE_SIZE, kind = rest) {
+            uint8_t old = dog__exchange_relaxed(&leaf[(a >> DOG_PAGE_SHIFT) & (LEAF_ENTRIES - 1)],
+                                                (uint8_t)kind);
+            was += old != DOG_FRAME_NONE;
+            now += kind != DOG_FRAME_NONE;
+        }
+        uint32_t drop = marking ? frames + was - now : was;
+        if (drop != 0)
+            leaf_count_sub(top, drop);
     }
     return true;
 }

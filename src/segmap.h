@@ -10,6 +10,8 @@
 #ifndef DOG_SEGMAP_H
 #define DOG_SEGMAP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "atomic.h"
 #include "compiler.h"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "heap.h"
 #include "huge.h"
+#include "os.h"
 #include "page_pool.h"
 #include "tcache.h"
 
