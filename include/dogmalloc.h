@@ -262,7 +262,9 @@ DOG_API void *dog_calloc(size_t count, size_t size) DOG_MALLOC_ATTR DOG_ALLOC_SI
  * `dog_malloc(n)`. `dog_realloc(p, 0)` is `dog_realloc(p, 1)`: it returns a
  * minimal unique block (which must be freed), not NULL; this differs from glibc,
  * which frees @p p and returns NULL. Huge blocks grow and shrink in place where
- * the OS allows (mremap). On success @p p must no longer be used: only the
+ * the OS allows (mremap). A shrink never fails: when the smaller block would
+ * need memory that cannot be had (a page of a smaller size class beyond a heap's
+ * budget, say), @p p is returned as it is. On success @p p must no longer be used: only the
  * returned pointer is valid. Safe from any thread, but no other thread may use
  * or free @p p during the call.
  * @param p     a live block of any dogmalloc heap, or NULL.
@@ -573,7 +575,9 @@ DOG_API int dog_stats(dog_stats_t *out);
 /**
  * Return all memory that no heap uses to the OS now (reuse pool and huge cache).
  *
- * Live blocks and the pages that hold them are untouched; dogmalloc also returns
+ * The calling thread's cache of freed blocks goes back to the heaps first, so the
+ * pages it held can go too (other threads' caches stay: at most 16 KiB per size
+ * class each). Live blocks and the pages that hold them are untouched; dogmalloc also returns
  * unused memory by itself over time, so calling this is never required. Safe from
  * any thread; does not change `errno`. `malloc_trim()` calls it under the override.
  * @since 0.1

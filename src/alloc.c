@@ -124,9 +124,18 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
                 return q;
         }
     }
+    int saved = errno;
     void *q = heap_alloc(target ? target : heap, size);
-    if (q == NULL)
+    if (q == NULL) {
+        /* A shrink moves to a smaller class only to save memory; when that class needs a
+         * page (or a heap's budget has no room for one), the block stays where it is: a
+         * shrink never fails for want of memory (include/dogmalloc.h, dog_realloc). */
+        if ((target == NULL || target == heap) && size <= old_usable) {
+            errno = saved;
+            return p;
+        }
         return NULL;
+    }
     memcpy(q, p, size < old_usable ? size : old_usable);
     dog_free(p);
     return q;

@@ -1215,6 +1215,39 @@ START_TEST(test_heap_full_page_retired_never_served)
 }
 END_TEST
 
+START_TEST(test_heap_limit_shrink_never_fails)
+{
+    /* A budget of one page, all of it taken by the page of one 64 KiB block: shrinking
+     * that block to 16 bytes would move it to a class that needs a page of its own. A
+     * shrink must not need more memory than it has: the block stays where it is. */
+    dog_heap_t *h = heap_named("shrink", PAGE_SIZE_DOG);
+    char *p = dog_heap_malloc(h, 64 * KiB);
+    ck_assert_ptr_nonnull(p);
+    bytes_fill(p, 64 * KiB, 7);
+    errno = 0;
+    char *q = dog_heap_realloc(h, p, 16);
+    ck_assert_msg(q != NULL, "shrink 64 KiB -> 16 in a full budget failed (errno %d)", errno);
+    ck_assert_int_eq(errno, 0);
+    ck_assert_uint_eq(bytes_check(q, 16, 7), SIZE_MAX);
+    ck_assert_ptr_eq(dog_heap_of(q), h);
+    ck_assert_uint_le(heap_stats(h).bytes_mapped, PAGE_SIZE_DOG);
+    dog_free(q);
+    dog_heap_destroy(h);
+
+    /* The same for a huge block whose mapping leaves less than a page of the budget. */
+    h = heap_named("shrink-huge", 2 * MiB);
+    p = dog_heap_malloc(h, 2 * MiB - 64 * KiB);
+    ck_assert_ptr_nonnull(p);
+    bytes_fill(p, 2 * MiB - 64 * KiB, 9);
+    q = dog_heap_realloc(h, p, 100);
+    ck_assert_msg(q != NULL, "shrink of a huge block to 100 bytes failed (errno %d)", errno);
+    ck_assert_uint_eq(bytes_check(q, 100, 9), SIZE_MAX);
+    ck_assert_uint_le(heap_stats(h).bytes_mapped, 2 * MiB);
+    dog_free(q);
+    dog_heap_destroy(h);
+}
+END_TEST
+
 Suite *heap_api_suite(void)
 {
     Suite *s = suite_create("heap_api");
@@ -1254,6 +1287,7 @@ Suite *heap_api_suite(void)
     tcase_add_test(lim, test_heap_limit_empty_pages_serve_other_classes);
     tcase_add_test(lim, test_heap_limit_empty_pages_serve_huge);
     tcase_add_test(lim, test_heap_limit_realloc);
+    tcase_add_test(lim, test_heap_limit_shrink_never_fails);
     tcase_add_test(lim, test_heap_limit_aligned);
     tcase_add_test(lim, test_heap_limit_huge_cache_between_heaps);
     tcase_add_test(lim, test_heap_limit_realloc_grow_with_cache_warm);
