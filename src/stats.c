@@ -150,6 +150,10 @@ DOG_API int dog_stats(dog_stats_t *out)
 DOG_API void dog_trim(void)
 {
     int saved = errno;
+    /* The calling thread's cached blocks hold their pages: back to the shards first, so
+     * that the pages they emptied go to the pool and the OS below. Other threads' caches
+     * are theirs alone (no lock guards them) and stay. */
+    dog__tcache_flush_mine();
     dog__lock_acquire(&dog__heaps_lock);
     for (dog_heap_t *heap = dog__heaps; heap != NULL; heap = heap->list_next) {
         unsigned n = dog__load_acquire(&heap->xshard_count);

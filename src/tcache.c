@@ -262,6 +262,17 @@ void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
     dog__tcache_push(tc, bin, p, dog__block_cookie(p));
 }
 
+/* dog_trim: every block of the calling thread's cache goes back to its page. */
+void dog__tcache_flush_mine(void)
+{
+    dog_tcache_t *tc = dog__tc;
+    if (tc == NULL)
+        return;
+    for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
+        if (tc->bins[bin].count)
+            dog__tcache_flush(tc, bin, 0);
+}
+
 /* A free whose block is parked (block.h) or not live: find out which, and say so. */
 void dog__tcache_bad_free(const void *p)
 {

@@ -70,6 +70,7 @@ extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tc;
 void *dog__tcache_miss(size_t size);
 void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep);
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p);
+void dog__tcache_flush_mine(void);
 /* Reports a double free (misuse.c: aborts, or returns under DOGMALLOC_MISUSE=report). Not
  * declared noreturn: called in tail position, it leaves the fast free path a leaf with no
  * stack frame (a noreturn call must be a real call, with the stack aligned for it).

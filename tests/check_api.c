@@ -5,6 +5,7 @@
  * with the other tests, so nothing here assumes a pristine heap. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -918,6 +919,51 @@ START_TEST(test_stats_huge_mapped_and_released)
 }
 END_TEST
 
+/* A fresh thread fills pages of every cached size class, frees everything and trims:
+ * the last blocks it freed sit in its thread cache, and each held a page. */
+static void *trim_after_free_all(void *arg)
+{
+    size_t *mapped = arg;       /* [0] before, [1] after the trim */
+    enum { PER_SIZE = 80 };
+    static void *v[64][PER_SIZE];
+    size_t sizes = 0;
+    dog_trim();
+    dog_stats_t st;
+    if (dog_stats(&st) != 0)
+        return NULL;
+    mapped[0] = st.bytes_mapped;
+    for (size_t size = 16; size <= 16 * KiB && sizes < 64; size += size / 4 + 8, sizes++) {
+        for (size_t i = 0; i < PER_SIZE; i++) {
+            if ((v[sizes][i] = dog_malloc(size)) == NULL)
+                return NULL;
+            memset(v[sizes][i], 0x5a, size);
+        }
+    }
+    for (size_t s = 0; s < sizes; s++)
+        for (size_t i = 0; i < PER_SIZE; i++)
+            dog_free(v[s][i]);
+    dog_trim();
+    if (dog_stats(&st) != 0)
+        return NULL;
+    mapped[1] = st.bytes_mapped;
+    return arg;
+}
+
+START_TEST(test_trim_returns_callers_cached_pages)
+{
+    size_t mapped[2];
+    pthread_t t;
+    void *ok = NULL;
+    ck_assert_int_eq(pthread_create(&t, NULL, trim_after_free_all, mapped), 0);
+    ck_assert_int_eq(pthread_join(t, &ok), 0);
+    ck_assert_ptr_eq(ok, mapped);
+    /* Before dog_trim flushed the caller's cache, a page per size class stayed (about
+     * 20 MiB here); a couple of pages of slack for the thread's own first pages. */
+    ck_assert_msg(mapped[1] <= mapped[0] + 2 * 512 * KiB,
+                  "bytes_mapped %zu before, %zu after free-all + dog_trim", mapped[0], mapped[1]);
+}
+END_TEST
+
 Suite *api_suite(void)
 {
     Suite *s = suite_create("api");
@@ -957,6 +1003,7 @@ Suite *api_suite(void)
     tcase_add_test(tc, test_huge_shrink_caches_tail_and_grow_takes_it_back);
     tcase_add_test(tc, test_huge_grow_copies_into_cached_mapping);
     tcase_add_test(tc, test_trim_empties_caches);
+    tcase_add_test(tc, test_trim_returns_callers_cached_pages);
     tcase_add_test(tc, test_stats_null_is_einval);
     tcase_add_test(tc, test_stats_huge_mapped_and_released);
     suite_add_tcase(s, tc);
