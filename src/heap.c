@@ -198,9 +198,16 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
         return;
     }
     dog__page_collect(shard, page);
+    size_t bin = page->bin;
     dog__page_free_locked(shard, page, block, index);
-    if (page->used == 0 && page->shard == shard)
-        page_retire(shard, page, true);     /* no slow path here will retire it later */
+    /* The free may have given the page to the pool already (page_retire), where another
+     * thread can take it or dog_trim unmap it, so its header is not read again unless the
+     * shard still has it. The one case where an emptied page stays is the only page of
+     * its bin, kept for a slow path (retire_wait) that an orphaned shard may never run:
+     * it heads its bin's queue, which only the shard's lock holder changes, so the
+     * pointer compare tells, without touching the page, that it is still ours. */
+    if (shard->queues[bin].first == page && page->used == 0)
+        page_retire(shard, page, true);
     dog__lock_release(&shard->lock);
 }
 
