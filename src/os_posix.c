@@ -30,10 +30,22 @@ static void *map_plain(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* raw maps size + align bytes: keep the size bytes at the first align boundary and unmap
+ * both ends (two munmaps instead of a retry loop). */
+static void *trim_to_alignment(char *raw, size_t size, size_t align)
+{
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)raw, tail = align - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    return (void *)start;
+}
+
 void *dog__os_map_aligned(size_t size, size_t align)
 {
     int saved = errno;
-    /* Over-map by align and trim both ends: two munmaps instead of a retry loop. */
     if (size + align < size) {
         errno = ENOMEM;
         return NULL;
@@ -43,14 +55,9 @@ void *dog__os_map_aligned(size_t size, size_t align)
         errno = ENOMEM;
         return NULL;
     }
-    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
-    size_t head = start - (uintptr_t)raw, tail = align - head;
-    if (head)
-        munmap(raw, head);
-    if (tail)
-        munmap((char *)start + size, tail);
+    void *p = trim_to_alignment(raw, size, align);
     errno = saved;
-    return (void *)start;
+    return p;
 }
 
 void *dog__os_reserve(size_t size, size_t align)
@@ -64,14 +71,9 @@ void *dog__os_reserve(size_t size, size_t align)
         errno = saved;
         return NULL;
     }
-    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
-    size_t head = start - (uintptr_t)raw, tail = align - head;
-    if (head)
-        munmap(raw, head);
-    if (tail)
-        munmap((char *)start + size, tail);
+    void *p = trim_to_alignment(raw, size, align);
     errno = saved;
-    return (void *)start;
+    return p;
 }
 
 bool dog__os_commit(void *p, size_t size)

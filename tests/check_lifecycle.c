@@ -20,18 +20,6 @@ static size_t mapped_bytes(void)
     return st.bytes_mapped;
 }
 
-static size_t resident_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* What dogmalloc holds after giving back all it can, against a baseline taken the same
  * way: the pool and the huge cache may keep a little, never a round's worth per round. */
 static void expect_back_to(size_t base, size_t slack, const char *what)
@@ -280,7 +268,7 @@ START_TEST(test_lifecycle_many_thread_lifetimes_bounded_rss)
                 ck_assert_int_eq(pthread_join(t[i], NULL), 0);
             done += n;
         }
-        rss[s] = resident_bytes();
+        rss[s] = test_resident_bytes();
         mapped[s] = mapped_bytes();
     }
     pthread_attr_destroy(&attr);

@@ -94,24 +94,12 @@ END_TEST
 /* A failed absurd request leaves nothing behind: neither mapped bytes nor resident
  * memory (the address map once kept the leaves for its whole span: 160 MB after one
  * malloc(2^46)). */
-static size_t resident_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (f != NULL) {
-        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 START_TEST(test_limits_absurd_request_leaves_nothing)
 {
     dog_trim();
     dog_stats_t before, after;
     ck_assert_int_eq(dog_stats(&before), 0);
-    size_t rss_before = resident_bytes();
+    size_t rss_before = test_resident_bytes();
     for (unsigned k = 36; k <= 46; k++) {
         void *p = dog_malloc((size_t)1 << k);
         if (p != NULL)
@@ -122,7 +110,7 @@ START_TEST(test_limits_absurd_request_leaves_nothing)
     ck_assert_msg(after.bytes_mapped <= before.bytes_mapped + (1u << 20),
                   "mapped bytes %zu -> %zu after absurd requests", before.bytes_mapped,
                   after.bytes_mapped);
-    size_t rss_after = resident_bytes();
+    size_t rss_after = test_resident_bytes();
     ck_assert_msg(rss_after <= rss_before + (8u << 20),
                   "resident size %zu -> %zu after absurd requests", rss_before, rss_after);
 }

@@ -11,7 +11,9 @@
 #include <dogmalloc.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* --- Suites, one per file --- */
 Suite *api_suite(void);          /* check_api.c */
@@ -70,6 +72,19 @@ static inline void warm_thread_cache(void)
 {
     for (int i = 0; i < 100; i++)
         dog_free(dog_malloc(16));
+}
+
+/* The process's resident size in bytes (/proc/self/statm), 0 if it cannot be read. */
+static inline size_t test_resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Hide where p came from. The API lets a caller use all dog_usable_size(p) bytes, but
