@@ -48,6 +48,11 @@ double test_scale(void)
     return scale / TEST_SAN_DIVISOR;
 }
 
+int test_sanitized(void)
+{
+    return TEST_SAN_DIVISOR != 1.0;
+}
+
 size_t test_scaled(size_t n)
 {
     double v = (double)n * test_scale();

@@ -436,7 +436,7 @@ START_TEST(test_threads_stress)
     atomic_init(&st.received, 0);
     atomic_init(&st.churn_rounds, 0);
     for (int i = 0; i < N_SHARED; i++) {
-        char name[16];
+        char name[24];                  /* "shared-" and any int */
         snprintf(name, sizeof name, "shared-%d", i);
         dog_heap_options_t opts = { .name = name };
         st.shared[i] = dog_heap_new(&opts);

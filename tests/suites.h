@@ -39,6 +39,9 @@ int threads_first_use(dog_heap_t *heap);
 double test_scale(void);
 /* n * test_scale(), at least 1. */
 size_t test_scaled(size_t n);
+/* True in a sanitizer build: the process's resident size then includes the sanitizer's
+ * own memory (ASan's quarantine, shadow), which says nothing about dogmalloc's. */
+int test_sanitized(void);
 
 /* --- Death tests (check_main.c) ---
  * Run fn(arg) in a forked child whose stderr goes to a pipe. The child sets RLIMIT_CORE
