@@ -12,6 +12,7 @@
 #include "options.h"
 #include "os.h"
 #include "page_pool.h"
+#include "segmap.h"
 #include "tcache.h"
 
 size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
@@ -84,6 +85,7 @@ static void fork_prepare(void)
     all &= dog__meta_fork_lock();
     all &= dog__pool_fork_lock();
     all &= dog__huge_fork_lock();
+    all &= dog__segmap_fork_lock();
     if (!all)
         fork_state[depth].skipped = true;
 }
@@ -91,6 +93,7 @@ static void fork_prepare(void)
 /* Release what fork_prepare took, at this depth; locks it skipped stay held. */
 static void fork_release_locks(void)
 {
+    dog__segmap_fork_unlock();
     dog__huge_fork_unlock();
     dog__pool_fork_unlock();
     dog__meta_fork_unlock();

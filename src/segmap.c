@@ -9,9 +9,15 @@
  * The writer that takes a count from 1 to 0 sets it to PURGING instead, gives the leaf's
  * memory back (it reads as zeros, DOG_FRAME_NONE, afterwards: readers read the map
  * without a lock, so the mapping itself stays), counts it out of dog__os_mapped, and
- * stores 0; a writer that finds PURGING waits for that. */
+ * stores 0; a writer that finds PURGING waits for that.
+ *
+ * The purge runs under purge_lock, taken before the count goes to PURGING, so that fork's
+ * prepare handler, which takes that lock too, never lets a child inherit a leaf stuck in
+ * PURGING with no thread left to finish it (the child's first mark there would wait
+ * forever). */
 #include <errno.h>
 #include <stdbool.h>
+#include "lock.h"
 #include "os.h"
 #include "segmap.h"
 
@@ -20,6 +26,7 @@
 
 _Atomic(_Atomic uint8_t *) dog__segmap_top[DOG_SEGMAP_TOP_COUNT];
 static _Atomic uint32_t leaf_count[DOG_SEGMAP_TOP_COUNT];
+static dog_lock_t purge_lock = DOG_LOCK_INIT;
 
 static _Atomic uint8_t *leaf_get(size_t top)
 {
@@ -60,16 +67,32 @@ static void leaf_count_sub(size_t top, uint32_t n)
 {
     uint32_t c = dog__load_relaxed(&leaf_count[top]);
     for (;;) {
-        uint32_t next = c - n == 0 ? PURGING : c - n;
-        if (atomic_compare_exchange_weak(&leaf_count[top], &c, next)) {
-            if (next != PURGING)
+        if (c != n) {
+            if (atomic_compare_exchange_weak(&leaf_count[top], &c, c - n))
                 return;
-            break;
+            continue;
         }
+        /* The last entries go: purge under the lock, unless another writer counts more
+         * in first. */
+        dog__lock_acquire(&purge_lock);
+        if (atomic_compare_exchange_strong(&leaf_count[top], &c, PURGING))
+            break;
+        dog__lock_release(&purge_lock);
     }
     dog__os_purge((void *)dog__load_relaxed(&dog__segmap_top[top]), LEAF_ENTRIES);
     dog__fetch_sub_relaxed(&dog__os_mapped, LEAF_ENTRIES);
     dog__store_release(&leaf_count[top], 0);
+    dog__lock_release(&purge_lock);
+}
+
+bool dog__segmap_fork_lock(void)
+{
+    return dog__lock_fork_acquire(&purge_lock);
+}
+
+void dog__segmap_fork_unlock(void)
+{
+    dog__lock_fork_release(&purge_lock);
 }
 
 bool dog__segmap_set(const void *start, size_t size, unsigned first, unsigned rest)

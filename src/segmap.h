@@ -49,4 +49,8 @@ static DOG_INLINE unsigned dog__segmap_kind(const void *p)
  * others as rest. Returns false (errno = ENOMEM) if a leaf could not be mapped. */
 bool dog__segmap_set(const void *start, size_t size, unsigned first, unsigned rest);
 
+/* For fork's handlers (init.c): the lock under which a leaf is purged. */
+bool dog__segmap_fork_lock(void);
+void dog__segmap_fork_unlock(void);
+
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* check_fork.c: fork() from a signal handler that interrupts dog_malloc and dog_free.
+/* check_fork.c: fork() from a signal handler that interrupts dog_malloc and dog_free, and
+ * fork() while another thread gives an address-map leaf back.
  *
  * A profiling timer delivers SIGPROF every millisecond of CPU time while the test thread
  * frees and allocates blocks of random sizes (thread cache, shards, huge blocks), so
@@ -16,6 +17,9 @@
  * hangs fails on the test case's timeout. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "segmap.h"
 #include "suites.h"
 
 #define CHILD_TIMEOUT_MS 10000
@@ -31,11 +36,11 @@
 static dog_heap_t *child_heap;
 static volatile sig_atomic_t forks, child_failures;
 
-/* Wait for pid to _exit(0); kill it if it has not exited after CHILD_TIMEOUT_MS (a
- * deadlocked child). Async-signal-safe calls only. */
-static int reap_child(pid_t pid)
+/* Wait for pid to _exit(0); kill it if it has not exited after timeout_ms (a deadlocked
+ * child). Async-signal-safe calls only. */
+static int reap_child_within(pid_t pid, int timeout_ms)
 {
-    for (int ms = 0; ms < CHILD_TIMEOUT_MS; ms++) {
+    for (int ms = 0; ms < timeout_ms; ms++) {
         int status;
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)
@@ -48,6 +53,11 @@ static int reap_child(pid_t pid)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return 0;
+}
+
+static int reap_child(pid_t pid)
+{
+    return reap_child_within(pid, CHILD_TIMEOUT_MS);
 }
 
 static void on_sigprof(int sig)
@@ -133,12 +143,71 @@ START_TEST(test_fork_in_signal_handler_during_malloc)
 }
 END_TEST
 
+/* --- fork while a leaf of the address map is given back ------------------------------ */
+
+/* A leaf of the map (segmap.c) whose last entry is cleared is purged: for a moment it is
+ * neither in use nor free, and a writer that wants to mark it waits. A child forked in
+ * that moment must not inherit the state with no thread left to end it. One thread marks
+ * and clears a page of a leaf nothing else uses, so that its memory is given back on
+ * every round; the test thread forks, and each child marks a frame of that leaf. Through
+ * the internal API, on addresses nothing is mapped at (the map never reads the memory
+ * it describes). Before the purge ran under a lock that fork takes, the second or third
+ * child already waited forever (5 s here; a child that marks one frame takes 1 ms). */
+static const uintptr_t purge_base = (uintptr_t)0x7d0000000000ull;
+static _Atomic int purge_stop;
+
+static void *purge_loop(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&purge_stop)) {
+        if (!dog__segmap_set((void *)purge_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT))
+            return (void *)1;
+        dog__segmap_set((void *)purge_base, DOG_PAGE_SIZE, DOG_FRAME_NONE, DOG_FRAME_NONE);
+    }
+    return NULL;
+}
+
+START_TEST(test_fork_while_map_leaf_purged)
+{
+    ck_assert_uint_eq(purge_base % ((uintptr_t)1 << (DOG_SEGMAP_LEAF_BITS + DOG_PAGE_SHIFT)), 0);
+    ck_assert_uint_eq(dog__segmap_kind((void *)purge_base), DOG_FRAME_NONE);
+    dog_free(dog_malloc(100));      /* dogmalloc initialised: its fork handlers registered */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, purge_loop, NULL), 0);
+    int rounds = (int)test_scaled(300), hung = 0;
+    for (int i = 0; i < rounds && hung == 0; i++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            void *frame = (void *)(purge_base + 3 * DOG_PAGE_SIZE);
+            bool ok = dog__segmap_set(frame, DOG_PAGE_SIZE, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT) &&
+                      dog__segmap_kind(frame) == DOG_FRAME_HUGE &&
+                      dog__segmap_set(frame, DOG_PAGE_SIZE, DOG_FRAME_NONE, DOG_FRAME_NONE);
+            _exit(ok ? 0 : 1);
+        }
+        if (!reap_child_within(pid, 5000))
+            hung = i + 1;
+    }
+    atomic_store(&purge_stop, 1);
+    void *rc;
+    pthread_join(t, &rc);
+    ck_assert_ptr_null(rc);
+    ck_assert_msg(hung == 0, "child %d of %d hung or failed marking a leaf being purged", hung,
+                  rounds);
+    ck_assert_uint_eq(dog__segmap_kind((void *)purge_base), DOG_FRAME_NONE);
+}
+END_TEST
+
 Suite *fork_suite(void)
 {
     Suite *s = suite_create("fork");
     TCase *tc = tcase_create("signal");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_fork_in_signal_handler_during_malloc);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("map");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_fork_while_map_leaf_purged);
     suite_add_tcase(s, tc);
     return s;
 }
