@@ -39,12 +39,14 @@ static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
 /* Add a shard, returned locked; NULL if the heap is at its maximum or out of memory. */
 static dog_shard_t *shard_grow(dog_heap_t *heap)
 {
-    unsigned max = dog__load_relaxed(&shard_max);
+    /* Acquire, paired with the release below: a thread that sees max set sees what
+     * dog__init set before it (the block key, the default heap's limit). */
+    unsigned max = dog__load_acquire(&shard_max);
     if (max == 0) {
         dog__init();
         max = dog__os_cpu_count() * DOG_SHARDS_PER_CPU;
         max = max > DOG_SHARDS_MAX ? DOG_SHARDS_MAX : max;
-        dog__store_relaxed(&shard_max, max);
+        dog__store_release(&shard_max, max);
     }
     dog_shard_t *shard = NULL;
     dog__lock_acquire(&heap->grow_lock);

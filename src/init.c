@@ -19,6 +19,7 @@ size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
 
 static _Atomic int init_state;      /* 0 not yet, 1 drawing the key and applying the
                                        options, 2 done */
+static DOG_TLS bool init_self;      /* this thread is the one in dog__init */
 
 /* --- fork: take every lock so that the child starts with consistent structures -------
  *
@@ -131,11 +132,14 @@ static void fork_child(void)
  * exists; runs once. A thread that comes while another initialises waits until it is
  * done: the block key (block.h) must be drawn before any page exists, or blocks freed
  * under a zero key would be read under the real one, and no page or huge block of
- * dog_default may be made before its limit is set. */
+ * dog_default may be made before its limit is set. Nor may another thread go on before
+ * the fork handlers are registered (a fork in that moment would copy whatever locks
+ * were held); but pthread_atfork may itself allocate, which comes back here in the
+ * initialising thread: that one goes on, the key and the options being set by then. */
 void dog__init(void)
 {
     int expected = 0;
-    if (dog__load_acquire(&init_state) == 2)
+    if (dog__load_acquire(&init_state) == 2 || init_self)
         return;
     if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
         while (dog__load_acquire(&init_state) != 2)
@@ -146,8 +150,7 @@ void dog__init(void)
     dog__options_freeze();      /* the environment (options.c); no allocation */
     dog__default_heap.limit = (size_t)dog__option(DOG_OPTION_LIMIT);
     dog__pool_reserve((size_t)dog__option(DOG_OPTION_RESERVE));
-    /* Done before the rest, which might reach malloc again (pthread_atfork). */
-    dog__store_release(&init_state, 2);
+    init_self = true;       /* from here on, a malloc in this thread may make pages */
     if (dog__option(DOG_OPTION_VERBOSE)) {
         char buf[128];
         size_t n = dog__format(buf, sizeof buf, "dogmalloc: version %s active (pid %d)\n",
@@ -157,6 +160,8 @@ void dog__init(void)
     }
     dog__tcache_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    init_self = false;
+    dog__store_release(&init_state, 2);
 }
 
 /* At exit, DOGMALLOC_SHOW_STATS=1 prints the default heap's report to stderr. */
