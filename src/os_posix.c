@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include "os.h"
@@ -76,12 +77,17 @@ void *dog__os_reserve(size_t size, size_t align)
     return p;
 }
 
+/* Committing part of a reservation maps it again in place, without MAP_NORESERVE, rather
+ * than mprotect it: on Linux, memory of a NORESERVE mapping made writable by mprotect is
+ * never charged to the overcommit accounting, so pages carved from DOGMALLOC_RESERVE
+ * would escape the policy that applies to every other mapping. */
 bool dog__os_commit(void *p, size_t size)
 {
     int saved = errno;
-    bool ok = mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
     errno = saved;
-    return ok;
+    return q == p;
 }
 
 void dog__os_advise_thp(void *p, size_t size, bool huge)
@@ -214,10 +220,17 @@ void dog__os_write_report(const char *buf, size_t len)
 
 uint64_t dog__os_random(void)
 {
-    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    /* The kernel's generator, without blocking (early boot: not yet seeded). Failing
+     * that, the 16 random bytes the kernel gives every process (AT_RANDOM): glibc takes
+     * the first 8 for its stack canary and the next 8 for its pointer guard, so reusing
+     * them shares a secret with glibc; mixed with an address and the clock, they are the
+     * fallback only. */
     uint64_t x = 0;
+    if (getrandom(&x, sizeof x, GRND_NONBLOCK) == (ssize_t)sizeof x && x != 0)
+        return x | 1;
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
     if (r != NULL)
-        memcpy(&x, r + 8, sizeof x);    /* glibc uses the first 8 bytes for its canary */
+        memcpy(&x, r + 8, sizeof x);
     x ^= (uint64_t)(uintptr_t)&x * 0x9e3779b97f4a7c15ull ^ dog__os_clock_ms();
     return x | 1;
 }
