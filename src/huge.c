@@ -454,6 +454,11 @@ static void heap_unlink(dog_heap_t *heap, dog_huge_t *h)
 void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
 {
     dog__init();        /* the options (DOGMALLOC_LIMIT) hold for a first block that is huge */
+    /* A block holds at least a byte, as malloc(0)'s does: a huge block of none (an aligned
+     * request for 0 bytes above the largest class's alignment) would end where it
+     * starts, and dog_free would not find it (the block leaked, uncounted). */
+    if (size == 0)
+        size = 1;
     if (size > DOG_HUGE_SIZE_MAX || align > DOG_HUGE_SIZE_MAX) {
         dog__error("heap \"%s\": a block of %zu bytes is more than any address space holds",
                    heap->name, size);
