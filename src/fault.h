@@ -17,11 +17,12 @@ enum {
     DOG_FAULT_MAP = 1u << 0,        /* mmap of fresh memory (dog__os_map_aligned) */
     DOG_FAULT_RESERVE = 1u << 1,    /* mmap of address space only (dog__os_reserve) */
     DOG_FAULT_COMMIT = 1u << 2,     /* mmap over a reservation (dog__os_commit) */
-    DOG_FAULT_UNMAP = 1u << 3,      /* munmap: the alignment trims and dog__os_unmap */
-    DOG_FAULT_PURGE = 1u << 4,      /* madvise(MADV_DONTNEED) (dog__os_purge) */
-    DOG_FAULT_REMAP = 1u << 5,      /* mremap, in place or moving */
-    DOG_FAULT_RANDOM = 1u << 6,     /* getrandom (dog__os_random) */
-    DOG_FAULT_ALL = (1u << 7) - 1,
+    DOG_FAULT_TRIM = 1u << 3,       /* munmap of the slack around an aligned mapping */
+    DOG_FAULT_UNMAP = 1u << 4,      /* munmap (dog__os_unmap) */
+    DOG_FAULT_PURGE = 1u << 5,      /* madvise(MADV_DONTNEED) (dog__os_purge) */
+    DOG_FAULT_REMAP = 1u << 6,      /* mremap, in place or moving */
+    DOG_FAULT_RANDOM = 1u << 7,     /* getrandom (dog__os_random) */
+    DOG_FAULT_ALL = (1u << 8) - 1,
 };
 
 #ifdef DOG_FAULT_INJECT
@@ -35,8 +36,9 @@ void dog__fault_arm(unsigned long nth, unsigned ops, bool sticky);
 void dog__fault_disarm(void);
 /* Calls of the armed kinds since the last dog__fault_arm. */
 unsigned long dog__fault_calls(void);
-/* Faults injected since the process started. */
+/* Faults injected since the process started, and the kind of the last one. */
 unsigned long dog__fault_injected(void);
+unsigned dog__fault_last(void);
 
 /* For the tests' leak checks: entries of the address map that mark a frame
  * (segmap.c), and bytes mapped for dogmalloc's own structures, which are never given

@@ -39,9 +39,9 @@ static void *sys_mmap(unsigned op, void *addr, size_t size, int prot, int flags)
     return mmap(addr, size, prot, flags, -1, 0);
 }
 
-static int sys_munmap(void *p, size_t size)
+static int sys_munmap(unsigned op, void *p, size_t size)
 {
-    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_UNMAP))) {
+    if (DOG_UNLIKELY(dog__fault(op))) {
         errno = ENOMEM;
         return -1;
     }
@@ -76,9 +76,9 @@ static void *trim_to_alignment(char *raw, size_t size, size_t align)
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
     size_t head = start - (uintptr_t)raw, tail = align - head;
     if (head)
-        sys_munmap(raw, head);
+        sys_munmap(DOG_FAULT_TRIM, raw, head);
     if (tail)
-        sys_munmap((char *)start + size, tail);
+        sys_munmap(DOG_FAULT_TRIM, (char *)start + size, tail);
     return (void *)start;
 }
 
@@ -142,7 +142,7 @@ void dog__os_advise_thp(void *p, size_t size, bool huge)
 void dog__os_unmap(void *p, size_t size)
 {
     int saved = errno;
-    sys_munmap(p, size);
+    sys_munmap(DOG_FAULT_UNMAP, p, size);
     errno = saved;
 }
 
@@ -333,6 +333,7 @@ static _Atomic unsigned fault_ops;          /* kinds counted; 0: none */
 static _Atomic unsigned long fault_nth;     /* the call to fail; 0: none */
 static _Atomic bool fault_sticky;
 static _Atomic unsigned long fault_calls, fault_injected;
+static _Atomic unsigned fault_last_op;
 
 bool dog__fault(unsigned op)
 {
@@ -343,6 +344,7 @@ bool dog__fault(unsigned op)
     if (nth == 0 || call < nth ||
         (call > nth && !atomic_load_explicit(&fault_sticky, memory_order_relaxed)))
         return false;
+    atomic_store_explicit(&fault_last_op, op, memory_order_relaxed);
     atomic_fetch_add_explicit(&fault_injected, 1, memory_order_relaxed);
     return true;
 }
@@ -369,5 +371,10 @@ unsigned long dog__fault_calls(void)
 unsigned long dog__fault_injected(void)
 {
     return atomic_load_explicit(&fault_injected, memory_order_relaxed);
+}
+
+unsigned dog__fault_last(void)
+{
+    return atomic_load_explicit(&fault_last_op, memory_order_relaxed);
 }
 #endif
