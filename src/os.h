@@ -26,7 +26,8 @@ bool dog__os_commit(void *p, size_t size);
 void dog__os_advise_thp(void *p, size_t size, bool huge);
 /* Unmap [p, p + size); both OS-page aligned. */
 void dog__os_unmap(void *p, size_t size);
-/* Give the physical memory behind [p, p + size) back; it reads as zero afterwards. */
+/* Give the physical memory behind [p, p + size) back; it reads as zero afterwards, also
+ * where the OS refuses (mlocked memory: then it is zeroed and stays resident). */
 void dog__os_purge(void *p, size_t size);
 /* Grow or shrink the mapping [p, p + old_size) in place; false if that cannot be done. */
 bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size);

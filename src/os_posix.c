@@ -146,10 +146,15 @@ void dog__os_unmap(void *p, size_t size)
     errno = saved;
 }
 
+/* The callers take purged memory for zero (page_pool.c: a pooled page's live bitmap past
+ * what it had touched). MADV_DONTNEED fails on mlock()ed memory (mlockall(MCL_FUTURE)
+ * in a real-time program) with EINVAL, and leaves the old contents: then zero them here.
+ * The memory stays resident, as the program's lock asks. */
 void dog__os_purge(void *p, size_t size)
 {
     int saved = errno;
-    sys_madvise_dontneed(p, size);
+    if (sys_madvise_dontneed(p, size) != 0)
+        memset(p, 0, size);
     errno = saved;
 }
 

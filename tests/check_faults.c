@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -554,6 +555,102 @@ static void rlimit_child(void *arg)
               calls, RL_THREADS, fails);
 }
 
+/* --- A purge that fails -------------------------------------------------------------- */
+
+/* madvise(MADV_DONTNEED) fails on mlock()ed memory (EINVAL). page_pool.c purges pooled
+ * pages beyond the resident cap and then takes their memory past the first OS page for
+ * zero (page.c:dog__page_init clears the live bitmap only up to what it recorded as
+ * touched): a page purged in vain came back with its old contents in the bitmap of its
+ * next size class. 70 pages of 64-byte blocks, every byte written, go to the pool at once
+ * (dog_heap_destroy); the 6 beyond the cap of 64 are purged, and every purge fails. A
+ * heap takes the 64 resident pages; dog_default's 8-byte class then gets a purged one,
+ * whose bitmap of 8 KiB reaches past the first OS page, and fills it. The purges fail by
+ * injection in a FAULTS=1 build, and for real under mlockall() in any other (where the
+ * process may lock that much memory: root, or a high RLIMIT_MEMLOCK). */
+static void purge_child(void *arg)
+{
+    bool real = arg != NULL;
+    if (real && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+        child_say("skip: mlockall: %s", strerror(errno));
+        return;
+    }
+    dog_option_set(DOG_OPTION_PURGE_DELAY, -1);
+    dog_heap_t *dirty = dog_heap_new(&(dog_heap_options_t){ .name = "dirty" });
+    CREQ(dirty != NULL, "dog_heap_new");
+    dog_heap_stats_t hs;
+    do {
+        for (int i = 0; i < 4096; i++) {
+            void *p = dog_heap_malloc(dirty, 64);
+            CREQ(p != NULL, "dog_heap_malloc");
+            memset(p, 0xff, 64);
+        }
+        CREQ(dog_heap_stats(dirty, &hs) == 0, "dog_heap_stats");
+    } while (hs.pages < 70);
+#ifdef DOG_FAULT_INJECT
+    if (!real)
+        dog__fault_arm(1, DOG_FAULT_PURGE, true);
+#endif
+    dog_heap_destroy(dirty);
+    unsigned long purges = 0;
+#ifdef DOG_FAULT_INJECT
+    if (!real) {
+        purges = dog__fault_calls();
+        dog__fault_disarm();
+        CREQ(purges > 0, "no page was purged");
+    }
+#endif
+    dog_heap_t *taker = dog_heap_new(&(dog_heap_options_t){ .name = "taker" });
+    CREQ(taker != NULL, "dog_heap_new");
+    do {
+        CREQ(dog_heap_malloc(taker, 65536) != NULL, "dog_heap_malloc");
+        CREQ(dog_heap_stats(taker, &hs) == 0, "dog_heap_stats");
+    } while (hs.pages < 64);
+    dog_stats_t st;
+    CREQ(dog_stats(&st) == 0 && st.pool_pages > 0, "no purged page left in the pool");
+    enum { N = 66000 };     /* more than a page of 8-byte blocks */
+    static void *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = dog_malloc(8);
+        CREQ(blocks[i] != NULL, "dog_malloc(8)");
+        memcpy(blocks[i], &i, sizeof i);
+    }
+    for (int i = 0; i < N; i++) {
+        int v;
+        memcpy(&v, blocks[i], sizeof v);
+        CREQ(v == i, "block %d was handed out twice", i);
+        dog_free(blocks[i]);
+    }
+    dog_heap_destroy(taker);
+    if (real)
+        child_say("under mlockall, madvise(MADV_DONTNEED) refused");
+    else
+        child_say("%lu purges failed by injection", purges);
+}
+
+#ifdef DOG_FAULT_INJECT
+START_TEST(test_faults_purge_failure)
+{
+    char out[2048];
+    int status = child_run(purge_child, NULL, out, sizeof out);
+    expect_clean_exit(status, "failed purges", out);
+    fprintf(stderr, "check_faults: purge: %s, the pages came back clean\n", out);
+}
+END_TEST
+#endif
+
+START_TEST(test_faults_purge_mlocked)
+{
+    if (test_sanitized()) {
+        fprintf(stderr, "check_faults: mlock: skipped under a sanitizer (its shadow memory)\n");
+        return;
+    }
+    char out[2048];
+    int status = child_run(purge_child, (void *)1, out, sizeof out);
+    expect_clean_exit(status, "purges of mlocked pages", out);
+    fprintf(stderr, "check_faults: mlock: %s\n", out);
+}
+END_TEST
+
 START_TEST(test_faults_rlimit_threads_exhaust)
 {
     if (test_sanitized()) {
@@ -1028,6 +1125,7 @@ START_TEST(test_faults_inject_each_call)
             "cleanly, %2lu survived by a fallback\n", c->name, calls, calls, failed, survived);
 }
 END_TEST
+
 #endif
 
 /* The reference snapshot travels as raw bytes through the pipe: child_run's buffer holds
@@ -1040,11 +1138,13 @@ Suite *faults_suite(void)
     TCase *rl = tcase_create("rlimit");
     tcase_set_timeout(rl, 120);
     tcase_add_test(rl, test_faults_rlimit_threads_exhaust);
+    tcase_add_test(rl, test_faults_purge_mlocked);
     suite_add_tcase(s, rl);
 #ifdef DOG_FAULT_INJECT
     TCase *tc = tcase_create("inject");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_faults_inject_each_call, 0, CASE_COUNT);
+    tcase_add_test(tc, test_faults_purge_failure);
     suite_add_tcase(s, tc);
 #endif
     return s;
