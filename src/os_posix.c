@@ -70,15 +70,22 @@ static void *map_plain(size_t size)
 }
 
 /* raw maps size + align bytes: keep the size bytes at the first align boundary and unmap
- * both ends (two munmaps instead of a retry loop). */
+ * both ends (two munmaps instead of a retry loop). A trim that the kernel refuses
+ * (ENOMEM: the split would pass vm.max_map_count) would leave its slack mapped for good,
+ * outside anything dogmalloc counts or ever unmaps: then what is left of raw goes too
+ * (a whole mapping needs no split), and the caller gets NULL. */
 static void *trim_to_alignment(char *raw, size_t size, size_t align)
 {
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
     size_t head = start - (uintptr_t)raw, tail = align - head;
-    if (head)
-        sys_munmap(DOG_FAULT_TRIM, raw, head);
-    if (tail)
-        sys_munmap(DOG_FAULT_TRIM, (char *)start + size, tail);
+    if (head && sys_munmap(DOG_FAULT_TRIM, raw, head) != 0) {
+        sys_munmap(DOG_FAULT_TRIM, raw, size + align);
+        return NULL;
+    }
+    if (tail && sys_munmap(DOG_FAULT_TRIM, (char *)start + size, tail) != 0) {
+        sys_munmap(DOG_FAULT_TRIM, (void *)start, size + tail);
+        return NULL;
+    }
     return (void *)start;
 }
 
@@ -95,7 +102,7 @@ void *dog__os_map_aligned(size_t size, size_t align)
         return NULL;
     }
     void *p = trim_to_alignment(raw, size, align);
-    errno = saved;
+    errno = p != NULL ? saved : ENOMEM;
     return p;
 }
 

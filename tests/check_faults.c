@@ -191,7 +191,7 @@ static void snap_expect_unchanged(const snap_t *before, const snap_t *after, con
 
 /* After dog_trim(), against a reference child that did the same minus the fault. */
 static void snap_expect_trimmed(const snap_t *ref, const snap_t *now, bool unmap_failed,
-                                const char *what)
+                                size_t vm_slack, const char *what)
 {
     CREQ(now->def.blocks_in_use == ref->def.blocks_in_use &&
              now->def.bytes_in_use == ref->def.bytes_in_use &&
@@ -216,7 +216,7 @@ static void snap_expect_trimmed(const snap_t *ref, const snap_t *now, bool unmap
     /* The process's own count: an address range dogmalloc no longer counts but left
      * mapped shows here. Not after a munmap that failed: that range stays mapped, as
      * the OS decided. */
-    CREQ(unmap_failed || now->vm - now->meta <= ref->vm - ref->meta,
+    CREQ(unmap_failed || now->vm - now->meta <= ref->vm - ref->meta + vm_slack,
          "%s, trimmed: the process maps %zd bytes more than the reference", what,
          (ssize_t)(now->vm - now->meta - (ref->vm - ref->meta)));
 }
@@ -695,6 +695,9 @@ typedef struct fcase {
     bool zero;                  /* calloc */
     void (*setup)(fstate_t *st);
     void *(*op)(fstate_t *st);
+    /* Address space that may stay mapped beyond the reference's: a reservation
+     * (DOGMALLOC_RESERVE) that a failed commit left uncarved. */
+    size_t vm_slack;
 } fcase_t;
 
 static void keep(fstate_t *st, size_t size)
@@ -887,40 +890,41 @@ static void *op_free_junk(fstate_t *st)
 }
 
 static const fcase_t cases[] = {
-    { "malloc, first call of the process", K_ALLOC, 100, false, setup_none, op_malloc_100 },
+    { "malloc, first call of the process", K_ALLOC, 100, false, setup_none, op_malloc_100, 0 },
     { "malloc, first call, with DOGMALLOC_RESERVE", K_ALLOC, 100, false, setup_reserve,
-      op_malloc_100 },
-    { "malloc of a fresh small class", K_ALLOC, 3000, false, setup_trimmed, op_malloc_3000 },
-    { "malloc of a large class", K_ALLOC, 40000, false, setup_trimmed, op_malloc_40k },
-    { "malloc of a huge size", K_ALLOC, MIB + 5, false, setup_trimmed, op_malloc_1m },
+      op_malloc_100, 64 * MIB },
+    { "malloc of a fresh small class", K_ALLOC, 3000, false, setup_trimmed, op_malloc_3000, 0 },
+    { "malloc of a large class", K_ALLOC, 40000, false, setup_trimmed, op_malloc_40k, 0 },
+    { "malloc of a huge size", K_ALLOC, MIB + 5, false, setup_trimmed, op_malloc_1m, 0 },
     { "malloc of a huge size, grown from the cache", K_ALLOC, 3 * MIB, false, setup_huge_cached,
-      op_malloc_3m },
-    { "calloc, small", K_ALLOC, 3000, true, setup_trimmed, op_calloc_small },
-    { "calloc, huge", K_ALLOC, 1000000, true, setup_trimmed, op_calloc_huge },
-    { "aligned_alloc(2 MiB)", K_ALLOC, 100000, false, setup_trimmed, op_aligned_2m },
-    { "aligned_alloc(256 KiB)", K_ALLOC, 1000, false, setup_trimmed, op_aligned_256k },
-    { "aligned_alloc(4 KiB)", K_ALLOC, 4096, false, setup_trimmed, op_aligned_4k },
-    { "posix_memalign(1 MiB)", K_MEMALIGN, 300000, false, setup_trimmed, op_memalign },
-    { "realloc small to large", K_REALLOC, 40000, false, setup_old_100, op_realloc_40k },
-    { "realloc large to huge", K_REALLOC, 2 * MIB, false, setup_old_40k, op_realloc_2m },
-    { "realloc huge to bigger huge", K_REALLOC, 9 * MIB, false, setup_old_1m, op_realloc_9m },
-    { "realloc huge shrinking", K_SHRINK, MIB + 1, false, setup_old_8m, op_realloc_to_1m },
-    { "realloc huge to small", K_SHRINK, 100, false, setup_old_1m, op_realloc_to_100 },
-    { "realloc large to small", K_SHRINK, 50, false, setup_old_40k, op_realloc_to_50 },
-    { "reallocarray small to huge", K_REALLOC, 300000, false, setup_old_100, op_reallocarray },
-    { "heap_new, first call of the process", K_HEAP_NEW, 0, false, setup_none, op_heap_new },
-    { "heap_new", K_HEAP_NEW, 0, false, setup_trimmed, op_heap_new },
-    { "heap_malloc, first block of a heap", K_ALLOC, 200, false, setup_heap, op_heap_malloc },
-    { "heap_malloc, huge", K_ALLOC, 3 * MIB, false, setup_heap, op_heap_malloc_huge },
+      op_malloc_3m, 0 },
+    { "calloc, small", K_ALLOC, 3000, true, setup_trimmed, op_calloc_small, 0 },
+    { "calloc, huge", K_ALLOC, 1000000, true, setup_trimmed, op_calloc_huge, 0 },
+    { "aligned_alloc(2 MiB)", K_ALLOC, 100000, false, setup_trimmed, op_aligned_2m, 0 },
+    { "aligned_alloc(256 KiB)", K_ALLOC, 1000, false, setup_trimmed, op_aligned_256k, 0 },
+    { "aligned_alloc(4 KiB)", K_ALLOC, 4096, false, setup_trimmed, op_aligned_4k, 0 },
+    { "posix_memalign(1 MiB)", K_MEMALIGN, 300000, false, setup_trimmed, op_memalign, 0 },
+    { "realloc small to large", K_REALLOC, 40000, false, setup_old_100, op_realloc_40k, 0 },
+    { "realloc large to huge", K_REALLOC, 2 * MIB, false, setup_old_40k, op_realloc_2m, 0 },
+    { "realloc huge to bigger huge", K_REALLOC, 9 * MIB, false, setup_old_1m, op_realloc_9m, 0 },
+    { "realloc huge shrinking", K_SHRINK, MIB + 1, false, setup_old_8m, op_realloc_to_1m, 0 },
+    { "realloc huge to small", K_SHRINK, 100, false, setup_old_1m, op_realloc_to_100, 0 },
+    { "realloc large to small", K_SHRINK, 50, false, setup_old_40k, op_realloc_to_50, 0 },
+    { "reallocarray small to huge", K_REALLOC, 300000, false, setup_old_100, op_reallocarray, 0 },
+    { "heap_new, first call of the process", K_HEAP_NEW, 0, false, setup_none, op_heap_new, 0 },
+    { "heap_new", K_HEAP_NEW, 0, false, setup_trimmed, op_heap_new, 0 },
+    { "heap_malloc, first block of a heap", K_ALLOC, 200, false, setup_heap, op_heap_malloc, 0 },
+    { "heap_malloc, huge", K_ALLOC, 3 * MIB, false, setup_heap, op_heap_malloc_huge, 0 },
     { "heap_malloc, huge, with a budget", K_ALLOC, 3 * MIB, false, setup_heap_budget,
-      op_heap_malloc_huge },
-    { "heap_calloc, huge", K_ALLOC, 1200000, true, setup_heap, op_heap_calloc },
-    { "heap_aligned_alloc(1 MiB)", K_ALLOC, 5000, false, setup_heap, op_heap_aligned },
-    { "heap_realloc small to huge", K_REALLOC, 2 * MIB, false, setup_heap_old, op_heap_realloc },
-    { "trim", K_VOID, 0, false, setup_freed_garbage, op_trim },
-    { "free of pages and huge blocks", K_VOID, 0, false, setup_garbage, op_free_junk },
-    { "free of a huge block too large to cache", K_VOID, 0, false, setup_huge_200m, op_free_junk },
-    { "heap_destroy", K_VOID, 0, false, setup_heap_garbage, op_heap_destroy },
+      op_heap_malloc_huge, 0 },
+    { "heap_calloc, huge", K_ALLOC, 1200000, true, setup_heap, op_heap_calloc, 0 },
+    { "heap_aligned_alloc(1 MiB)", K_ALLOC, 5000, false, setup_heap, op_heap_aligned, 0 },
+    { "heap_realloc small to huge", K_REALLOC, 2 * MIB, false, setup_heap_old, op_heap_realloc, 0 },
+    { "trim", K_VOID, 0, false, setup_freed_garbage, op_trim, 0 },
+    { "free of pages and huge blocks", K_VOID, 0, false, setup_garbage, op_free_junk, 0 },
+    { "free of a huge block too large to cache", K_VOID, 0, false, setup_huge_200m,
+      op_free_junk, 0 },
+    { "heap_destroy", K_VOID, 0, false, setup_heap_garbage, op_heap_destroy, 0 },
 };
 #define CASE_COUNT ((int)(sizeof cases / sizeof cases[0]))
 
@@ -1067,12 +1071,13 @@ static void case_child(void *arg)
         result_check(c, &st, r, "succeeded despite the fault");
         keep_check(&st, "after the fault");
     }
-    /* Everything it mapped is accounted for: trimmed, the state is the reference's. */
-    if (failed || c->kind == K_VOID) {
+    /* Everything it mapped is accounted for: trimmed, the state is the reference's (a
+     * resized block that moved is not the reference's: left out). */
+    if (failed || (c->kind != K_REALLOC && c->kind != K_SHRINK)) {
         dog_trim();
         snap_take(&after, st.heap);
         snap_expect_trimmed(&a->ref, &after, dog__fault_last() == DOG_FAULT_UNMAP,
-                            "after the fault");
+                            c->vm_slack, "after the fault");
     }
     /* And dogmalloc still works: the same operation, no fault. */
     if (c->kind != K_VOID && st.old == NULL && (c->kind == K_REALLOC || c->kind == K_SHRINK))
