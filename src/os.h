@@ -24,7 +24,8 @@ bool dog__os_commit(void *p, size_t size);
 /* Advise [p, p + size) for (huge true: MADV_HUGEPAGE) or against (MADV_NOHUGEPAGE)
  * transparent huge pages; a kernel without them ignores it. */
 void dog__os_advise_thp(void *p, size_t size, bool huge);
-/* Unmap [p, p + size); both OS-page aligned. */
+/* Unmap [p, p + size); both OS-page aligned. Where the OS refuses (out of mappings), the
+ * range stays mapped but its memory is given back. */
 void dog__os_unmap(void *p, size_t size);
 /* Give the physical memory behind [p, p + size) back; it reads as zero afterwards, also
  * where the OS refuses (mlocked memory: then it is zeroed and stays resident). */

@@ -146,10 +146,15 @@ void dog__os_advise_thp(void *p, size_t size, bool huge)
     errno = saved;
 }
 
+/* The callers count [p, p + size) as given back whatever happens. A munmap that the kernel
+ * refuses (ENOMEM: unmapping part of a mapping splits it, and the split would pass
+ * vm.max_map_count) leaves the range mapped; its memory at least goes back
+ * (MADV_DONTNEED splits nothing), so that only address space stays behind. */
 void dog__os_unmap(void *p, size_t size)
 {
     int saved = errno;
-    sys_munmap(DOG_FAULT_UNMAP, p, size);
+    if (sys_munmap(DOG_FAULT_UNMAP, p, size) != 0)
+        sys_madvise_dontneed(p, size);
     errno = saved;
 }
 

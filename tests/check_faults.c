@@ -38,6 +38,7 @@
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
 #define PAGE ((size_t)512 << 10)
+#define RSS_NOISE ((size_t)128 << 10)
 
 /* --- Children: their own assertions, reported through a pipe ------------------------ */
 
@@ -127,7 +128,7 @@ typedef struct snap {
     dog_heap_stats_t def, own;      /* dog_default, and the case's own heap if it has one */
     dog_stats_t all;
     size_t meta, marked;            /* fault builds only (fault.h) */
-    size_t vm;                      /* the process's mapped bytes (/proc/self/statm) */
+    size_t vm, rss;                 /* the process's mapped and resident bytes */
 } snap_t;
 
 static size_t vm_bytes(void)
@@ -154,6 +155,7 @@ static void snap_take(snap_t *s, dog_heap_t *own)
     s->marked = dog__segmap_marked();
 #endif
     s->vm = vm_bytes();
+    s->rss = test_resident_bytes();
 }
 
 #ifdef DOG_FAULT_INJECT
@@ -216,6 +218,11 @@ static void snap_expect_trimmed(const snap_t *ref, const snap_t *now, bool unmap
     /* The process's own count: an address range dogmalloc no longer counts but left
      * mapped shows here. Not after a munmap that failed: that range stays mapped, as
      * the OS decided. */
+    /* Where the range stays, its memory must not: at most the page-table noise of a
+     * process that ran a little more code than the reference. */
+    CREQ(!unmap_failed || now->rss <= ref->rss + RSS_NOISE,
+         "%s, trimmed: a failed munmap kept %zd bytes resident", what,
+         (ssize_t)(now->rss - ref->rss));
     CREQ(unmap_failed || now->vm - now->meta <= ref->vm - ref->meta + vm_slack,
          "%s, trimmed: the process maps %zd bytes more than the reference", what,
          (ssize_t)(now->vm - now->meta - (ref->vm - ref->meta)));
