@@ -36,9 +36,9 @@ void dog__fault_arm(unsigned long nth, unsigned ops, bool sticky);
 void dog__fault_disarm(void);
 /* Calls of the armed kinds since the last dog__fault_arm. */
 unsigned long dog__fault_calls(void);
-/* Faults injected since the process started, and the kind of the last one. */
+/* Faults injected since the process started; the kinds injected since the last arm. */
 unsigned long dog__fault_injected(void);
-unsigned dog__fault_last(void);
+unsigned dog__fault_kinds(void);
 
 /* For the tests' leak checks: entries of the address map that mark a frame
  * (segmap.c), and bytes mapped for dogmalloc's own structures, which are never given

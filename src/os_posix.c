@@ -350,7 +350,7 @@ static _Atomic unsigned fault_ops;          /* kinds counted; 0: none */
 static _Atomic unsigned long fault_nth;     /* the call to fail; 0: none */
 static _Atomic bool fault_sticky;
 static _Atomic unsigned long fault_calls, fault_injected;
-static _Atomic unsigned fault_last_op;
+static _Atomic unsigned fault_kinds;
 
 bool dog__fault(unsigned op)
 {
@@ -361,7 +361,7 @@ bool dog__fault(unsigned op)
     if (nth == 0 || call < nth ||
         (call > nth && !atomic_load_explicit(&fault_sticky, memory_order_relaxed)))
         return false;
-    atomic_store_explicit(&fault_last_op, op, memory_order_relaxed);
+    atomic_fetch_or_explicit(&fault_kinds, op, memory_order_relaxed);
     atomic_fetch_add_explicit(&fault_injected, 1, memory_order_relaxed);
     return true;
 }
@@ -370,6 +370,7 @@ void dog__fault_arm(unsigned long nth, unsigned ops, bool sticky)
 {
     atomic_store_explicit(&fault_ops, 0, memory_order_relaxed);
     atomic_store_explicit(&fault_calls, 0, memory_order_relaxed);
+    atomic_store_explicit(&fault_kinds, 0, memory_order_relaxed);
     atomic_store_explicit(&fault_nth, nth, memory_order_relaxed);
     atomic_store_explicit(&fault_sticky, sticky, memory_order_relaxed);
     atomic_store_explicit(&fault_ops, ops, memory_order_relaxed);
@@ -390,8 +391,8 @@ unsigned long dog__fault_injected(void)
     return atomic_load_explicit(&fault_injected, memory_order_relaxed);
 }
 
-unsigned dog__fault_last(void)
+unsigned dog__fault_kinds(void)
 {
-    return atomic_load_explicit(&fault_last_op, memory_order_relaxed);
+    return atomic_load_explicit(&fault_kinds, memory_order_relaxed);
 }
 #endif

@@ -939,11 +939,17 @@ static const fcase_t cases[] = {
 typedef struct run_arg {
     const fcase_t *c;
     unsigned long nth;          /* the call to fail; 0: count only */
+    bool sticky;                /* and every call after it */
+    unsigned ops;               /* the kinds counted and failed */
     int mode;                   /* RUN_REF, RUN_COUNT, RUN_FAULT */
     snap_t ref;                 /* RUN_FAULT: the reference's trimmed state */
 } run_arg_t;
 
 enum { RUN_REF, RUN_COUNT, RUN_FAULT };
+
+/* The calls that get memory (or randomness); the others give back. */
+#define FAULT_GET (DOG_FAULT_MAP | DOG_FAULT_RESERVE | DOG_FAULT_COMMIT | DOG_FAULT_REMAP | \
+                   DOG_FAULT_RANDOM)
 
 /* The result of a successful operation, checked; then its blocks are given back. */
 static void result_check(const fcase_t *c, fstate_t *st, void *r, const char *what)
@@ -1049,7 +1055,7 @@ static void case_child(void *arg)
     snap_take(&before, st.heap);
 #ifdef DOG_FAULT_INJECT
     unsigned long injected = dog__fault_injected();
-    dog__fault_arm(a->nth, DOG_FAULT_ALL, false);
+    dog__fault_arm(a->nth, a->ops, a->sticky);
 #endif
     int saved = EDOM;
     errno = saved;
@@ -1068,7 +1074,8 @@ static void case_child(void *arg)
         child_say("%lu", calls);
         return;
     }
-    CREQ(injected == 1, "call %lu was not made (%lu calls)", a->nth, calls);
+    CREQ(a->sticky ? injected >= 1 : injected == 1, "call %lu was not made (%lu calls)", a->nth,
+         calls);
     bool failed = failed_cleanly(c, &st, r, err, saved);
     if (failed) {
         keep_check(&st, "after the failure");
@@ -1083,7 +1090,7 @@ static void case_child(void *arg)
     if (failed || (c->kind != K_REALLOC && c->kind != K_SHRINK)) {
         dog_trim();
         snap_take(&after, st.heap);
-        snap_expect_trimmed(&a->ref, &after, dog__fault_last() == DOG_FAULT_UNMAP,
+        snap_expect_trimmed(&a->ref, &after, (dog__fault_kinds() & DOG_FAULT_UNMAP) != 0,
                             c->vm_slack, "after the fault");
     }
     /* And dogmalloc still works: the same operation, no fault. */
@@ -1101,7 +1108,7 @@ static void case_child(void *arg)
     keep_check(&st, "at the end");
     dog_free(p);
     dog_free(q);
-    child_say("%s", failed ? "failed" : "succeeded");
+    child_say("%s %lu", failed ? "failed" : "succeeded", injected);
 }
 
 START_TEST(test_faults_inject_each_call)
@@ -1116,25 +1123,44 @@ START_TEST(test_faults_inject_each_call)
     }
     expect_clean_exit(status, c->name, out);
     memcpy(&a.ref, out, sizeof a.ref);      /* binary: the snapshot (no NUL inside is ok) */
+    /* Counted twice: every call, and the calls that get memory (or randomness) only. */
     a.mode = RUN_COUNT;
+    a.ops = DOG_FAULT_ALL;
     status = child_run(case_child, &a, out, sizeof out);
     expect_clean_exit(status, c->name, out);
     unsigned long calls = strtoul(out, NULL, 10);
-    unsigned long failed = 0, survived = 0;
-    for (unsigned long n = 1; n <= calls; n++) {
-        a.mode = RUN_FAULT;
-        a.nth = n;
-        status = child_run(case_child, &a, out, sizeof out);
-        char what[160];
-        snprintf(what, sizeof what, "%s, OS call %lu of %lu failed", c->name, n, calls);
-        expect_clean_exit(status, what, out);
-        if (strcmp(out, "failed") == 0)
-            failed++;
-        else
-            survived++;
+    a.ops = FAULT_GET;
+    status = child_run(case_child, &a, out, sizeof out);
+    expect_clean_exit(status, c->name, out);
+    unsigned long gets = strtoul(out, NULL, 10);
+    /* Each call alone; then from each call that gets memory on, every one that does (an
+     * OS that stays out of memory: the fallbacks fail too, giving back still works). */
+    unsigned long failed = 0, survived = 0, injected = 0;
+    for (int sticky = 0; sticky <= 1; sticky++) {
+        for (unsigned long n = 1; n <= (sticky ? gets : calls); n++) {
+            a.mode = RUN_FAULT;
+            a.nth = n;
+            a.sticky = sticky;
+            a.ops = sticky ? FAULT_GET : DOG_FAULT_ALL;
+            status = child_run(case_child, &a, out, sizeof out);
+            char what[160];
+            snprintf(what, sizeof what, "%s, %s %lu of %lu failed%s", c->name,
+                     sticky ? "mapping call" : "OS call", n, sticky ? gets : calls,
+                     sticky ? ", and every one after it" : "");
+            expect_clean_exit(status, what, out);
+            char outcome[16];
+            unsigned long k = 0;
+            ck_assert_msg(sscanf(out, "%15s %lu", outcome, &k) == 2, "%s: output %s", what, out);
+            injected += k;
+            if (strcmp(outcome, "failed") == 0)
+                failed++;
+            else
+                survived++;
+        }
     }
-    fprintf(stderr, "check_faults: %-48s %2lu OS calls, %2lu faults injected: %2lu failed "
-            "cleanly, %2lu survived by a fallback\n", c->name, calls, calls, failed, survived);
+    fprintf(stderr, "check_faults: %-46s %2lu OS calls, %3lu faults injected in %2lu runs: "
+            "%2lu failed cleanly, %2lu survived\n", c->name, calls, injected, calls + gets, failed,
+            survived);
 }
 END_TEST
 
