@@ -1164,6 +1164,71 @@ START_TEST(test_faults_inject_each_call)
 }
 END_TEST
 
+
+/* --- A huge block across two address-map leaves -------------------------------------- */
+
+/* A leaf of the address map covers 32 GiB (segmap.h). A huge mapping that crosses a leaf
+ * boundary marks its frames leaf by leaf; when the second leaf cannot be mapped, the
+ * frames already marked in the first must be cleared again, or the map keeps calling
+ * them a huge block after the mapping is gone: dog_heap_of() of an address there reads
+ * a header that is not mapped. The test makes the kernel place a 60 MiB block across a
+ * boundary: a 96 GiB PROT_NONE reservation with a 72 MiB window unmapped around the
+ * boundary is the highest gap that fits it. */
+#define LEAF_SPAN ((uintptr_t)1 << 35)
+
+static void leaf_child(void *arg)
+{
+    (void)arg;
+    warm_thread_cache();
+    size_t span = (size_t)96 << 30;
+    char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CREQ(r != MAP_FAILED, "mmap of 96 GiB of address space: %s", strerror(errno));
+    uintptr_t b = ((uintptr_t)r + ((uintptr_t)1 << 30) + LEAF_SPAN - 1) & ~(LEAF_SPAN - 1);
+    char *lo = (char *)b - 32 * MIB, *hi = (char *)b + 40 * MIB;
+    CREQ(munmap(lo, (size_t)(hi - lo)) == 0, "munmap of the window");
+    snap_t before, after;
+    snap_take(&before, NULL);
+    /* The mapping, then the two leaves: fail the second leaf's. */
+    dog__fault_arm(3, DOG_FAULT_MAP, false);
+    errno = 0;
+    void *p = dog_malloc(60 * MIB);
+    int err = errno;
+    unsigned long maps = dog__fault_calls();
+    dog__fault_disarm();
+    if (p != NULL) {
+        bool across = (uintptr_t)p < b && (uintptr_t)p + 60 * MIB > b;
+        dog_free(p);
+        if (!across) {
+            child_say("skip: the kernel placed the block at %p, not across %p", p, (void *)b);
+            return;
+        }
+        CREQ(false, "the block %p crosses %p but no leaf was refused (%lu maps)", p, (void *)b,
+             maps);
+    }
+    CREQ(err == ENOMEM, "NULL with errno %d", err);
+    CREQ(maps == 3, "%lu mapping calls, not the block's and two leaves'", maps);
+    /* Nothing in the window is ours now: every frame reads as foreign, without a fault. */
+    for (char *f = lo; f < hi; f += PAGE)
+        CREQ(dog_heap_of(f + 64) == NULL, "dog_heap_of(%p) in the unmapped window", (void *)f);
+    snap_take(&after, NULL);
+    CREQ(after.marked == before.marked, "%zu frames marked in the address map, %zu before",
+         after.marked, before.marked);
+    CREQ(after.all.bytes_mapped == before.all.bytes_mapped, "%zu bytes mapped, %zu before",
+         after.all.bytes_mapped, before.all.bytes_mapped);
+    p = dog_malloc(60 * MIB);           /* and without the fault it works, across */
+    block_check_usable(p, 60 * MIB, false, "the block across two leaves");
+    dog_free(p);
+    child_say("a 60 MiB block across the leaf boundary at %p", (void *)b);
+}
+
+START_TEST(test_faults_leaf_boundary)
+{
+    char out[2048];
+    int status = child_run(leaf_child, NULL, out, sizeof out);
+    expect_clean_exit(status, "a huge block across two leaves", out);
+    fprintf(stderr, "check_faults: leaves: %s\n", out);
+}
+END_TEST
 #endif
 
 /* The reference snapshot travels as raw bytes through the pipe: child_run's buffer holds
@@ -1183,6 +1248,7 @@ Suite *faults_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_faults_inject_each_call, 0, CASE_COUNT);
     tcase_add_test(tc, test_faults_purge_failure);
+    tcase_add_test(tc, test_faults_leaf_boundary);
     suite_add_tcase(s, tc);
 #endif
     return s;
