@@ -19,7 +19,10 @@ void *dog__os_map_aligned(size_t size, size_t align);
 /* Reserve size bytes of address space aligned to align (as dog__os_map_aligned), with no
  * access and no swap reservation: no memory is committed. NULL with errno unchanged. */
 void *dog__os_reserve(size_t size, size_t align);
-/* Make [p, p + size) of a reservation readable and writable (zero); false on failure. */
+/* Make [p, p + size) of a reservation readable and writable (zero); false on failure,
+ * after which the range may no longer be reserved (Linux before 6.12 unmaps what a
+ * MAP_FIXED mapping replaces before it checks the overcommit limit): never commit it
+ * again. */
 bool dog__os_commit(void *p, size_t size);
 /* Advise [p, p + size) for (huge true: MADV_HUGEPAGE) or against (MADV_NOHUGEPAGE)
  * transparent huge pages; a kernel without them ignores it. */

@@ -33,6 +33,11 @@ _Atomic size_t dog__os_mapped;
 static void *sys_mmap(unsigned op, void *addr, size_t size, int prot, int flags)
 {
     if (DOG_UNLIKELY(dog__fault(op))) {
+        /* Before 6.12 ("avoid MAP_FIXED gap exposure"), Linux's mmap_region unmaps what a
+         * MAP_FIXED mapping replaces before it checks the overcommit limit: a failure
+         * there leaves the range unmapped. Injected faults do the worst the kernel does. */
+        if (flags & MAP_FIXED)
+            munmap(addr, size);
         errno = ENOMEM;
         return MAP_FAILED;
     }
