@@ -211,9 +211,13 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
 bool dog__os_remap_move(void *p, size_t old_size, void *dst, size_t new_size)
 {
     int saved = errno;
-    void *q = DOG_UNLIKELY(dog__fault(DOG_FAULT_REMAP))
-                  ? MAP_FAILED
-                  : mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    void *q;
+    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_REMAP))) {
+        munmap(dst, new_size);      /* as mremap_to does before it can fail (sys_mmap) */
+        q = MAP_FAILED;
+    } else {
+        q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    }
     errno = saved;
     return q == dst;
 }
