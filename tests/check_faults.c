@@ -762,6 +762,7 @@ static void setup_old_100(fstate_t *st) { setup_old(st, 100); }
 static void setup_old_40k(fstate_t *st) { setup_old(st, 40000); }
 static void setup_old_1m(fstate_t *st) { setup_old(st, MIB); }
 static void setup_old_8m(fstate_t *st) { setup_old(st, 8 * MIB); }
+static void setup_old_600k(fstate_t *st) { setup_old(st, 600 * KIB); }
 
 static void setup_huge_cached(fstate_t *st)
 {
@@ -821,6 +822,14 @@ static void setup_heap_garbage(fstate_t *st)
         CREQ(st->junk[i] != NULL, "setup: block %d", i);
 }
 
+static void setup_heap_huge_200m(fstate_t *st)
+{
+    setup_heap(st);
+    st->junk[st->njunk++] = dog_heap_malloc(st->heap, 200 * MIB);
+    CREQ(st->junk[0] != NULL, "setup: 200 MiB");
+    memset(st->junk[0], 1, 200 * MIB);
+}
+
 static void setup_huge_200m(fstate_t *st)
 {
     setup_warm(st);
@@ -855,6 +864,7 @@ static void *op_realloc_2m(fstate_t *st) { return dog_realloc(st->old, 2 * MIB);
 static void *op_realloc_9m(fstate_t *st) { return dog_realloc(st->old, 9 * MIB); }
 static void *op_realloc_to_1m(fstate_t *st) { return dog_realloc(st->old, MIB + 1); }
 static void *op_realloc_to_100(fstate_t *st) { return dog_realloc(st->old, 100); }
+static void *op_realloc_to_100k(fstate_t *st) { return dog_realloc(st->old, 100 * KIB); }
 static void *op_realloc_to_50(fstate_t *st) { return dog_realloc(st->old, 50); }
 static void *op_reallocarray(fstate_t *st) { return dog_reallocarray(st->old, 1000, 300); }
 
@@ -915,6 +925,8 @@ static const fcase_t cases[] = {
     { "realloc large to huge", K_REALLOC, 2 * MIB, false, setup_old_40k, op_realloc_2m, 0 },
     { "realloc huge to bigger huge", K_REALLOC, 9 * MIB, false, setup_old_1m, op_realloc_9m, 0 },
     { "realloc huge shrinking", K_SHRINK, MIB + 1, false, setup_old_8m, op_realloc_to_1m, 0 },
+    { "realloc huge shrinking in place (munmap)", K_SHRINK, 100 * KIB, false, setup_old_600k,
+      op_realloc_to_100k, 0 },
     { "realloc huge to small", K_SHRINK, 100, false, setup_old_1m, op_realloc_to_100, 0 },
     { "realloc large to small", K_SHRINK, 50, false, setup_old_40k, op_realloc_to_50, 0 },
     { "reallocarray small to huge", K_REALLOC, 300000, false, setup_old_100, op_reallocarray, 0 },
@@ -932,6 +944,8 @@ static const fcase_t cases[] = {
     { "free of a huge block too large to cache", K_VOID, 0, false, setup_huge_200m,
       op_free_junk, 0 },
     { "heap_destroy", K_VOID, 0, false, setup_heap_garbage, op_heap_destroy, 0 },
+    { "heap_destroy, a huge block too large to cache", K_VOID, 0, false,
+      setup_heap_huge_200m, op_heap_destroy, 0 },
 };
 #define CASE_COUNT ((int)(sizeof cases / sizeof cases[0]))
 
