@@ -117,7 +117,8 @@ $(BUILD):
 
 # DEBUG=1 goes last so that its -O0 wins over CFLAGS.
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(CPPFLAGS) $(CFLAGS) $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
+	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(CPPFLAGS) $(CFLAGS) \
+	    $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)
 	@rm -f $@

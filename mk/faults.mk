@@ -18,5 +18,6 @@ check-faults: deps-check
 	    $(FAULTS_BUILD)/tests/check_dogmalloc > $(FAULTS_BUILD)/check-faults.log 2>&1 || rc=$$?; \
 	cat $(FAULTS_BUILD)/check-faults.log; \
 	sed -n 's/.* \([0-9][0-9]*\) faults injected.*/\1/p' $(FAULTS_BUILD)/check-faults.log | \
-	    awk '{ s += $$1; n++ } END { printf "check-faults: %d entry-point cases, %d faults injected (each OS call alone, then every mapping call from each on)\n", n, s }'; \
+	    awk '{ s += $$1; n++ } END { printf "check-faults: %d entry-point cases, %d faults " \
+	        "injected (each OS call alone, then every mapping call from each on)\n", n, s }'; \
 	exit $$rc

@@ -44,7 +44,8 @@
 
 static int child_fd = -1;
 
-static void __attribute__((format(printf, 2, 3), noreturn)) child_fail(int line, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3), noreturn))
+child_fail(int line, const char *fmt, ...)
 {
     char buf[1024];
     int n = snprintf(buf, sizeof buf, "line %d: ", line);
