@@ -4,6 +4,7 @@
 #   make check           Check test suite, examples, real programs under the override
 #   make demo            build and run the examples
 #   make SANITIZE=address check   (or thread, undefined): sanitizer build in build-<san>/
+#   make check-faults    OS calls failed one by one (FAULTS=1 build in build-faults/)
 #   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
 
 PREFIX       ?= /usr/local
@@ -20,12 +21,16 @@ VERSION := $(shell sed -n 's/.*define DOG_VERSION_STRING "\([^"]*\)".*/\1/p' inc
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libdogmalloc.so.$(MAJOR)
 
+# FAULTS=1: the OS layer's system calls fail on demand (src/fault.h), for the fault tests
+# (mk/faults.mk); its own build directory, as a sanitizer build has.
+FAULT_SUFFIX := $(if $(FAULTS),-faults)
+FAULT_FLAGS  := $(if $(FAULTS),-DDOG_FAULT_INJECT)
 ifeq ($(SANITIZE),)
-BUILD   ?= build
+BUILD   ?= build$(FAULT_SUFFIX)
 SAN_FLAGS :=
 else
 comma   := ,
-BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
+BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))$(FAULT_SUFFIX)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DDOG_SANITIZE=1
 endif
 
@@ -112,7 +117,8 @@ $(BUILD):
 
 # DEBUG=1 goes last so that its -O0 wins over CFLAGS.
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(CPPFLAGS) $(CFLAGS) $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
+	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(CPPFLAGS) $(CFLAGS) \
+	    $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)
 	@rm -f $@

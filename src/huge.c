@@ -390,6 +390,8 @@ static dog_huge_t *huge_map(size_t map_size, size_t align, bool *fresh)
         if (base == NULL)
             return NULL;
         if (!dog__segmap_set(base, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT)) {
+            /* A mapping across two leaves may have marked the first: clear what was set. */
+            dog__segmap_set(base, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
             dog__os_unmap(base, map_size);
             return NULL;
         }

@@ -4,6 +4,7 @@
  * list per size; freed structures are recycled, never unmapped, so a stale heap handle
  * still points at readable memory (dog__heap_check reads its magic). */
 #include <string.h>
+#include "fault.h"
 #include "os.h"
 #include "page_pool.h"
 
@@ -16,6 +17,9 @@ typedef struct meta_free {
 
 static dog_lock_t meta_lock = DOG_LOCK_INIT;
 static char *bump, *bump_end;
+#ifdef DOG_FAULT_INJECT
+static _Atomic size_t meta_mapped;      /* fault.h: dog__meta_mapped */
+#endif
 static struct {
     size_t size;
     meta_free_t *first;
@@ -55,6 +59,9 @@ void *dog__meta_alloc(size_t size)
             return NULL;
         }
         dog__fetch_add_relaxed(&dog__os_mapped, chunk);
+#ifdef DOG_FAULT_INJECT
+        dog__fetch_add_relaxed(&meta_mapped, chunk);
+#endif
         bump = fresh;
         bump_end = fresh + chunk;
     }
@@ -76,6 +83,13 @@ void dog__meta_free(void *p, size_t size)
     }
     dog__lock_release(&meta_lock);
 }
+
+#ifdef DOG_FAULT_INJECT
+size_t dog__meta_mapped(void)
+{
+    return dog__load_relaxed(&meta_mapped);
+}
+#endif
 
 bool dog__meta_fork_lock(void)
 {

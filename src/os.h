@@ -19,14 +19,19 @@ void *dog__os_map_aligned(size_t size, size_t align);
 /* Reserve size bytes of address space aligned to align (as dog__os_map_aligned), with no
  * access and no swap reservation: no memory is committed. NULL with errno unchanged. */
 void *dog__os_reserve(size_t size, size_t align);
-/* Make [p, p + size) of a reservation readable and writable (zero); false on failure. */
+/* Make [p, p + size) of a reservation readable and writable (zero); false on failure,
+ * after which the range may no longer be reserved (Linux before 6.12 unmaps what a
+ * MAP_FIXED mapping replaces before it checks the overcommit limit): never commit it
+ * again. */
 bool dog__os_commit(void *p, size_t size);
 /* Advise [p, p + size) for (huge true: MADV_HUGEPAGE) or against (MADV_NOHUGEPAGE)
  * transparent huge pages; a kernel without them ignores it. */
 void dog__os_advise_thp(void *p, size_t size, bool huge);
-/* Unmap [p, p + size); both OS-page aligned. */
+/* Unmap [p, p + size); both OS-page aligned. Where the OS refuses (out of mappings), the
+ * range stays mapped but its memory is given back. */
 void dog__os_unmap(void *p, size_t size);
-/* Give the physical memory behind [p, p + size) back; it reads as zero afterwards. */
+/* Give the physical memory behind [p, p + size) back; it reads as zero afterwards, also
+ * where the OS refuses (mlocked memory: then it is zeroed and stays resident). */
 void dog__os_purge(void *p, size_t size);
 /* Grow or shrink the mapping [p, p + old_size) in place; false if that cannot be done. */
 bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size);

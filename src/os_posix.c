@@ -6,12 +6,14 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#include "fault.h"
 #include "os.h"
 
 #ifndef MAP_NORESERVE
@@ -20,6 +22,46 @@
 
 _Atomic size_t dog__os_mapped;
 
+/* --- The system calls that can fail, each behind one check (fault.h) ------------------
+ * A test build fails them on demand the way the kernel does: mmap and mremap with ENOMEM
+ * (out of memory or of mappings), munmap with ENOMEM (a split beyond vm.max_map_count),
+ * madvise with EINVAL (MADV_DONTNEED on mlock()ed memory), getrandom with ENOSYS (a
+ * kernel before 3.17). In any other build the check is constant false and these are the
+ * plain calls. Not checked: the transparent huge page hints (their failure is ignored by
+ * design), the clock, and the CPU count (it has a fallback of its own). */
+
+static void *sys_mmap(unsigned op, void *addr, size_t size, int prot, int flags)
+{
+    if (DOG_UNLIKELY(dog__fault(op))) {
+        /* Before 6.12 ("avoid MAP_FIXED gap exposure"), Linux's mmap_region unmaps what a
+         * MAP_FIXED mapping replaces before it checks the overcommit limit: a failure
+         * there leaves the range unmapped. Injected faults do the worst the kernel does. */
+        if (flags & MAP_FIXED)
+            munmap(addr, size);
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return mmap(addr, size, prot, flags, -1, 0);
+}
+
+static int sys_munmap(unsigned op, void *p, size_t size)
+{
+    if (DOG_UNLIKELY(dog__fault(op))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return munmap(p, size);
+}
+
+static int sys_madvise_dontneed(void *p, size_t size)
+{
+    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_PURGE))) {
+        errno = EINVAL;
+        return -1;
+    }
+    return madvise(p, size, MADV_DONTNEED);
+}
+
 /* Memory that will be written is mapped without MAP_NORESERVE, so that the kernel's
  * overcommit policy applies to it as to glibc's: a request far beyond what the machine
  * has (malloc(2^40) on 24 GiB) fails with ENOMEM instead of succeeding and failing
@@ -27,20 +69,28 @@ _Atomic size_t dog__os_mapped;
  * NORESERVE. */
 static void *map_plain(size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = sys_mmap(DOG_FAULT_MAP, NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS);
     return p == MAP_FAILED ? NULL : p;
 }
 
 /* raw maps size + align bytes: keep the size bytes at the first align boundary and unmap
- * both ends (two munmaps instead of a retry loop). */
+ * both ends (two munmaps instead of a retry loop). A trim that the kernel refuses
+ * (ENOMEM: the split would pass vm.max_map_count) would leave its slack mapped for good,
+ * outside anything dogmalloc counts or ever unmaps: then what is left of raw goes too
+ * (a whole mapping needs no split), and the caller gets NULL. */
 static void *trim_to_alignment(char *raw, size_t size, size_t align)
 {
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
     size_t head = start - (uintptr_t)raw, tail = align - head;
-    if (head)
-        munmap(raw, head);
-    if (tail)
-        munmap((char *)start + size, tail);
+    if (head && sys_munmap(DOG_FAULT_TRIM, raw, head) != 0) {
+        sys_munmap(DOG_FAULT_TRIM, raw, size + align);
+        return NULL;
+    }
+    if (tail && sys_munmap(DOG_FAULT_TRIM, (char *)start + size, tail) != 0) {
+        sys_munmap(DOG_FAULT_TRIM, (void *)start, size + tail);
+        return NULL;
+    }
     return (void *)start;
 }
 
@@ -57,7 +107,7 @@ void *dog__os_map_aligned(size_t size, size_t align)
         return NULL;
     }
     void *p = trim_to_alignment(raw, size, align);
-    errno = saved;
+    errno = p != NULL ? saved : ENOMEM;
     return p;
 }
 
@@ -66,8 +116,8 @@ void *dog__os_reserve(size_t size, size_t align)
     int saved = errno;
     if (size + align < size)
         return NULL;
-    char *raw = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                     -1, 0);
+    char *raw = sys_mmap(DOG_FAULT_RESERVE, NULL, size + align, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
     if (raw == MAP_FAILED) {
         errno = saved;
         return NULL;
@@ -84,8 +134,8 @@ void *dog__os_reserve(size_t size, size_t align)
 bool dog__os_commit(void *p, size_t size)
 {
     int saved = errno;
-    void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-                   -1, 0);
+    void *q = sys_mmap(DOG_FAULT_COMMIT, p, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
     errno = saved;
     return q == p;
 }
@@ -101,17 +151,27 @@ void dog__os_advise_thp(void *p, size_t size, bool huge)
     errno = saved;
 }
 
+/* The callers count [p, p + size) as given back whatever happens. A munmap that the kernel
+ * refuses (ENOMEM: unmapping part of a mapping splits it, and the split would pass
+ * vm.max_map_count) leaves the range mapped; its memory at least goes back
+ * (MADV_DONTNEED splits nothing), so that only address space stays behind. */
 void dog__os_unmap(void *p, size_t size)
 {
     int saved = errno;
-    munmap(p, size);
+    if (sys_munmap(DOG_FAULT_UNMAP, p, size) != 0)
+        sys_madvise_dontneed(p, size);
     errno = saved;
 }
 
+/* The callers take purged memory for zero (page_pool.c: a pooled page's live bitmap past
+ * what it had touched). MADV_DONTNEED fails on mlock()ed memory (mlockall(MCL_FUTURE)
+ * in a real-time program) with EINVAL, and leaves the old contents: then zero them here.
+ * The memory stays resident, as the program's lock asks. */
 void dog__os_purge(void *p, size_t size)
 {
     int saved = errno;
-    madvise(p, size, MADV_DONTNEED);
+    if (sys_madvise_dontneed(p, size) != 0)
+        memset(p, 0, size);
     errno = saved;
 }
 
@@ -134,15 +194,16 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
 #if defined(DOG_OS_TSAN) && defined(MAP_FIXED_NOREPLACE)
     if (new_size > old_size) {
         char *want = (char *)p + old_size;
-        void *got = mmap(want, new_size - old_size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        void *got = sys_mmap(DOG_FAULT_REMAP, want, new_size - old_size, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE);
         if (got != MAP_FAILED && got != want)
             munmap(got, new_size - old_size);   /* a kernel that took the address as a hint */
         errno = saved;
         return got == want;
     }
 #endif
-    void *q = mremap(p, old_size, new_size, 0);
+    void *q = DOG_UNLIKELY(dog__fault(DOG_FAULT_REMAP)) ? MAP_FAILED
+                                                        : mremap(p, old_size, new_size, 0);
     errno = saved;
     return q == p;
 }
@@ -150,7 +211,13 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
 bool dog__os_remap_move(void *p, size_t old_size, void *dst, size_t new_size)
 {
     int saved = errno;
-    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    void *q;
+    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_REMAP))) {
+        munmap(dst, new_size);      /* as mremap_to does before it can fail (sys_mmap) */
+        q = MAP_FAILED;
+    } else {
+        q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    }
     errno = saved;
     return q == dst;
 }
@@ -226,7 +293,8 @@ uint64_t dog__os_random(void)
      * them shares a secret with glibc; mixed with an address and the clock, they are the
      * fallback only. */
     uint64_t x = 0;
-    if (getrandom(&x, sizeof x, GRND_NONBLOCK) == (ssize_t)sizeof x && x != 0)
+    if (!dog__fault(DOG_FAULT_RANDOM) &&
+        getrandom(&x, sizeof x, GRND_NONBLOCK) == (ssize_t)sizeof x && x != 0)
         return x | 1;
     const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
     if (r != NULL)
@@ -283,3 +351,57 @@ void dog__os_fork_unlock_libc(bool child)
     (void)child;
 #endif
 }
+
+/* --- Fault injection (fault.h), in test builds only ---------------------------------- */
+
+#ifdef DOG_FAULT_INJECT
+static _Atomic unsigned fault_ops;          /* kinds counted; 0: none */
+static _Atomic unsigned long fault_nth;     /* the call to fail; 0: none */
+static _Atomic bool fault_sticky;
+static _Atomic unsigned long fault_calls, fault_injected;
+static _Atomic unsigned fault_kinds;
+
+bool dog__fault(unsigned op)
+{
+    if ((atomic_load_explicit(&fault_ops, memory_order_relaxed) & op) == 0)
+        return false;
+    unsigned long call = atomic_fetch_add_explicit(&fault_calls, 1, memory_order_relaxed) + 1;
+    unsigned long nth = atomic_load_explicit(&fault_nth, memory_order_relaxed);
+    if (nth == 0 || call < nth ||
+        (call > nth && !atomic_load_explicit(&fault_sticky, memory_order_relaxed)))
+        return false;
+    atomic_fetch_or_explicit(&fault_kinds, op, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fault_injected, 1, memory_order_relaxed);
+    return true;
+}
+
+void dog__fault_arm(unsigned long nth, unsigned ops, bool sticky)
+{
+    atomic_store_explicit(&fault_ops, 0, memory_order_relaxed);
+    atomic_store_explicit(&fault_calls, 0, memory_order_relaxed);
+    atomic_store_explicit(&fault_kinds, 0, memory_order_relaxed);
+    atomic_store_explicit(&fault_nth, nth, memory_order_relaxed);
+    atomic_store_explicit(&fault_sticky, sticky, memory_order_relaxed);
+    atomic_store_explicit(&fault_ops, ops, memory_order_relaxed);
+}
+
+void dog__fault_disarm(void)
+{
+    atomic_store_explicit(&fault_nth, 0, memory_order_relaxed);
+}
+
+unsigned long dog__fault_calls(void)
+{
+    return atomic_load_explicit(&fault_calls, memory_order_relaxed);
+}
+
+unsigned long dog__fault_injected(void)
+{
+    return atomic_load_explicit(&fault_injected, memory_order_relaxed);
+}
+
+unsigned dog__fault_kinds(void)
+{
+    return atomic_load_explicit(&fault_kinds, memory_order_relaxed);
+}
+#endif

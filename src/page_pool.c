@@ -91,13 +91,17 @@ static dog_page_t *region_take(void)
         size_t size = DOG_POOL_REGION_PAGES * DOG_PAGE_SIZE;
         long thp = dog__option(DOG_OPTION_THP);
         char *region = NULL;
-        if ((size_t)(reserve_end - reserve_next) >= size && dog__os_commit(reserve_next, size)) {
-            region = reserve_next;
+        if ((size_t)(reserve_end - reserve_next) >= size) {
+            if (dog__os_commit(reserve_next, size))
+                region = reserve_next;
+            /* Carved either way: a commit that failed may have left the range unmapped
+             * (os.h), free for any other mmap of the process to take, and committing it
+             * again would map over whatever did. */
             reserve_next += size;
-        } else {
+        }
+        if (region == NULL)
             region = dog__os_map_aligned(size, thp == DOG_THP_ON ? DOG_POOL_THP_ALIGN
                                                                  : DOG_PAGE_SIZE);
-        }
         if (region == NULL)
             return NULL;
         if (thp != DOG_THP_DEFAULT)

@@ -17,6 +17,7 @@
  * forever). */
 #include <errno.h>
 #include <stdbool.h>
+#include "fault.h"
 #include "lock.h"
 #include "os.h"
 #include "segmap.h"
@@ -143,3 +144,15 @@ bool dog__segmap_set(const void *start, size_t size, unsigned first, unsigned re
     }
     return true;
 }
+
+#ifdef DOG_FAULT_INJECT
+size_t dog__segmap_marked(void)
+{
+    size_t n = 0;
+    for (size_t top = 0; top < DOG_SEGMAP_TOP_COUNT; top++) {
+        uint32_t c = dog__load_relaxed(&leaf_count[top]);
+        n += c == PURGING ? 0 : c;
+    }
+    return n;
+}
+#endif

@@ -142,6 +142,7 @@ int main(void)
     srunner_add_suite(sr, options_suite());
     srunner_add_suite(sr, limits_suite());
     srunner_add_suite(sr, stress_suite());
+    srunner_add_suite(sr, faults_suite());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
