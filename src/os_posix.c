@@ -6,13 +6,13 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#include "atomic.h"
 #include "fault.h"
 #include "os.h"
 
@@ -363,45 +363,45 @@ static _Atomic unsigned fault_kinds;
 
 bool dog__fault(unsigned op)
 {
-    if ((atomic_load_explicit(&fault_ops, memory_order_relaxed) & op) == 0)
+    if ((dog__load_relaxed(&fault_ops) & op) == 0)
         return false;
-    unsigned long call = atomic_fetch_add_explicit(&fault_calls, 1, memory_order_relaxed) + 1;
-    unsigned long nth = atomic_load_explicit(&fault_nth, memory_order_relaxed);
+    unsigned long call = dog__fetch_add_relaxed(&fault_calls, 1) + 1;
+    unsigned long nth = dog__load_relaxed(&fault_nth);
     if (nth == 0 || call < nth ||
-        (call > nth && !atomic_load_explicit(&fault_sticky, memory_order_relaxed)))
+        (call > nth && !dog__load_relaxed(&fault_sticky)))
         return false;
-    atomic_fetch_or_explicit(&fault_kinds, op, memory_order_relaxed);
-    atomic_fetch_add_explicit(&fault_injected, 1, memory_order_relaxed);
+    dog__fetch_or_relaxed(&fault_kinds, op);
+    dog__fetch_add_relaxed(&fault_injected, 1);
     return true;
 }
 
 void dog__fault_arm(unsigned long nth, unsigned ops, bool sticky)
 {
-    atomic_store_explicit(&fault_ops, 0, memory_order_relaxed);
-    atomic_store_explicit(&fault_calls, 0, memory_order_relaxed);
-    atomic_store_explicit(&fault_kinds, 0, memory_order_relaxed);
-    atomic_store_explicit(&fault_nth, nth, memory_order_relaxed);
-    atomic_store_explicit(&fault_sticky, sticky, memory_order_relaxed);
-    atomic_store_explicit(&fault_ops, ops, memory_order_relaxed);
+    dog__store_relaxed(&fault_ops, 0);
+    dog__store_relaxed(&fault_calls, 0);
+    dog__store_relaxed(&fault_kinds, 0);
+    dog__store_relaxed(&fault_nth, nth);
+    dog__store_relaxed(&fault_sticky, sticky);
+    dog__store_relaxed(&fault_ops, ops);
 }
 
 void dog__fault_disarm(void)
 {
-    atomic_store_explicit(&fault_nth, 0, memory_order_relaxed);
+    dog__store_relaxed(&fault_nth, 0);
 }
 
 unsigned long dog__fault_calls(void)
 {
-    return atomic_load_explicit(&fault_calls, memory_order_relaxed);
+    return dog__load_relaxed(&fault_calls);
 }
 
 unsigned long dog__fault_injected(void)
 {
-    return atomic_load_explicit(&fault_injected, memory_order_relaxed);
+    return dog__load_relaxed(&fault_injected);
 }
 
 unsigned dog__fault_kinds(void)
 {
-    return atomic_load_explicit(&fault_kinds, memory_order_relaxed);
+    return dog__load_relaxed(&fault_kinds);
 }
 #endif

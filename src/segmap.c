@@ -38,7 +38,7 @@ static _Atomic uint8_t *leaf_get(size_t top)
     if (fresh == NULL)
         return NULL;
     _Atomic uint8_t *expected = NULL;
-    if (atomic_compare_exchange_strong(&dog__segmap_top[top], &expected, fresh))
+    if (dog__cas_strong_seqcst(&dog__segmap_top[top], &expected, fresh))
         return fresh;
     dog__os_unmap((void *)fresh, LEAF_ENTRIES);   /* another thread won the race */
     return expected;
@@ -55,7 +55,7 @@ static void leaf_count_add(size_t top, uint32_t n)
             c = dog__load_relaxed(&leaf_count[top]);
             continue;
         }
-        if (atomic_compare_exchange_weak(&leaf_count[top], &c, c + n))
+        if (dog__cas_weak_acqrel(&leaf_count[top], &c, c + n))
             break;
     }
     if (c == 0)
@@ -69,14 +69,14 @@ static void leaf_count_sub(size_t top, uint32_t n)
     uint32_t c = dog__load_relaxed(&leaf_count[top]);
     for (;;) {
         if (c != n) {
-            if (atomic_compare_exchange_weak(&leaf_count[top], &c, c - n))
+            if (dog__cas_weak_acqrel(&leaf_count[top], &c, c - n))
                 return;
             continue;
         }
         /* The last entries go: purge under the lock, unless another writer counts more
          * in first. */
         dog__lock_acquire(&purge_lock);
-        if (atomic_compare_exchange_strong(&leaf_count[top], &c, PURGING))
+        if (dog__cas_strong_seqcst(&leaf_count[top], &c, PURGING))
             break;
         dog__lock_release(&purge_lock);
     }
