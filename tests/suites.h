@@ -26,6 +26,7 @@ Suite *lifecycle_suite(void);    /* check_lifecycle.c */
 Suite *options_suite(void);      /* check_options.c */
 Suite *limits_suite(void);       /* check_limits.c */
 Suite *stress_suite(void);       /* check_stress.c */
+Suite *misuse_suite(void);       /* check_misuse.c */
 
 /* check_threads.c: 16 threads allocate from heap (NULL: dog_malloc) starting at the same
  * moment; returns the number of failed allocations. check_main.c runs it in a fresh
