@@ -5,6 +5,7 @@
 #include "heap.h"
 #include "huge.h"
 #include "page_pool.h"
+#include "segmap.h"
 #include "tcache.h"
 
 /* --- Page queues --------------------------------------------------------------------- */
@@ -224,14 +225,49 @@ void dog__free_reject(dog_page_t *page, const void *p)
         dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE, "into the middle of a block");
 }
 
+/* Why p, which is not a live block, cannot be freed: the misuse kind and the words that
+ * dog_free's message would give, found the way the free paths find them, for a caller
+ * that knows only that p is not live (dog_free_sized). Reads only memory dogmalloc owns,
+ * as the free paths do. */
+const char *dog__free_why(const void *p, int *kind)
+{
+    unsigned frame = dog__segmap_kind(p);
+    *kind = DOG_MISUSE_DOUBLE_FREE;
+    if (frame == DOG_FRAME_NONE) {
+        *kind = DOG_MISUSE_INVALID_FREE;
+        return DOG_WHY_FOREIGN;
+    }
+    if (frame != DOG_FRAME_PAGE) {
+        if (dog__huge_of(p, frame) != NULL)
+            return "double free of a huge block";
+        *kind = DOG_MISUSE_INTERIOR_FREE;
+        return DOG_WHY_HUGE_INSIDE;
+    }
+    dog_page_t *page = dog__page_of(p);
+    size_t index;
+    if (!dog__page_is_block(page, p, &index)) {
+        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+        *kind = off >= DOG_PAGE_SIZE || page->shard == NULL ? DOG_MISUSE_INVALID_FREE
+                                                            : DOG_MISUSE_INTERIOR_FREE;
+        return *kind == DOG_MISUSE_INVALID_FREE ? DOG_WHY_FOREIGN : "into the middle of a block";
+    }
+    if (index >= page->capacity) {
+        *kind = DOG_MISUSE_INVALID_FREE;
+        return DOG_WHY_FOREIGN;
+    }
+    if (!dog__page_live(page, index) || !dog__block_parked(p))
+        return "double free";
+    return dog__block_cached(p) ? "double free (the block is already in a thread cache)"
+                                : "double free (another thread freed the block already)";
+}
+
 /* Every bad free is reported here, through the one policy of misuse.c. */
 void dog__free_invalid(const void *p, int kind, const char *why)
 {
     if (why != NULL)
         dog__misuse(kind, p, "dog_free(%p): invalid pointer: %s", p, why);
     else
-        dog__misuse(kind, p, "dog_free(%p): invalid pointer: not allocated by dogmalloc, or "
-                    "already freed", p);
+        dog__misuse(kind, p, "dog_free(%p): invalid pointer: " DOG_WHY_FOREIGN, p);
 }
 
 /* --- The generic allocation path ----------------------------------------------------- */

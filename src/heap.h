@@ -23,6 +23,10 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index);
  * at once, leaving the block alone. */
 DOG_COLD void dog__free_reject(dog_page_t *page, const void *p);
 DOG_COLD void dog__free_invalid(const void *p, int kind, const char *why);
+DOG_COLD const char *dog__free_why(const void *p, int *kind);
+/* The words of the bad-free messages that more than one file gives. */
+#define DOG_WHY_FOREIGN "not allocated by dogmalloc, or already freed"
+#define DOG_WHY_HUGE_INSIDE "inside a huge block, or a huge block already freed (double free?)"
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
 dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);

@@ -488,6 +488,45 @@ static void act_sized_smaller(mctx_t *c)
     require_always(dog_heap_of(c->p) == NULL, 43);
 }
 
+static void prep_sized_freed(mctx_t *c)
+{
+    block_with_neighbour(c, NULL, 64);
+    expect(c, "dog_free_sized(%p, %zu): invalid pointer: double free (the block is already "
+           "in a thread cache)", c->bad, (size_t)64);
+}
+
+static void act_sized_freed(mctx_t *c)
+{
+    dog_free_sized(c->p, c->size);
+    dog_free_sized(c->p, c->size);
+}
+
+static void prep_sized_freed_huge(mctx_t *c)
+{
+    block_with_neighbour(c, NULL, 2 * MiB);
+    expect(c, "dog_free_sized(%p, %zu): invalid pointer: double free of a huge block", c->bad,
+           c->size);
+}
+
+static void prep_sized_interior(mctx_t *c)
+{
+    prep_interior(c, 64, 8);
+    expect(c, "dog_free_sized(%p, %zu): invalid pointer: into the middle of a block", c->bad,
+           (size_t)8);
+}
+
+static void prep_sized_foreign(mctx_t *c)
+{
+    prep_quiet_default(c);
+    c->bad = stack_junk();
+    expect(c, "dog_free_sized(%p, %zu): " FREE_INVALID, c->bad, (size_t)8);
+}
+
+static void act_sized_bad(mctx_t *c)
+{
+    dog_free_sized(c->bad, 8);
+}
+
 /* --- Queries and realloc of what is not a live block -------------------------------- */
 
 static void prep_freed_small(mctx_t *c)
@@ -794,6 +833,10 @@ static const mcase_t cases[] = {
     { "free_sized: larger than a huge block", prep_sized_larger_huge, act_sized_larger, 0 },
     { "free_sized: smaller (not detected, freed)", prep_sized_smaller, act_sized_smaller,
       QUIET },
+    { "free_sized: a freed block", prep_sized_freed, act_sized_freed, 0 },
+    { "free_sized: a freed huge block", prep_sized_freed_huge, act_sized_freed, 0 },
+    { "free_sized: an interior pointer", prep_sized_interior, act_sized_bad, 0 },
+    { "free_sized: a foreign pointer", prep_sized_foreign, act_sized_bad, 0 },
     /* what is not a live block, to realloc and the queries */
     { "dog_realloc: freed block", prep_realloc_freed, act_realloc_freed, 0 },
     { "dog_realloc: freed huge block", prep_realloc_freed_huge, act_realloc_freed, 0 },
