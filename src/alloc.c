@@ -143,7 +143,7 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
 
 static DOG_NOINLINE void free_other(void *p, unsigned kind)
 {
-    if (kind == DOG_FRAME_NONE) {
+    if (kind == DOG_FRAME_NONE || kind == DOG_FRAME_META) {
         dog__free_invalid(p, DOG_MISUSE_INVALID_FREE, NULL);
         return;
     }

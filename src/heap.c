@@ -233,7 +233,7 @@ const char *dog__free_why(const void *p, int *kind)
 {
     unsigned frame = dog__segmap_kind(p);
     *kind = DOG_MISUSE_DOUBLE_FREE;
-    if (frame == DOG_FRAME_NONE) {
+    if (frame == DOG_FRAME_NONE || frame == DOG_FRAME_META) {
         *kind = DOG_MISUSE_INVALID_FREE;
         return DOG_WHY_FOREIGN;
     }
@@ -421,16 +421,12 @@ DOG_API dog_heap_t *const dog_default = &dog__default_heap;
 dog_lock_t dog__heaps_lock = DOG_LOCK_INIT;
 dog_heap_t *dog__heaps = &dog__default_heap;
 
-dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func)
+dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func)
 {
-    if (DOG_UNLIKELY(heap == NULL))
-        return NULL;
-    if (DOG_UNLIKELY(heap->magic != DOG_HEAP_MAGIC)) {
+    if (heap != NULL)
         dog__misuse(DOG_MISUSE_BAD_HEAP, heap, "%s(%p): not a live heap (destroyed, or never "
                     "created by dog_heap_new)", func, (const void *)heap);
-        return NULL;        /* reported: the caller fails with EINVAL */
-    }
-    return (dog_heap_t *)heap;
+    return NULL;            /* reported: the caller fails with EINVAL */
 }
 
 DOG_API dog_heap_t *dog_heap_new(const dog_heap_options_t *opts)

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* meta.c: memory for dogmalloc's own structures (heaps, shards), which cannot come from
- * malloc because we are malloc. A bump allocator over 256 KiB mappings, with one free
- * list per size; freed structures are recycled, never unmapped, so a stale heap handle
- * still points at readable memory (dog__heap_check reads its magic). */
+ * malloc because we are malloc. A bump allocator over frame-aligned mappings of whole
+ * 512 KiB frames, marked DOG_FRAME_META in the address map, with one free list per size;
+ * freed structures are recycled, never unmapped. So dog__heap_check can tell a pointer
+ * that may be a heap (in a META frame, where every byte is readable, even a stale
+ * handle's) from garbage without touching it, and only then read its magic. */
 #include <string.h>
 #include "os.h"
 #include "page_pool.h"
+#include "segmap.h"
 
-#define META_CHUNK  ((size_t)256 << 10)
+#define META_CHUNK  DOG_PAGE_SIZE
 #define META_SIZES  8
 
 typedef struct meta_free {
@@ -36,7 +39,7 @@ static meta_free_t **free_list_of(size_t size)
 
 void *dog__meta_alloc(size_t size)
 {
-    size = (size + 63) & ~(size_t)63;
+    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
     dog__lock_acquire(&meta_lock);
     meta_free_t **list = free_list_of(size);
     void *p = NULL;
@@ -48,9 +51,16 @@ void *dog__meta_alloc(size_t size)
         return p;
     }
     if (bump == NULL || (size_t)(bump_end - bump) < size) {
-        size_t chunk = size > META_CHUNK ? (size + 4095) & ~(size_t)4095 : META_CHUNK;
-        char *fresh = dog__os_map_aligned(chunk, DOG_OS_PAGE_SIZE);
+        /* Whole frames, so that no other mapping shares a META frame: any address in
+         * one is readable (dog__heap_check). Untouched, the rest costs no memory. */
+        size_t chunk = (size + DOG_PAGE_MASK) & ~(size_t)DOG_PAGE_MASK;
+        char *fresh = dog__os_map_aligned(chunk, DOG_PAGE_SIZE);
         if (fresh == NULL) {
+            dog__lock_release(&meta_lock);
+            return NULL;
+        }
+        if (!dog__segmap_set(fresh, chunk, DOG_FRAME_META, DOG_FRAME_META)) {
+            dog__os_unmap(fresh, chunk);
             dog__lock_release(&meta_lock);
             return NULL;
         }
@@ -66,7 +76,7 @@ void *dog__meta_alloc(size_t size)
 
 void dog__meta_free(void *p, size_t size)
 {
-    size = (size + 63) & ~(size_t)63;
+    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
     dog__lock_acquire(&meta_lock);
     meta_free_t **list = free_list_of(size);
     if (list != NULL) {

@@ -363,6 +363,16 @@ static void prep_foreign_unmapped(mctx_t *c)
     expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
 }
 
+static void prep_foreign_heap_handle(mctx_t *c)
+{
+    /* dogmalloc's own memory, but no block */
+    prep_quiet_default(c);
+    c->heap = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(c->heap);
+    c->bad = c->heap;
+    expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
+}
+
 static void prep_foreign_page_header(mctx_t *c)
 {
     prep_quiet_default(c);
@@ -733,6 +743,17 @@ static void prep_heap_block(mctx_t *c, int which)
     expect(c, "%s(%p): " NOT_LIVE_HEAP, heap_funcs[which], c->bad);
 }
 
+static void prep_heap_wild(mctx_t *c, int which)
+{
+    /* an address where nothing is mapped */
+    prep_heap_common(c);
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(m != MAP_FAILED);
+    munmap(m, 4096);
+    c->bad = m;
+    expect(c, "%s(%p): " NOT_LIVE_HEAP, heap_funcs[which], c->bad);
+}
+
 static void prep_heap_null(mctx_t *c, int which)
 {
     (void)which;
@@ -763,6 +784,7 @@ static void prep_heap_null(mctx_t *c, int which)
 HEAP_CASES(dead, 0)
 HEAP_CASES(junk, 0)
 HEAP_CASES(block, 0)
+HEAP_CASES(wild, 0)
 HEAP_CASES(null, QUIET)
 HEAP_ACTS(0)
 HEAP_ACTS(1)
@@ -816,6 +838,7 @@ static const mcase_t cases[] = {
     { "foreign: glibc malloc block", prep_foreign_glibc, act_free_bad, 0 },
     { "foreign: unmapped address", prep_foreign_unmapped, act_free_bad, 0 },
     { "foreign: page header", prep_foreign_page_header, act_free_bad, 0 },
+    { "foreign: a heap handle", prep_foreign_heap_handle, act_free_bad, 0 },
     { "foreign: first byte of a huge block's frame", prep_huge_frame_start, act_free_bad, 0 },
     { "foreign: just past a huge block", prep_huge_past_end, act_free_bad, 0 },
     { "foreign: inside a freed huge block", prep_huge_freed_inside, act_free_p_then_bad, 0 },
@@ -851,6 +874,7 @@ static const mcase_t cases[] = {
     HEAP_ROWS(dead, 0),
     HEAP_ROWS(junk, 0),
     HEAP_ROWS(block, 0),
+    HEAP_ROWS(wild, 0),
     HEAP_ROWS(null, QUIET),
     { "heap: dog_heap_destroy(dog_default)", prep_destroy_default, act_heap_0_4, 0 },
 };
