@@ -498,7 +498,8 @@ DOG_API dog_heap_t *dog_heap_of(const void *p);
  * Names longer than 31 bytes are cut; a heap created without a name is "heap".
  * Safe from any thread.
  * @param heap  a live heap.
- * @return the name; valid until the heap is destroyed.
+ * @return the name; valid until the heap is destroyed. NULL with `errno` = EINVAL for
+ *         a NULL heap (and, under #DOG_MISUSE_REPORT, for one that is not live).
  * @since 0.1
  */
 DOG_API const char *dog_heap_name(const dog_heap_t *heap);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* heap.c: the slow paths of small blocks (page queues, full pages, delayed frees, page
  * retirement), bad frees, and creating and destroying heaps. */
+#include <errno.h>
 #include <string.h>
 #include "heap.h"
 #include "huge.h"
@@ -509,5 +510,9 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
 DOG_API const char *dog_heap_name(const dog_heap_t *heap)
 {
     heap = dog__heap_check(heap, "dog_heap_name");
-    return heap ? heap->name : NULL;
+    if (heap == NULL) {
+        errno = EINVAL;     /* a dead heap counts as NULL (DOG_MISUSE_REPORT) */
+        return NULL;
+    }
+    return heap->name;
 }

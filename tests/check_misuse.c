@@ -698,7 +698,7 @@ static void heap_call(mctx_t *c, int which, int always)
         break;
     }
     case 7:
-        check(dog_heap_name(h) == NULL, 67);
+        check(dog_heap_name(h) == NULL && errno == EINVAL, 67);
         break;
     }
 }
