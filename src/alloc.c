@@ -149,7 +149,7 @@ static DOG_NOINLINE void free_other(void *p, unsigned kind)
     }
     dog_huge_t *h = dog__huge_of(p, kind);
     if (h == NULL) {
-        dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE, DOG_WHY_HUGE_INSIDE);
+        dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE, dog__huge_why(p, kind));
         return;
     }
     int saved = errno;

@@ -242,7 +242,7 @@ const char *dog__free_why(const void *p, int *kind)
         if (dog__huge_of(p, frame) != NULL)
             return "double free of a huge block";
         *kind = DOG_MISUSE_INTERIOR_FREE;
-        return DOG_WHY_HUGE_INSIDE;
+        return dog__huge_why(p, frame);
     }
     dog_page_t *page = dog__page_of(p);
     size_t index;

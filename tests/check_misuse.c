@@ -37,8 +37,6 @@
 #define FRAME ((uintptr_t)512 * KiB)
 
 #define FREE_INVALID "invalid pointer: not allocated by dogmalloc, or already freed"
-#define FREE_HUGE_INSIDE "invalid pointer: inside a huge block, or a huge block already freed " \
-                         "(double free?)"
 #define NOT_LIVE_HEAP "not a live heap (destroyed, or never created by dog_heap_new)"
 #define KEEP_MAX 4
 
@@ -395,14 +393,14 @@ static void prep_huge_frame_start(mctx_t *c)
     prep_huge_kept(c);
     c->bad = (void *)((uintptr_t)c->p & ~(FRAME - 1));    /* its header */
     ck_assert_ptr_ne(c->bad, c->p);
-    expect(c, "dog_free(%p): " FREE_HUGE_INSIDE, c->bad);
+    expect(c, "dog_free(%p): invalid pointer: into the header of a huge block", c->bad);
 }
 
 static void prep_huge_past_end(mctx_t *c)
 {
     prep_huge_kept(c);
     c->bad = (char *)c->p + dog_usable_size(c->p);
-    expect(c, "dog_free(%p): " FREE_HUGE_INSIDE, c->bad);
+    expect(c, "dog_free(%p): invalid pointer: past the end of a huge block", c->bad);
 }
 
 static void prep_huge_freed_inside(mctx_t *c)
@@ -414,7 +412,8 @@ static void prep_huge_freed_inside(mctx_t *c)
     ck_assert_ptr_nonnull(c->p);
     c->bad = (char *)c->p + MiB;
     c->delta = -1;
-    expect(c, "dog_free(%p): " FREE_HUGE_INSIDE, c->bad);
+    expect(c, "dog_free(%p): invalid pointer: inside a huge block that is already freed "
+           "(double free?)", c->bad);
 }
 
 static void act_free_p_then_bad(mctx_t *c)
@@ -443,11 +442,26 @@ static void prep_interior(mctx_t *c, size_t size, size_t offset)
     c->p = keep(c, dog_malloc(size), size);
     c->bad = (char *)c->p + (offset == SIZE_MAX ? dog_usable_size(c->p) - 1 : offset);
     if (size > 64 * KiB)
-        expect(c, "dog_free(%p): " FREE_HUGE_INSIDE, c->bad);
+        expect(c, "dog_free(%p): invalid pointer: into the middle of a huge block", c->bad);
     else
         expect(c, "dog_free(%p): invalid pointer: into the middle of a block", c->bad);
 }
 
+/* A block aligned to 1 MiB: its header is alone in the frame below it. */
+static void prep_interior_aligned(mctx_t *c, long offset)
+{
+    warm_thread_cache();
+    c->size = 200 * KiB;
+    c->p = keep(c, dog_aligned_alloc(MiB, 200 * KiB), 200 * KiB);
+    c->bad = (char *)c->p + offset;
+    if (offset < 0)
+        expect(c, "dog_free(%p): invalid pointer: into the header of a huge block", c->bad);
+    else
+        expect(c, "dog_free(%p): invalid pointer: into the middle of a huge block", c->bad);
+}
+
+static void prep_interior_aligned_8(mctx_t *c) { prep_interior_aligned(c, 8); }
+static void prep_interior_aligned_header(mctx_t *c) { prep_interior_aligned(c, -4096); }
 static void prep_interior_small_1(mctx_t *c) { prep_interior(c, 64, 1); }
 static void prep_interior_small_8(mctx_t *c) { prep_interior(c, 64, 8); }
 static void prep_interior_small_last(mctx_t *c) { prep_interior(c, 64, SIZE_MAX); }
@@ -851,6 +865,9 @@ static const mcase_t cases[] = {
     { "interior: huge + 1", prep_interior_huge_1, act_free_bad, 0 },
     { "interior: huge + 8", prep_interior_huge_8, act_free_bad, 0 },
     { "interior: huge, last byte", prep_interior_huge_last, act_free_bad, 0 },
+    { "interior: 1 MiB-aligned huge + 8", prep_interior_aligned_8, act_free_bad, 0 },
+    { "interior: 1 MiB-aligned huge, its header's frame", prep_interior_aligned_header,
+      act_free_bad, 0 },
     /* dog_free_sized */
     { "free_sized: larger than the block", prep_sized_larger, act_sized_larger, 0 },
     { "free_sized: larger than a huge block", prep_sized_larger_huge, act_sized_larger, 0 },
