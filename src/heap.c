@@ -163,7 +163,7 @@ void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
 {
     if (DOG_UNLIKELY(!dog__page_live(page, index))) {
-        dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
+        dog__free_not_live(page, block, index);
         return;
     }
     dog_block_t *head = dog__load_relaxed(&page->xthread_free);
@@ -260,6 +260,18 @@ const char *dog__free_why(const void *p, int *kind)
         return "double free";
     return dog__block_cached(p) ? "double free (the block is already in a thread cache)"
                                 : "double free (another thread freed the block already)";
+}
+
+/* A free of block index of page, whose live bit is clear: a block that was freed, or one
+ * that was never carved (index >= capacity), which no malloc can have returned. capacity
+ * is the owner's, written under the shard lock that the caller may not hold: a relaxed
+ * read, as it only grows while the page is in use and picks the words of a message. */
+void dog__free_not_live(dog_page_t *page, const void *block, size_t index)
+{
+    if (index >= __atomic_load_n(&page->capacity, __ATOMIC_RELAXED))
+        dog__free_invalid(block, DOG_MISUSE_INVALID_FREE, NULL);
+    else
+        dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
 }
 
 /* Every bad free is reported here, through the one policy of misuse.c. */

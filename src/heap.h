@@ -26,6 +26,7 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index);
 DOG_COLD void dog__free_reject(dog_page_t *page, const void *p);
 DOG_COLD void dog__free_invalid(const void *p, int kind, const char *why);
 DOG_COLD const char *dog__free_why(const void *p, int *kind);
+DOG_COLD void dog__free_not_live(dog_page_t *page, const void *block, size_t index);
 /* The words of the bad-free messages that more than one file gives. */
 #define DOG_WHY_FOREIGN "not allocated by dogmalloc, or already freed"
 #define DOG_WHY_HUGE_INSIDE "inside a huge block, or a huge block already freed (double free?)"

@@ -361,6 +361,49 @@ static void prep_foreign_unmapped(mctx_t *c)
     expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
 }
 
+static void prep_foreign_uncarved(mctx_t *c)
+{
+    /* the last block of a page of 64-byte blocks: never carved, so never handed out */
+    prep_quiet_default(c);
+    c->bad = (char *)((uintptr_t)c->keep[0] & ~(FRAME - 1)) + FRAME - 64;
+    expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
+}
+
+static void prep_foreign_uncarved_heap(mctx_t *c)
+{
+    prep_quiet_default(c);
+    c->heap = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(c->heap);
+    void *p = keep(c, dog_heap_malloc(c->heap, 64), 64);
+    c->bad = (char *)((uintptr_t)p & ~(FRAME - 1)) + FRAME - 64;
+    expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
+}
+
+static void act_free_bad_other(mctx_t *c)
+{
+    other_frees(c->bad, 1, 1);
+}
+
+/* A block of a heap that was destroyed: its page went back to the pool. */
+static void prep_destroyed_heap_block(mctx_t *c, size_t size)
+{
+    prep_quiet_default(c);
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    if (size > 64 * KiB)
+        dog_trim();
+    c->bad = dog_heap_malloc(h, size);
+    ck_assert_ptr_nonnull(c->bad);
+    dog_heap_destroy(h);
+    if (size > 64 * KiB)
+        expect(c, "dog_free(%p): invalid pointer: double free of a huge block", c->bad);
+    else
+        expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
+}
+
+static void prep_destroyed_small(mctx_t *c) { prep_destroyed_heap_block(c, 64); }
+static void prep_destroyed_huge(mctx_t *c) { prep_destroyed_heap_block(c, 2 * MiB); }
+
 static void prep_foreign_heap_handle(mctx_t *c)
 {
     /* dogmalloc's own memory, but no block */
@@ -853,6 +896,14 @@ static const mcase_t cases[] = {
     { "foreign: unmapped address", prep_foreign_unmapped, act_free_bad, 0 },
     { "foreign: page header", prep_foreign_page_header, act_free_bad, 0 },
     { "foreign: a heap handle", prep_foreign_heap_handle, act_free_bad, 0 },
+    { "foreign: a block never carved (thread cache path)", prep_foreign_uncarved,
+      act_free_bad, 0 },
+    { "foreign: a block never carved, freed by another thread", prep_foreign_uncarved,
+      act_free_bad_other, 0 },
+    { "foreign: a block never carved, explicit heap", prep_foreign_uncarved_heap,
+      act_free_bad, 0 },
+    { "foreign: a block of a destroyed heap", prep_destroyed_small, act_free_bad, 0 },
+    { "foreign: a huge block of a destroyed heap", prep_destroyed_huge, act_free_bad, 0 },
     { "foreign: first byte of a huge block's frame", prep_huge_frame_start, act_free_bad, 0 },
     { "foreign: just past a huge block", prep_huge_past_end, act_free_bad, 0 },
     { "foreign: inside a freed huge block", prep_huge_freed_inside, act_free_p_then_bad, 0 },
