@@ -1085,6 +1085,104 @@ START_TEST(test_misuse_report)
 }
 END_TEST
 
+/* --- The policy from the environment ----------------------------------------------
+ * DOGMALLOC_MISUSE=report read at start-up, not set with dog_option_set: a fresh copy of
+ * the test binary (check_main.c runs misuse_env_main when DOG_TEST_MISUSE_ENV is set)
+ * makes three misuses, writes the line it expects for each on stdout before making them,
+ * and checks what the calls return and that the allocator is intact. No Check here. */
+int misuse_env_main(void)
+{
+    char stack[64];
+    memset(stack, 0, sizeof stack);
+    warm_thread_cache();
+    void *p = dog_malloc(64), *kept = dog_malloc(64);
+    dog_heap_t *h = dog_heap_new(NULL);
+    if (p == NULL || kept == NULL || h == NULL)
+        return 2;
+    dog_heap_destroy(h);
+    if (dog_option_get(DOG_OPTION_MISUSE) != DOG_MISUSE_REPORT)
+        return 3;
+    printf("dogmalloc: misuse (reported, continuing): dog_free(%p): invalid pointer: double free "
+           "(the block is already in a thread cache)\n", p);
+    printf("dogmalloc: misuse (reported, continuing): dog_free(%p): " FREE_INVALID "\n",
+           (void *)(stack + 8));
+    printf("dogmalloc: misuse (reported, continuing): dog_heap_malloc(%p): " NOT_LIVE_HEAP "\n",
+           (void *)h);
+    fflush(stdout);
+    pattern_fill(kept, 64);
+    dog_free(p);
+    dog_free(p);
+    dog_free(launder(stack + 8));
+    errno = 0;
+    if (dog_heap_malloc(h, 64) != NULL || errno != EINVAL)
+        return 4;
+    static void *got[600];
+    for (int i = 0; i < 600; i++) {
+        got[i] = dog_malloc(64);
+        if (got[i] == NULL || got[i] == kept)
+            return 5;
+        for (int j = 0; j < i; j++)
+            if (got[j] == got[i])
+                return 6;
+        pattern_fill(got[i], 64);
+    }
+    for (int i = 0; i < 600; i++)
+        if (pattern_check(got[i], 64) != SIZE_MAX)
+            return 7;
+    if (pattern_check(kept, 64) != SIZE_MAX)
+        return 8;
+    return 0;
+}
+
+static size_t read_all(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < cap && ((n = read(fd, buf + len, cap - 1 - len)) > 0 ||
+                             (n < 0 && errno == EINTR)))
+        len += n > 0 ? (size_t)n : 0;
+    buf[len] = '\0';
+    return len;
+}
+
+START_TEST(test_misuse_report_from_environment)
+{
+    int out[2], err[2];
+    ck_assert_int_eq(pipe(out), 0);
+    ck_assert_int_eq(pipe(err), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        dup2(err[1], STDERR_FILENO);
+        close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+        setenv("DOGMALLOC_MISUSE", "report", 1);
+        setenv("DOG_TEST_MISUSE_ENV", "1", 1);
+        execl("/proc/self/exe", "check_dogmalloc", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    char expected[2048], got[8192];
+    read_all(out[0], expected, sizeof expected);   /* written, and closed, before stderr */
+    read_all(err[0], got, sizeof got);
+    close(out[0]);
+    close(err[0]);
+    int status;
+    pid_t w;
+    while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+        ;
+    ck_assert_int_eq(w, pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "DOGMALLOC_MISUSE=report: exit %d, signal %d; stderr \"%s\"",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0, got);
+    ck_assert_msg(strstr(got, expected) != NULL, "expected \"%s\" on stderr, got \"%s\"",
+                  expected, got);
+}
+END_TEST
+
 /* The table has the cases that docs/misuse.md lists: at least 40 of them. */
 START_TEST(test_misuse_matrix_size)
 {
@@ -1098,6 +1196,7 @@ Suite *misuse_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_misuse_matrix_size);
+    tcase_add_test(tc, test_misuse_report_from_environment);
     tcase_add_loop_test(tc, test_misuse_abort, 0, N_CASES);
     tcase_add_loop_test(tc, test_misuse_report, 0, N_CASES);
     suite_add_tcase(s, tc);

@@ -34,6 +34,10 @@ Suite *misuse_suite(void);       /* check_misuse.c */
 typedef struct dog_heap dog_heap_t;
 int threads_first_use(dog_heap_t *heap);
 
+/* check_misuse.c: three misuses under DOGMALLOC_MISUSE=report from the environment, in a
+ * fresh process; check_main.c runs it when DOG_TEST_MISUSE_ENV is set. 0 if all is well. */
+int misuse_env_main(void);
+
 /* --- Scale of the long-running tests (check_main.c) ---
  * DOG_TEST_SCALE=<n> multiplies iteration counts (default 1.0). Sanitizer builds divide
  * it by 4 (ASan/UBSan) or 8 (TSan), so that they finish in a reasonable time. */
