@@ -378,7 +378,14 @@ DOG_API size_t dog_usable_size(const void *p);
  *  @{ */
 
 /** An opaque heap handle: #dog_default, or a heap from dog_heap_new() that is valid
- *  until dog_heap_destroy(). @since 0.1 */
+ *  until dog_heap_destroy().
+ *
+ *  A handle that is not a live heap, given to a `dog_heap_*` function (one already
+ *  destroyed, or any other pointer: garbage, a block, an address where nothing is
+ *  mapped), aborts with a message that names it, or under #DOG_MISUSE_REPORT counts as
+ *  NULL (EINVAL); the handle is looked up, not read, unless it may be a heap. A destroyed
+ *  heap's handle is recognised until a later dog_heap_new() reuses its memory; from then
+ *  on it names that new heap. @since 0.1 */
 typedef struct dog_heap dog_heap_t;
 
 /**
