@@ -384,8 +384,9 @@ DOG_API size_t dog_usable_size(const void *p);
  *  destroyed, or any other pointer: garbage, a block, an address where nothing is
  *  mapped), aborts with a message that names it, or under #DOG_MISUSE_REPORT counts as
  *  NULL (EINVAL); the handle is looked up, not read, unless it may be a heap. A destroyed
- *  heap's handle is recognised until a later dog_heap_new() reuses its memory; from then
- *  on it names that new heap. @since 0.1 */
+ *  heap's memory is reused by dog_heap_new() only after 64 more heaps have been
+ *  destroyed, and until then its handle is recognised; from then on it may name a new
+ *  heap. @since 0.1 */
 typedef struct dog_heap dog_heap_t;
 
 /**

@@ -516,7 +516,7 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
         dog__meta_free(shard, sizeof *shard);
     }
     dog__huge_destroy_all(heap);
-    dog__meta_free(heap, sizeof *heap);
+    dog__meta_free_late(heap, sizeof *heap);    /* a stale handle stays dead a while */
 }
 
 DOG_API const char *dog_heap_name(const dog_heap_t *heap)

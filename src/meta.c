@@ -74,15 +74,47 @@ void *dog__meta_alloc(size_t size)
     return p;       /* fresh mappings are zero */
 }
 
-void dog__meta_free(void *p, size_t size)
+/* Meta lock held: p (size rounded) goes onto its free list. */
+static void free_locked(void *p, size_t size)
 {
-    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
-    dog__lock_acquire(&meta_lock);
     meta_free_t **list = free_list_of(size);
     if (list != NULL) {
         meta_free_t *node = p;
         node->next = *list;
         *list = node;
+    }
+}
+
+void dog__meta_free(void *p, size_t size)
+{
+    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
+    dog__lock_acquire(&meta_lock);
+    free_locked(p, size);
+    dog__lock_release(&meta_lock);
+}
+
+/* Destroyed heaps wait here, oldest first, before their memory is reused: a stale handle
+ * keeps reading a dead heap (magic 0), and is reported, until DOG_META_QUARANTINE more
+ * heaps have been destroyed after it, instead of naming the very next dog_heap_new's
+ * heap. One size only: struct dog_heap's. */
+#define DOG_META_QUARANTINE 64
+static void *quarantine[DOG_META_QUARANTINE];
+static unsigned quarantine_head, quarantine_count;
+static size_t quarantine_size;
+
+void dog__meta_free_late(void *p, size_t size)
+{
+    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
+    dog__lock_acquire(&meta_lock);
+    if (quarantine_size != 0 && quarantine_size != size) {
+        free_locked(p, size);           /* not the size waiting here: at once */
+    } else if (quarantine_count < DOG_META_QUARANTINE) {
+        quarantine_size = size;
+        quarantine[(quarantine_head + quarantine_count++) % DOG_META_QUARANTINE] = p;
+    } else {
+        free_locked(quarantine[quarantine_head], size);
+        quarantine[quarantine_head] = p;
+        quarantine_head = (quarantine_head + 1) % DOG_META_QUARANTINE;
     }
     dog__lock_release(&meta_lock);
 }

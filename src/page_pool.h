@@ -20,6 +20,8 @@ void dog__pool_fork_unlock(void);
 #define DOG_META_ALIGN 64
 void *dog__meta_alloc(size_t size);
 void dog__meta_free(void *p, size_t size);
+/* The same, after the last DOG_META_QUARANTINE structures given here (dog_heap_destroy). */
+void dog__meta_free_late(void *p, size_t size);
 bool dog__meta_fork_lock(void);
 void dog__meta_fork_unlock(void);
 

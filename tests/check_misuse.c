@@ -784,6 +784,25 @@ static void prep_heap_dead(mctx_t *c, int which)
     expect(c, "%s(%p): " NOT_LIVE_HEAP, heap_funcs[which], c->bad);
 }
 
+static void prep_heap_dead_later(mctx_t *c, int which)
+{
+    /* more heaps come and go after it: the stale handle is still not one of theirs */
+    prep_heap_dead(c, which);
+    dog_heap_t *live[40];
+    for (int i = 0; i < 40; i++) {
+        live[i] = dog_heap_new(NULL);
+        ck_assert_ptr_nonnull(live[i]);
+        ck_assert_ptr_ne(live[i], c->bad);
+        ck_assert_ptr_nonnull(dog_heap_malloc(live[i], 16));
+    }
+    for (int i = 0; i < 40; i++)
+        dog_heap_destroy(live[i]);
+    for (int i = 0; i < 20; i++) {
+        live[i] = dog_heap_new(NULL);
+        ck_assert_ptr_ne(live[i], c->bad);
+    }
+}
+
 static void prep_heap_junk(mctx_t *c, int which)
 {
     prep_heap_common(c);
@@ -839,6 +858,7 @@ static void prep_heap_null(mctx_t *c, int which)
     static void act_heap_##always##_7(mctx_t *c) { heap_call(c, 7, always); }
 
 HEAP_CASES(dead, 0)
+HEAP_CASES(dead_later, 0)
 HEAP_CASES(junk, 0)
 HEAP_CASES(block, 0)
 HEAP_CASES(wild, 0)
@@ -940,6 +960,7 @@ static const mcase_t cases[] = {
     { "dog_heap_of: foreign pointers (NULL)", prep_heap_of_foreign, act_heap_of_bad, QUIET },
     /* heap handles */
     HEAP_ROWS(dead, 0),
+    HEAP_ROWS(dead_later, 0),
     HEAP_ROWS(junk, 0),
     HEAP_ROWS(block, 0),
     HEAP_ROWS(wild, 0),
