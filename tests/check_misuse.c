@@ -837,7 +837,8 @@ static void prep_heap_null(mctx_t *c, int which)
     c->bad = NULL;
 }
 
-#define HEAP_CASES(kind, flags)                                                              \
+/* One prepare per heap function (which), for each kind of handle. */
+#define HEAP_CASES(kind)                                                                     \
     static void prep_heap_##kind##_0(mctx_t *c) { prep_heap_##kind(c, 0); }                \
     static void prep_heap_##kind##_1(mctx_t *c) { prep_heap_##kind(c, 1); }                \
     static void prep_heap_##kind##_2(mctx_t *c) { prep_heap_##kind(c, 2); }                \
@@ -847,6 +848,7 @@ static void prep_heap_null(mctx_t *c, int which)
     static void prep_heap_##kind##_6(mctx_t *c) { prep_heap_##kind(c, 6); }                \
     static void prep_heap_##kind##_7(mctx_t *c) { prep_heap_##kind(c, 7); }
 
+/* One act per heap function; always: a QUIET case, whose results hold under both policies. */
 #define HEAP_ACTS(always)                                                                    \
     static void act_heap_##always##_0(mctx_t *c) { heap_call(c, 0, always); }              \
     static void act_heap_##always##_1(mctx_t *c) { heap_call(c, 1, always); }              \
@@ -857,12 +859,12 @@ static void prep_heap_null(mctx_t *c, int which)
     static void act_heap_##always##_6(mctx_t *c) { heap_call(c, 6, always); }              \
     static void act_heap_##always##_7(mctx_t *c) { heap_call(c, 7, always); }
 
-HEAP_CASES(dead, 0)
-HEAP_CASES(dead_later, 0)
-HEAP_CASES(junk, 0)
-HEAP_CASES(block, 0)
-HEAP_CASES(wild, 0)
-HEAP_CASES(null, QUIET)
+HEAP_CASES(dead)
+HEAP_CASES(dead_later)
+HEAP_CASES(junk)
+HEAP_CASES(block)
+HEAP_CASES(wild)
+HEAP_CASES(null)
 HEAP_ACTS(0)
 HEAP_ACTS(1)
 
