@@ -10,7 +10,6 @@
 #include "page_pool.h"
 #include "segmap.h"
 
-#define META_CHUNK  DOG_PAGE_SIZE
 #define META_SIZES  8
 
 typedef struct meta_free {
