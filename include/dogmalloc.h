@@ -378,7 +378,15 @@ DOG_API size_t dog_usable_size(const void *p);
  *  @{ */
 
 /** An opaque heap handle: #dog_default, or a heap from dog_heap_new() that is valid
- *  until dog_heap_destroy(). @since 0.1 */
+ *  until dog_heap_destroy().
+ *
+ *  A handle that is not a live heap, given to a `dog_heap_*` function (one already
+ *  destroyed, or any other pointer: garbage, a block, an address where nothing is
+ *  mapped), aborts with a message that names it, or under #DOG_MISUSE_REPORT counts as
+ *  NULL (EINVAL); the handle is looked up, not read, unless it may be a heap. A destroyed
+ *  heap's memory is reused by dog_heap_new() only after 64 more heaps have been
+ *  destroyed, and until then its handle is recognised; from then on it may name a new
+ *  heap. @since 0.1 */
 typedef struct dog_heap dog_heap_t;
 
 /**
@@ -498,7 +506,8 @@ DOG_API dog_heap_t *dog_heap_of(const void *p);
  * Names longer than 31 bytes are cut; a heap created without a name is "heap".
  * Safe from any thread.
  * @param heap  a live heap.
- * @return the name; valid until the heap is destroyed.
+ * @return the name; valid until the heap is destroyed. NULL with `errno` = EINVAL for
+ *         a NULL heap (and, under #DOG_MISUSE_REPORT, for one that is not live).
  * @since 0.1
  */
 DOG_API const char *dog_heap_name(const dog_heap_t *heap);

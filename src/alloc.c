@@ -143,14 +143,13 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
 
 static DOG_NOINLINE void free_other(void *p, unsigned kind)
 {
-    if (kind == DOG_FRAME_NONE) {
+    if (kind == DOG_FRAME_NONE || kind == DOG_FRAME_META) {
         dog__free_invalid(p, DOG_MISUSE_INVALID_FREE, NULL);
         return;
     }
     dog_huge_t *h = dog__huge_of(p, kind);
     if (h == NULL) {
-        dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE,
-                          "inside a huge block, or a huge block already freed (double free?)");
+        dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE, dog__huge_why(p, kind));
         return;
     }
     int saved = errno;
@@ -286,13 +285,40 @@ DOG_API void dog_free(void *p)
     }
 }
 
+/* The usable size of the live block p, or 0 if p is not one. */
+static size_t live_usable(const void *p)
+{
+    unsigned kind = dog__segmap_kind(p);
+    if (kind == DOG_FRAME_PAGE) {
+        dog_page_t *page = live_block_page(p);
+        if (page != NULL)
+            return page->block_size;
+    } else if (kind != DOG_FRAME_NONE) {
+        dog_huge_t *h = live_huge(p, kind);
+        if (h != NULL)
+            return h->usable;
+    }
+    return 0;
+}
+
+/* dog_free_sized of what is not a live block: the reason dog_free would give, under the
+ * name of the function that was called. */
+static DOG_COLD void free_sized_invalid(const void *p, size_t size)
+{
+    int kind;
+    const char *why = dog__free_why(p, &kind);
+    dog__misuse(kind, p, "dog_free_sized(%p, %zu): invalid pointer: %s", p, size, why);
+}
+
 DOG_API void dog_free_sized(void *p, size_t size)
 {
     if (p == NULL)
         return;
-    size_t usable = dog_usable_size(p);
-    if (usable == 0)
-        return;             /* not a live block, reported (MISUSE=report): skipped */
+    size_t usable = live_usable(p);
+    if (usable == 0) {
+        free_sized_invalid(p, size);
+        return;             /* reported (MISUSE=report): skipped */
+    }
     if (size > usable) {
         dog__misuse(DOG_MISUSE_FREE_SIZE, p, "dog_free_sized(%p, %zu): the block has only %zu "
                     "usable bytes", p, size, usable);
@@ -305,16 +331,9 @@ DOG_API size_t dog_usable_size(const void *p)
 {
     if (p == NULL)
         return 0;
-    unsigned kind = dog__segmap_kind(p);
-    if (kind == DOG_FRAME_PAGE) {
-        dog_page_t *page = live_block_page(p);
-        if (page != NULL)
-            return page->block_size;
-    } else if (kind != DOG_FRAME_NONE) {
-        dog_huge_t *h = live_huge(p, kind);
-        if (h != NULL)
-            return h->usable;
-    }
+    size_t usable = live_usable(p);
+    if (DOG_LIKELY(usable != 0))
+        return usable;
     dog__misuse(DOG_MISUSE_BAD_POINTER, p,
                 "dog_usable_size(%p): invalid pointer: not a live block of dogmalloc", p);
     return 0;

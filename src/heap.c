@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* heap.c: the slow paths of small blocks (page queues, full pages, delayed frees, page
  * retirement), bad frees, and creating and destroying heaps. */
+#include <errno.h>
 #include <string.h>
 #include "heap.h"
 #include "huge.h"
 #include "page_pool.h"
+#include "segmap.h"
 #include "tcache.h"
 
 /* --- Page queues --------------------------------------------------------------------- */
@@ -161,7 +163,7 @@ void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
 {
     if (DOG_UNLIKELY(!dog__page_live(page, index))) {
-        dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
+        dog__free_not_live(page, block, index);
         return;
     }
     dog_block_t *head = dog__load_relaxed(&page->xthread_free);
@@ -224,14 +226,61 @@ void dog__free_reject(dog_page_t *page, const void *p)
         dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE, "into the middle of a block");
 }
 
+/* Why p, which is not a live block, cannot be freed: the misuse kind and the words that
+ * dog_free's message would give, found the way the free paths find them, for a caller
+ * that knows only that p is not live (dog_free_sized). Reads only memory dogmalloc owns,
+ * as the free paths do. */
+const char *dog__free_why(const void *p, int *kind)
+{
+    unsigned frame = dog__segmap_kind(p);
+    *kind = DOG_MISUSE_DOUBLE_FREE;
+    if (frame == DOG_FRAME_NONE || frame == DOG_FRAME_META) {
+        *kind = DOG_MISUSE_INVALID_FREE;
+        return DOG_WHY_FOREIGN;
+    }
+    if (frame != DOG_FRAME_PAGE) {
+        if (dog__huge_of(p, frame) != NULL)
+            return "double free of a huge block";
+        *kind = DOG_MISUSE_INTERIOR_FREE;
+        return dog__huge_why(p, frame);
+    }
+    dog_page_t *page = dog__page_of(p);
+    size_t index;
+    if (!dog__page_is_block(page, p, &index)) {
+        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+        *kind = off >= DOG_PAGE_SIZE || page->shard == NULL ? DOG_MISUSE_INVALID_FREE
+                                                            : DOG_MISUSE_INTERIOR_FREE;
+        return *kind == DOG_MISUSE_INVALID_FREE ? DOG_WHY_FOREIGN : "into the middle of a block";
+    }
+    if (index >= page->capacity) {
+        *kind = DOG_MISUSE_INVALID_FREE;
+        return DOG_WHY_FOREIGN;
+    }
+    if (!dog__page_live(page, index) || !dog__block_parked(p))
+        return "double free";
+    return dog__block_cached(p) ? "double free (the block is already in a thread cache)"
+                                : "double free (another thread freed the block already)";
+}
+
+/* A free of block index of page, whose live bit is clear: a block that was freed, or one
+ * that was never carved (index >= capacity), which no malloc can have returned. capacity
+ * is the owner's, written under the shard lock that the caller may not hold: a relaxed
+ * read, as it only grows while the page is in use and picks the words of a message. */
+void dog__free_not_live(dog_page_t *page, const void *block, size_t index)
+{
+    if (index >= __atomic_load_n(&page->capacity, __ATOMIC_RELAXED))
+        dog__free_invalid(block, DOG_MISUSE_INVALID_FREE, NULL);
+    else
+        dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
+}
+
 /* Every bad free is reported here, through the one policy of misuse.c. */
 void dog__free_invalid(const void *p, int kind, const char *why)
 {
     if (why != NULL)
         dog__misuse(kind, p, "dog_free(%p): invalid pointer: %s", p, why);
     else
-        dog__misuse(kind, p, "dog_free(%p): invalid pointer: not allocated by dogmalloc, or "
-                    "already freed", p);
+        dog__misuse(kind, p, "dog_free(%p): invalid pointer: " DOG_WHY_FOREIGN, p);
 }
 
 /* --- The generic allocation path ----------------------------------------------------- */
@@ -385,16 +434,12 @@ DOG_API dog_heap_t *const dog_default = &dog__default_heap;
 dog_lock_t dog__heaps_lock = DOG_LOCK_INIT;
 dog_heap_t *dog__heaps = &dog__default_heap;
 
-dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func)
+dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func)
 {
-    if (DOG_UNLIKELY(heap == NULL))
-        return NULL;
-    if (DOG_UNLIKELY(heap->magic != DOG_HEAP_MAGIC)) {
+    if (heap != NULL)
         dog__misuse(DOG_MISUSE_BAD_HEAP, heap, "%s(%p): not a live heap (destroyed, or never "
                     "created by dog_heap_new)", func, (const void *)heap);
-        return NULL;        /* reported: the caller fails with EINVAL */
-    }
-    return (dog_heap_t *)heap;
+    return NULL;            /* reported: the caller fails with EINVAL */
 }
 
 DOG_API dog_heap_t *dog_heap_new(const dog_heap_options_t *opts)
@@ -471,11 +516,15 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
         dog__meta_free(shard, sizeof *shard);
     }
     dog__huge_destroy_all(heap);
-    dog__meta_free(heap, sizeof *heap);
+    dog__meta_free_late(heap, sizeof *heap);    /* a stale handle stays dead a while */
 }
 
 DOG_API const char *dog_heap_name(const dog_heap_t *heap)
 {
     heap = dog__heap_check(heap, "dog_heap_name");
-    return heap ? heap->name : NULL;
+    if (heap == NULL) {
+        errno = EINVAL;     /* a dead heap counts as NULL (DOG_MISUSE_REPORT) */
+        return NULL;
+    }
+    return heap->name;
 }

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include "misuse.h"
 #include "page.h"
+#include "page_pool.h"
+#include "segmap.h"
 #include "size_class.h"
 
 /* heap_pool.c: a thread's hint, the index of the shard it last locked. */
@@ -23,13 +25,33 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index);
  * at once, leaving the block alone. */
 DOG_COLD void dog__free_reject(dog_page_t *page, const void *p);
 DOG_COLD void dog__free_invalid(const void *p, int kind, const char *why);
+DOG_COLD const char *dog__free_why(const void *p, int *kind);
+DOG_COLD void dog__free_not_live(dog_page_t *page, const void *block, size_t index);
+/* The words of the bad-free messages that more than one file gives. */
+#define DOG_WHY_FOREIGN "not allocated by dogmalloc, or already freed"
+#define DOG_WHY_HUGE_INSIDE "inside a huge block, or a huge block already freed (double free?)"
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
-dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);
+DOG_COLD dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
 extern DOG_HIDDEN dog_lock_t dog__heaps_lock;
 extern DOG_HIDDEN dog_heap_t *dog__heaps;
 extern DOG_HIDDEN struct dog_heap dog__default_heap;   /* dog_default, without the GOT */
+
+/* heap, if it is a live heap; else NULL, after a report (misuse.c) unless heap is NULL.
+ * A heap is dog_default or a DOG_META_ALIGN slot of a META frame (meta.c), readable even
+ * after dog_heap_destroy; any other pointer (unmapped, a block, a stack address) is not
+ * one, told without reading it. Then the magic tells a live heap from a dead one, or
+ * from another structure of meta.c. */
+static DOG_INLINE dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func)
+{
+    if (DOG_LIKELY(heap == &dog__default_heap ||
+                   ((((uintptr_t)heap & (DOG_META_ALIGN - 1)) == 0 && heap != NULL &&
+                     dog__segmap_kind(heap) == DOG_FRAME_META &&
+                     heap->magic == DOG_HEAP_MAGIC))))
+        return (dog_heap_t *)heap;
+    return dog__heap_bad(heap, func);
+}
 
 /* Lock a shard of heap: the thread's last one if it is free, else the next free one
  * (heap_pool.c); no thread waits while a shard of the heap is free. NULL only when the

@@ -503,6 +503,46 @@ dog_huge_t *dog__huge_of(const void *p, unsigned kind)
     return h->ptr == p ? h : NULL;
 }
 
+/* The header of the mapping whose frame of kind (a huge one) holds p, or NULL: found in
+ * the address map, frame by frame down to the one the header starts (HUGE) or the one
+ * above it (PREV), so that only headers dogmalloc wrote are read. The header frame of an
+ * over-aligned block is a CONT frame below a PREV one. Cold: bad frees only. */
+static dog_huge_t *header_of(const void *p, unsigned kind)
+{
+    uintptr_t frame = (uintptr_t)p & ~(uintptr_t)DOG_PAGE_MASK;
+    if (kind == DOG_FRAME_HUGE_CONT &&
+        dog__segmap_kind((const void *)(frame + DOG_PAGE_SIZE)) == DOG_FRAME_HUGE_PREV)
+        return (dog_huge_t *)frame;
+    for (;;) {
+        if (kind == DOG_FRAME_HUGE)
+            return (dog_huge_t *)frame;
+        if (kind == DOG_FRAME_HUGE_PREV)
+            return (dog_huge_t *)(frame - DOG_PAGE_SIZE);
+        if (kind != DOG_FRAME_HUGE_CONT || frame < DOG_PAGE_SIZE)
+            return NULL;
+        frame -= DOG_PAGE_SIZE;
+        kind = dog__segmap_kind((const void *)frame);
+    }
+}
+
+/* Why p, in a frame of a huge mapping but not the start of a live huge block, cannot be
+ * freed: the words of the message. */
+const char *dog__huge_why(const void *p, unsigned kind)
+{
+    dog_huge_t *h = header_of(p, kind);
+    if (h == NULL)
+        return DOG_WHY_HUGE_INSIDE;
+    if (dog__load_relaxed(&h->xstate) != DOG_HUGE_LIVE)
+        return h->ptr == p ? "double free of a huge block"
+                           : "inside a huge block that is already freed (double free?)";
+    const char *c = p;
+    if (c < h->ptr)
+        return "into the header of a huge block";
+    if (c >= h->ptr + h->usable)
+        return "past the end of a huge block";
+    return "into the middle of a huge block";
+}
+
 void dog__huge_free(dog_huge_t *h)
 {
     if (atomic_exchange(&h->xstate, DOG_HUGE_FREE) != DOG_HUGE_LIVE) {

@@ -26,6 +26,7 @@ struct dog_huge {
 /* huge.c */
 void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero);
 dog_huge_t *dog__huge_of(const void *p, unsigned kind);
+const char *dog__huge_why(const void *p, unsigned kind);
 void dog__huge_free(dog_huge_t *huge);
 void *dog__huge_resize(dog_huge_t *huge, size_t size);
 void dog__huge_destroy_all(dog_heap_t *heap);

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* meta.c: memory for dogmalloc's own structures (heaps, shards), which cannot come from
- * malloc because we are malloc. A bump allocator over 256 KiB mappings, with one free
- * list per size; freed structures are recycled, never unmapped, so a stale heap handle
- * still points at readable memory (dog__heap_check reads its magic). */
+ * malloc because we are malloc. A bump allocator over frame-aligned mappings of whole
+ * 512 KiB frames, marked DOG_FRAME_META in the address map, with one free list per size;
+ * freed structures are recycled, never unmapped. So dog__heap_check can tell a pointer
+ * that may be a heap (in a META frame, where every byte is readable, even a stale
+ * handle's) from garbage without touching it, and only then read its magic. */
 #include <string.h>
 #include "fault.h"
 #include "os.h"
 #include "page_pool.h"
+#include "segmap.h"
 
-#define META_CHUNK  ((size_t)256 << 10)
 #define META_SIZES  8
 
 typedef struct meta_free {
@@ -40,7 +42,7 @@ static meta_free_t **free_list_of(size_t size)
 
 void *dog__meta_alloc(size_t size)
 {
-    size = (size + 63) & ~(size_t)63;
+    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
     dog__lock_acquire(&meta_lock);
     meta_free_t **list = free_list_of(size);
     void *p = NULL;
@@ -52,9 +54,16 @@ void *dog__meta_alloc(size_t size)
         return p;
     }
     if (bump == NULL || (size_t)(bump_end - bump) < size) {
-        size_t chunk = size > META_CHUNK ? (size + 4095) & ~(size_t)4095 : META_CHUNK;
-        char *fresh = dog__os_map_aligned(chunk, DOG_OS_PAGE_SIZE);
+        /* Whole frames, so that no other mapping shares a META frame: any address in
+         * one is readable (dog__heap_check). Untouched, the rest costs no memory. */
+        size_t chunk = (size + DOG_PAGE_MASK) & ~(size_t)DOG_PAGE_MASK;
+        char *fresh = dog__os_map_aligned(chunk, DOG_PAGE_SIZE);
         if (fresh == NULL) {
+            dog__lock_release(&meta_lock);
+            return NULL;
+        }
+        if (!dog__segmap_set(fresh, chunk, DOG_FRAME_META, DOG_FRAME_META)) {
+            dog__os_unmap(fresh, chunk);
             dog__lock_release(&meta_lock);
             return NULL;
         }
@@ -71,15 +80,47 @@ void *dog__meta_alloc(size_t size)
     return p;       /* fresh mappings are zero */
 }
 
-void dog__meta_free(void *p, size_t size)
+/* Meta lock held: p (size rounded) goes onto its free list. */
+static void free_locked(void *p, size_t size)
 {
-    size = (size + 63) & ~(size_t)63;
-    dog__lock_acquire(&meta_lock);
     meta_free_t **list = free_list_of(size);
     if (list != NULL) {
         meta_free_t *node = p;
         node->next = *list;
         *list = node;
+    }
+}
+
+void dog__meta_free(void *p, size_t size)
+{
+    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
+    dog__lock_acquire(&meta_lock);
+    free_locked(p, size);
+    dog__lock_release(&meta_lock);
+}
+
+/* Destroyed heaps wait here, oldest first, before their memory is reused: a stale handle
+ * keeps reading a dead heap (magic 0), and is reported, until DOG_META_QUARANTINE more
+ * heaps have been destroyed after it, instead of naming the very next dog_heap_new's
+ * heap. One size only: struct dog_heap's. */
+#define DOG_META_QUARANTINE 64
+static void *quarantine[DOG_META_QUARANTINE];
+static unsigned quarantine_head, quarantine_count;
+static size_t quarantine_size;
+
+void dog__meta_free_late(void *p, size_t size)
+{
+    size = (size + DOG_META_ALIGN - 1) & ~(size_t)(DOG_META_ALIGN - 1);
+    dog__lock_acquire(&meta_lock);
+    if (quarantine_size != 0 && quarantine_size != size) {
+        free_locked(p, size);           /* not the size waiting here: at once */
+    } else if (quarantine_count < DOG_META_QUARANTINE) {
+        quarantine_size = size;
+        quarantine[(quarantine_head + quarantine_count++) % DOG_META_QUARANTINE] = p;
+    } else {
+        free_locked(quarantine[quarantine_head], size);
+        quarantine[quarantine_head] = p;
+        quarantine_head = (quarantine_head + 1) % DOG_META_QUARANTINE;
     }
     dog__lock_release(&meta_lock);
 }

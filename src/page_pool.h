@@ -15,9 +15,13 @@ size_t dog__pool_pages(void);
 bool dog__pool_fork_lock(void);
 void dog__pool_fork_unlock(void);
 
-/* meta.c: zeroed, 64-byte aligned internal memory; never returned to the OS. */
+/* meta.c: zeroed, DOG_META_ALIGN-aligned internal memory in DOG_FRAME_META frames;
+ * never returned to the OS. */
+#define DOG_META_ALIGN 64
 void *dog__meta_alloc(size_t size);
 void dog__meta_free(void *p, size_t size);
+/* The same, after the last DOG_META_QUARANTINE structures given here (dog_heap_destroy). */
+void dog__meta_free_late(void *p, size_t size);
 bool dog__meta_fork_lock(void);
 void dog__meta_fork_unlock(void);
 

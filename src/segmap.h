@@ -23,6 +23,8 @@ enum {
     DOG_FRAME_HUGE_PREV = 3, /* the first user frame of an over-aligned huge block: its
                                 header starts the previous frame */
     DOG_FRAME_HUGE_CONT = 4, /* further frames of a huge block: only interior pointers */
+    DOG_FRAME_META = 5,      /* dogmalloc's own structures (meta.c): heaps, shards, caches;
+                                never a block, never unmapped */
 };
 
 #define DOG_SEGMAP_ADDR_BITS 48

@@ -279,7 +279,7 @@ void dog__tcache_bad_free(const void *p)
     dog_page_t *page = dog__page_of(p);
     size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
     if (!dog__page_live(page, index))
-        dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE, "double free");
+        dog__free_not_live(page, p, index);
     else if (dog__block_cached(p))
         dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE,
                           "double free (the block is already in a thread cache)");

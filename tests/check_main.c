@@ -132,10 +132,13 @@ int main(void)
         int failures = threads_first_use(NULL);
         return failures > 60 ? 60 : failures;       /* 66 is a sanitizer report */
     }
+    if (getenv("DOG_TEST_MISUSE_ENV") != NULL)
+        return misuse_env_main();
     SRunner *sr = srunner_create(size_class_suite());
     srunner_add_suite(sr, api_suite());
     srunner_add_suite(sr, heap_api_suite());
     srunner_add_suite(sr, bad_input_suite());
+    srunner_add_suite(sr, misuse_suite());
     srunner_add_suite(sr, threads_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_add_suite(sr, fork_suite());

@@ -27,12 +27,17 @@ Suite *options_suite(void);      /* check_options.c */
 Suite *limits_suite(void);       /* check_limits.c */
 Suite *stress_suite(void);       /* check_stress.c */
 Suite *faults_suite(void);       /* check_faults.c */
+Suite *misuse_suite(void);       /* check_misuse.c */
 
 /* check_threads.c: 16 threads allocate from heap (NULL: dog_malloc) starting at the same
  * moment; returns the number of failed allocations. check_main.c runs it in a fresh
  * process when DOG_TEST_FIRST_USE is set. */
 typedef struct dog_heap dog_heap_t;
 int threads_first_use(dog_heap_t *heap);
+
+/* check_misuse.c: three misuses under DOGMALLOC_MISUSE=report from the environment, in a
+ * fresh process; check_main.c runs it when DOG_TEST_MISUSE_ENV is set. 0 if all is well. */
+int misuse_env_main(void);
 
 /* --- Scale of the long-running tests (check_main.c) ---
  * DOG_TEST_SCALE=<n> multiplies iteration counts (default 1.0). Sanitizer builds divide

@@ -78,8 +78,8 @@ title() {
     done
     printf '.SH "SEE ALSO"\n.BR malloc (3),\n.BR mallopt (3)\n.PP\n'
     printf 'The HTML reference (the model, task pages for building, the override, options,\n'
-    printf 'debugging, C++ and platforms, and the examples) is installed, when make docs ran\n'
-    printf 'before make install, in\n'
+    printf 'debugging, misuse, C++ and platforms, and the examples) is installed, when make\n'
+    printf 'docs ran before make install, in\n'
     printf '.I share/doc/dogmalloc/html/index.html\n'
     printf 'under the installation prefix\n'
     printf '.RI ( /usr/local\n'
