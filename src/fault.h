@@ -41,10 +41,12 @@ unsigned long dog__fault_injected(void);
 unsigned dog__fault_kinds(void);
 
 /* For the tests' leak checks: entries of the address map that mark a frame
- * (segmap.c), and bytes mapped for dogmalloc's own structures, which are never given
- * back (meta.c). */
+ * (segmap.c); bytes mapped for dogmalloc's own structures, which are never given back,
+ * with the map leaves that hold their frames (meta.c); and how many frames of the map
+ * those structures mark (DOG_FRAME_META). */
 size_t dog__segmap_marked(void);
 size_t dog__meta_mapped(void);
+size_t dog__meta_frames(void);
 #else
 static inline bool dog__fault(unsigned op)
 {

@@ -21,6 +21,28 @@ static dog_lock_t meta_lock = DOG_LOCK_INIT;
 static char *bump, *bump_end;
 #ifdef DOG_FAULT_INJECT
 static _Atomic size_t meta_mapped;      /* fault.h: dog__meta_mapped */
+static _Atomic size_t meta_frames;      /* fault.h: dog__meta_frames */
+
+/* The bytes of the address map's leaves that [p, p + size), just marked META, is the
+ * first META range of: such a leaf is never given back either (META entries are never
+ * cleared), so the tests count it as metadata. Meta lock held. */
+static size_t meta_leaves_new(const void *p, size_t size)
+{
+    enum { LEAVES_MAX = 64 };
+    static size_t leaves[LEAVES_MAX], count;
+    const unsigned shift = DOG_PAGE_SHIFT + DOG_SEGMAP_LEAF_BITS;
+    size_t bytes = 0;
+    for (size_t top = (uintptr_t)p >> shift; top <= ((uintptr_t)p + size - 1) >> shift; top++) {
+        size_t i = 0;
+        while (i < count && leaves[i] != top)
+            i++;
+        if (i == count && count < LEAVES_MAX) {
+            leaves[count++] = top;
+            bytes += (size_t)1 << DOG_SEGMAP_LEAF_BITS;
+        }
+    }
+    return bytes;
+}
 #endif
 static struct {
     size_t size;
@@ -69,7 +91,8 @@ void *dog__meta_alloc(size_t size)
         }
         dog__fetch_add_relaxed(&dog__os_mapped, chunk);
 #ifdef DOG_FAULT_INJECT
-        dog__fetch_add_relaxed(&meta_mapped, chunk);
+        dog__fetch_add_relaxed(&meta_mapped, chunk + meta_leaves_new(fresh, chunk));
+        dog__fetch_add_relaxed(&meta_frames, chunk >> DOG_PAGE_SHIFT);
 #endif
         bump = fresh;
         bump_end = fresh + chunk;
@@ -129,6 +152,11 @@ void dog__meta_free_late(void *p, size_t size)
 size_t dog__meta_mapped(void)
 {
     return dog__load_relaxed(&meta_mapped);
+}
+
+size_t dog__meta_frames(void)
+{
+    return dog__load_relaxed(&meta_frames);
 }
 #endif
 

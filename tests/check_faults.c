@@ -153,7 +153,7 @@ static void snap_take(snap_t *s, dog_heap_t *own)
     CREQ(dog_stats(&s->all) == 0, "dog_stats");
 #ifdef DOG_FAULT_INJECT
     s->meta = dog__meta_mapped();
-    s->marked = dog__segmap_marked();
+    s->marked = dog__segmap_marked() - dog__meta_frames();   /* frames of blocks and pages */
 #endif
     s->vm = vm_bytes();
     s->rss = test_resident_bytes();
