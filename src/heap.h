@@ -25,11 +25,25 @@ DOG_COLD void dog__free_reject(dog_page_t *page, const void *p);
 DOG_COLD void dog__free_invalid(const void *p, int kind, const char *why);
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
+void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held);
 dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
 extern DOG_HIDDEN dog_lock_t dog__heaps_lock;
 extern DOG_HIDDEN dog_heap_t *dog__heaps;
 extern DOG_HIDDEN struct dog_heap dog__default_heap;   /* dog_default, without the GOT */
+
+/* heap_api.c: the budget handler (on_limit). A budget refusal of a heap that has one
+ * records the heap here; the dog_heap_* entry point that sees the NULL, with no lock
+ * held, then calls dog__limit_begin, and tries once more if it returns true. */
+extern DOG_HIDDEN DOG_TLS dog_heap_t *dog__tl_limit_hit;
+bool dog__limit_begin(dog_heap_t *heap, size_t request);
+void dog__limit_end(void);
+
+/* The heap's budget (0: none); dog_heap_set_limit may change it at any time. */
+static inline size_t dog__heap_limit(const dog_heap_t *heap)
+{
+    return __atomic_load_n(&heap->limit, __ATOMIC_RELAXED);
+}
 
 /* Lock a shard of heap: the thread's last one if it is free, else the next free one
  * (heap_pool.c); no thread waits while a shard of the heap is free. NULL only when the

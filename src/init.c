@@ -148,7 +148,8 @@ void dog__init(void)
     }
     dog__block_key_init(dog__os_random());
     dog__options_freeze();      /* the environment (options.c); no allocation */
-    dog__default_heap.limit = (size_t)dog__option(DOG_OPTION_LIMIT);
+    __atomic_store_n(&dog__default_heap.limit, (size_t)dog__option(DOG_OPTION_LIMIT),
+                     __ATOMIC_RELAXED);
     dog__pool_reserve((size_t)dog__option(DOG_OPTION_RESERVE));
     init_self = true;       /* from here on, a malloc in this thread may make pages */
     if (dog__option(DOG_OPTION_VERBOSE)) {
