@@ -690,9 +690,10 @@ DOG_API void *dog_heap_realloc_aligned(dog_heap_t *heap, void *p, size_t size,
  * True for the start of the block and for any byte inside its usable size, small or
  * huge; false for freed blocks, for blocks of other heaps and for memory that dogmalloc
  * does not own. Never reads memory that dogmalloc does not own, so any pointer may be
- * asked about, and never reports a misuse. Safe from any thread; does not change
- * `errno`. The answer for a block that another thread frees or allocates at the same
- * moment may be either.
+ * asked about, and never reports a misuse. Safe from any thread, while other threads
+ * allocate from and free into @p heap; does not change `errno`. The block that @p p
+ * points into must not be freed or resized by another thread during the call (that is a
+ * data race, as reading the block would be).
  * @param heap  a live heap (#dog_default for the dog_malloc() family's blocks).
  * @param p     any pointer.
  * @return true if @p p lies in a live block of @p heap; false otherwise, and for a NULL

@@ -134,9 +134,11 @@ static void *block_around(const void *p, size_t *usable, dog_heap_t **heap)
         if (page->shard == NULL || page->block_size == 0 ||
             off >= (uintptr_t)page->reserved * page->block_size)
             return NULL;
+        /* Only fields fixed while the page holds a live block, and the atomic live bits
+         * (set only below capacity, which carving changes), as dog_heap_of reads. */
         size_t index = off / page->block_size;
         void *block = dog__page_block(page, index);
-        if (index >= page->capacity || !dog__page_live(page, index) || dog__block_parked(block))
+        if (!dog__page_live(page, index) || dog__block_parked(block))
             return NULL;
         *usable = page->block_size;
         *heap = page->heap;

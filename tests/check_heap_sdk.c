@@ -331,43 +331,59 @@ START_TEST(test_sdk_contains)
 }
 END_TEST
 
-/* Threads allocate and free in one heap while asking about their own blocks (always
- * true) and their neighbours' (whatever the answer, no crash and no report). */
+/* Threads allocate and free in one heap while asking about their own blocks and about
+ * blocks that stay live throughout (small and huge, made before they start): always
+ * true. */
+#define STABLE 64
+
 typedef struct contains_arg {
     dog_heap_t *heap;
     pthread_barrier_t *start;
-    void *_Atomic *shared;
+    char **stable;
     unsigned id;
     size_t wrong;
 } contains_arg_t;
 
+static size_t stable_size(size_t i)
+{
+    return i % 8 == 7 ? 100 * KiB + i : 16 + i * 40;
+}
+
 static void *contains_worker(void *argp)
 {
     contains_arg_t *a = argp;
+    void *ring[16] = { 0 };
     pthread_barrier_wait(a->start);
     for (size_t i = 0; i < test_scaled(20000); i++) {
         size_t n = (i * 7919 + a->id * 131) % (i % 64 == 0 ? 200000 : 2000) + 1;
         char *p = dog_heap_malloc(a->heap, n);
         if (!dog_heap_contains(a->heap, p) || !dog_heap_contains(a->heap, p + n - 1))
             a->wrong++;
-        void *old = atomic_exchange(&a->shared[a->id], (void *)p);
-        (void)dog_heap_contains(a->heap, atomic_load(&a->shared[(a->id + 1) % THREADS]));
-        dog_free(old);
+        dog_free(ring[i % 16]);
+        ring[i % 16] = p;
+        size_t k = (i + a->id) % STABLE;
+        char *s = a->stable[k];
+        if (!dog_heap_contains(a->heap, s + stable_size(k) - 1) ||
+            dog_heap_contains(dog_default, s))
+            a->wrong++;
     }
-    dog_free(atomic_exchange(&a->shared[a->id], NULL));
+    for (size_t i = 0; i < 16; i++)
+        dog_free(ring[i]);
     return NULL;
 }
 
 START_TEST(test_sdk_contains_threads)
 {
     dog_heap_t *h = heap_new("contains-mt", 0);
+    static char *stable[STABLE];
+    for (size_t i = 0; i < STABLE; i++)
+        stable[i] = dog_heap_malloc(h, stable_size(i));
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, THREADS);
-    static void *_Atomic shared[THREADS];
     contains_arg_t args[THREADS];
     pthread_t t[THREADS];
     for (unsigned i = 0; i < THREADS; i++) {
-        args[i] = (contains_arg_t){ .heap = h, .start = &start, .shared = shared, .id = i };
+        args[i] = (contains_arg_t){ .heap = h, .start = &start, .stable = stable, .id = i };
         ck_assert_int_eq(pthread_create(&t[i], NULL, contains_worker, &args[i]), 0);
     }
     for (unsigned i = 0; i < THREADS; i++) {
@@ -375,6 +391,8 @@ START_TEST(test_sdk_contains_threads)
         ck_assert_uint_eq(args[i].wrong, 0);
     }
     pthread_barrier_destroy(&start);
+    for (size_t i = 0; i < STABLE; i++)
+        dog_free(stable[i]);
     ck_assert_uint_eq(stats_of(h).blocks_in_use, 0);
     dog_heap_destroy(h);
 }
@@ -585,8 +603,11 @@ START_TEST(test_sdk_on_limit_nested)
 }
 END_TEST
 
-/* Oversubscribed threads share a budget; each frees its own oldest blocks when the
- * handler runs in it, one thread moves the limit up and down meanwhile. */
+/* Oversubscribed threads share a budget; each frees its own blocks when the handler runs
+ * in it, one thread moves the limit up and down meanwhile. A thread keeps up to 1024
+ * blocks of about 10 KiB, more than the budget on its own, so the handler runs however
+ * the threads are scheduled (and at any DOG_TEST_SCALE). */
+#define MINE_MAX 1024
 typedef struct budget_shared {
     dog_heap_t *heap;
     pthread_barrier_t start;
@@ -595,7 +616,7 @@ typedef struct budget_shared {
 } budget_shared_t;
 
 static _Thread_local struct {
-    void *blocks[256];
+    void *blocks[MINE_MAX];
     size_t count;
 } mine;
 
@@ -616,16 +637,17 @@ static void *budget_worker(void *arg)
 {
     budget_shared_t *b = arg;
     pthread_barrier_wait(&b->start);
-    for (size_t i = 0; i < test_scaled(6000); i++) {
-        size_t n = i % 50 == 0 ? 100 * KiB : 2000 + i % 3000;
+    size_t rounds = test_scaled(6000) > 1500 ? test_scaled(6000) : 1500;
+    for (size_t i = 0; i < rounds; i++) {
+        size_t n = i % 50 == 0 ? 100 * KiB : 8000 + i % 4000;
         void *p = dog_heap_malloc(b->heap, n);
         if (p == NULL) {
             atomic_fetch_add(&b->failures, 1);     /* others hold the budget: allowed */
             continue;
         }
-        if (mine.count == 256) {
+        if (mine.count == MINE_MAX) {
             dog_free(mine.blocks[0]);
-            memmove(mine.blocks, mine.blocks + 1, 255 * sizeof *mine.blocks);
+            memmove(mine.blocks, mine.blocks + 1, (MINE_MAX - 1) * sizeof *mine.blocks);
             mine.count--;
         }
         mine.blocks[mine.count++] = p;
