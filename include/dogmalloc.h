@@ -413,8 +413,8 @@ DOG_API char *dog_strndup(const char *s, size_t n) DOG_MALLOC_ATTR;
  * `min(size, old usable size)` bytes are unchanged and dog_usable_size() is at least
  * @p size. A block of a size class stays that size (a shrink succeeds and keeps the
  * block's memory, a growth succeeds only within its usable size); a huge block (above
- * 64 KiB) gives back or takes in whole OS pages at its end, within its heap's budget.
- * Unlike dog_realloc(), the heap's `on_limit` handler is not called. Safe from any
+ * 64 KiB) gives back or takes in whole OS pages at its end, within its heap's budget
+ * (the heap's `on_limit` handler is not called: see #dog_limit_fn). Safe from any
  * thread, but no other thread may use or free @p p during the call.
  * @param p     a live block of any dogmalloc heap.
  * @param size  the size wanted, in bytes (0 counts as 1).
@@ -474,7 +474,11 @@ extern DOG_API dog_heap_t *const dog_default;
  * The budget handler of a heap, dog_heap_options_t.on_limit.
  *
  * Called when an allocation from @p heap would take the heap past its budget, after the
- * heap has given back the empty pages it keeps. It runs in the thread that asked, with
+ * heap has given back the empty pages it keeps. The functions that name the heap call it:
+ * dog_heap_malloc(), dog_heap_calloc(), dog_heap_realloc(), dog_heap_aligned_alloc() and
+ * the helpers built on them (dog_heap_zalloc(), dog_heap_strdup(), dog_heap_strndup(),
+ * dog_heap_realloc_aligned()); dog_realloc() and dog_expand() of a block of the heap fail
+ * with ENOMEM without calling it. It runs in the thread that asked, with
  * no lock of dogmalloc held, so it may free blocks of @p heap (or any other), call
  * dog_heap_set_limit(), dog_heap_stats() and allocate; an allocation from @p heap that
  * fails inside the handler returns NULL without calling the handler again. It must not
