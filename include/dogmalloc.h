@@ -27,11 +27,25 @@
  * memory (freeing a pointer that dogmalloc never handed out, a double free) aborts
  * with a message on stderr that names the pointer, or, with #DOG_MISUSE_REPORT, is
  * reported and skipped (see #DOG_OPTION_MISUSE).
+ *
+ * Structs that grow (#dog_heap_options_t, #dog_heap_stats_t, #dog_stats_t): a minor
+ * version may add fields at their end, never move or remove one. So that a library never
+ * reads or writes past a struct that a caller compiled against an older header, every
+ * call that takes one also takes its size, and the header passes it for you:
+ * dog_heap_new(), dog_heap_stats() and dog_stats() are macros that call
+ * dog_heap_new_sized(), dog_heap_stats_sized() and dog_stats_sized() with the `sizeof`
+ * of the struct as this header declares it. The library reads only that many bytes of
+ * options (the fields past them mean their zero default) and writes only that many bytes
+ * of statistics. A zero-initialised options struct means the defaults, in every version:
+ * every new field is 0 for "as before". The functions of 0.1 keep their names and ABI in
+ * the library for programs built against the 0.1 header (they take the 0.1 sizes); code
+ * that needs one of them by address writes `(dog_heap_new)`, which the macro leaves alone.
  * @since 0.1
  */
 #ifndef DOGMALLOC_H
 #define DOGMALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -128,7 +142,8 @@ DOG_API const char *dog_version_string(void);
  *  environment variable named in its description. @since 0.2 */
 typedef enum dog_option {
     /** `DOGMALLOC_SHOW_STATS`: 1 prints the statistics of #dog_default to stderr at
-     *  exit (the report of dog_heap_stats_print()). Changes at run time. */
+     *  exit (the report of dog_heap_stats_print()), then the table of every live heap
+     *  (dog_stats_print_all()), with no allocation. Changes at run time. */
     DOG_OPTION_SHOW_STATS = 0,
     /** `DOGMALLOC_VERBOSE`: 1 prints the version and every option at start-up, with
      *  where its value came from. Changes at run time (it matters at start-up only). */
@@ -365,6 +380,65 @@ DOG_API void dog_free_sized(void *p, size_t size);
  * @since 0.1
  */
 DOG_API size_t dog_usable_size(const void *p);
+
+/**
+ * Copy the string @p s into a new block of #dog_default (POSIX `strdup`).
+ *
+ * Safe from any thread; the caller owns the copy until dog_free().
+ * @param s  a NUL-terminated string.
+ * @return the copy, or NULL with `errno` = ENOMEM, or EINVAL if @p s is NULL.
+ * @since 0.2
+ */
+DOG_API char *dog_strdup(const char *s) DOG_MALLOC_ATTR;
+
+/**
+ * Copy at most @p n bytes of the string @p s, and a NUL, into a new block of
+ * #dog_default (POSIX `strndup`).
+ *
+ * Reads @p s up to its NUL or @p n bytes, whichever comes first, so @p s need not be
+ * terminated within @p n bytes. Safe from any thread; the caller owns the copy until
+ * dog_free().
+ * @param s  a string, or an array of at least @p n bytes.
+ * @param n  the most bytes to copy.
+ * @return the NUL-terminated copy, or NULL with `errno` = ENOMEM, or EINVAL if @p s is
+ *         NULL.
+ * @since 0.2
+ */
+DOG_API char *dog_strndup(const char *s, size_t n) DOG_MALLOC_ATTR;
+
+/**
+ * Grow or shrink the block @p p in place to hold @p size bytes, or fail and leave it.
+ *
+ * Never moves the block: on success the result is @p p, its first
+ * `min(size, old usable size)` bytes are unchanged and dog_usable_size() is at least
+ * @p size. A block of a size class stays that size (a shrink succeeds and keeps the
+ * block's memory, a growth succeeds only within its usable size); a huge block (above
+ * 64 KiB) gives back or takes in whole OS pages at its end, within its heap's budget
+ * (the heap's `on_limit` handler is not called: see #dog_limit_fn). Safe from any
+ * thread, but no other thread may use or free @p p during the call.
+ * @param p     a live block of any dogmalloc heap.
+ * @param size  the size wanted, in bytes (0 counts as 1).
+ * @return @p p, or NULL when the block cannot hold @p size bytes where it is (`errno` =
+ *         ENOMEM; @p p untouched and still valid), or NULL with `errno` = EINVAL when @p p
+ *         is NULL or not a live block (reported as a misuse first: see #DOG_OPTION_MISUSE).
+ * @since 0.2
+ */
+DOG_API void *dog_expand(void *p, size_t size);
+
+/**
+ * Return the usable size that a request for @p size bytes gets.
+ *
+ * Up to 64 KiB this is the size class: dog_usable_size(dog_malloc(size)) equals it,
+ * from any heap. Above, it is the request rounded up to whole OS pages (less the block's
+ * header), and a block may get more when it reuses a larger freed mapping. Rounding a
+ * request up to this size costs nothing, so a growing buffer can ask for it. Pure: no
+ * allocation, safe from any thread, never changes `errno`.
+ * @param size  a request, in bytes.
+ * @return the usable size (at least @p size; 0 counts as 1), or @p size itself when no
+ *         block that large can exist (the request would fail with ENOMEM).
+ * @since 0.2
+ */
+DOG_API size_t dog_good_size(size_t size);
 /** @} */
 
 /** @defgroup heap First-class heaps
@@ -399,28 +473,110 @@ typedef struct dog_heap dog_heap_t;
  */
 extern DOG_API dog_heap_t *const dog_default;
 
-/** Options for dog_heap_new(). A zero-initialised struct means the defaults.
+/** The smallest budget a heap may have (other than 0, none): one 512 KiB page, the
+ *  memory a heap needs for its first small block. dog_heap_new() and
+ *  dog_heap_set_limit() refuse a smaller one with EINVAL. @since 0.2 */
+#define DOG_HEAP_LIMIT_MIN ((size_t)512 * 1024)
+
+/**
+ * The budget handler of a heap, dog_heap_options_t.on_limit.
+ *
+ * Called when an allocation from @p heap would take the heap past its budget, after the
+ * heap has given back the empty pages it keeps. The functions that name the heap call it:
+ * dog_heap_malloc(), dog_heap_calloc(), dog_heap_realloc(), dog_heap_aligned_alloc() and
+ * the helpers built on them (dog_heap_zalloc(), dog_heap_strdup(), dog_heap_strndup(),
+ * dog_heap_realloc_aligned()); dog_realloc() and dog_expand() of a block of the heap fail
+ * with ENOMEM without calling it. It runs in the thread that asked, with
+ * no lock of dogmalloc held, so it may free blocks of @p heap (or any other), call
+ * dog_heap_set_limit(), dog_heap_stats() and allocate; an allocation from @p heap that
+ * fails inside the handler returns NULL without calling the handler again. It must not
+ * destroy @p heap.
+ * @param heap     the heap that is out of budget.
+ * @param request  the size of the allocation that failed, in bytes (for a realloc, the
+ *                 new size).
+ * @param arg      dog_heap_options_t.on_limit_arg.
+ * @return nonzero to have the allocation tried once more (the handler made room or
+ *         raised the limit); 0 to let it fail with NULL and `errno` = ENOMEM.
+ * @since 0.2
+ */
+typedef int (*dog_limit_fn)(dog_heap_t *heap, size_t request, void *arg);
+
+/** Options for dog_heap_new(). A zero-initialised struct means the defaults, and will in
+ *  every later version (see the rule for structs that grow in dogmalloc.h).
  *  dog_heap_new() copies what it needs, so the struct may be temporary. @since 0.1 */
 typedef struct dog_heap_options {
-    /** A name for reports (copied, up to 31 bytes), or NULL for "heap". */
+    /** A name for reports (copied, up to 31 bytes), or NULL for "heap". @since 0.1 */
     const char *name;
-    /** A budget in bytes of memory the heap may hold from the OS; 0 for none.
-     *  It counts 512 KiB per page held and the mapped size of each huge block,
-     *  so give a heap at least a few pages' worth. */
+    /** A budget in bytes of memory the heap may hold from the OS; 0 for none, else at
+     *  least #DOG_HEAP_LIMIT_MIN (one page). It counts 512 KiB per page held and the
+     *  mapped size of each huge block, so give a heap at least a few pages' worth.
+     *  dog_heap_set_limit() changes it later. @since 0.1 */
     size_t limit;
+    /** Called when an allocation would exceed the budget (see #dog_limit_fn), or NULL:
+     *  such an allocation fails with ENOMEM at once. @since 0.2 */
+    dog_limit_fn on_limit;
+    /** Passed to on_limit as it is. @since 0.2 */
+    void *on_limit_arg;
 } dog_heap_options_t;
 
 /**
- * Create a heap.
+ * Create a heap, reading @p size bytes of options (what the dog_heap_new() macro calls).
  *
  * The heap starts empty; it takes memory only when blocks are allocated. The caller
  * owns the heap: release it, and every block still in it, with dog_heap_destroy().
  * The new heap may be used from any thread. Safe from any thread.
+ *
+ * Only the first @p size bytes of @p opts are read; fields past them take their zero
+ * default. A @p size larger than this library's struct (a program built against a newer
+ * header) is accepted when the bytes past the struct that this library knows are all
+ * zero (options left at their defaults), and refused with EINVAL otherwise, since the
+ * library cannot honour an option it does not know.
  * @param opts  the options, or NULL for the defaults (no name, no budget).
- * @return the heap, or NULL with `errno` = ENOMEM.
+ * @param size  `sizeof(dog_heap_options_t)` as the caller's header declares it; at least
+ *              the 0.1 struct's (a name and a limit).
+ * @return the heap, or NULL with `errno` = ENOMEM, or EINVAL for a limit below
+ *         #DOG_HEAP_LIMIT_MIN (other than 0), a @p size too small, or an option unknown
+ *         to this library.
+ * @since 0.2
+ */
+DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t size);
+
+/**
+ * Create a heap (the 0.1 entry point; the macro of the same name is what code calls).
+ *
+ * As dog_heap_new_sized() with the size of the 0.1 struct (a name and a limit), for
+ * programs built against the 0.1 header. Source code calls the dog_heap_new() macro,
+ * which passes the struct's size.
+ * @param opts  the options (the 0.1 fields only), or NULL for the defaults.
+ * @return as dog_heap_new_sized().
  * @since 0.1
  */
-DOG_API dog_heap_t *dog_heap_new(const dog_heap_options_t *opts);
+DOG_API dog_heap_t *(dog_heap_new)(const dog_heap_options_t *opts);
+/** Create a heap with the options @p ... (a `const dog_heap_options_t *`, or NULL):
+ *  dog_heap_new_sized() given the size of #dog_heap_options_t as this header declares it.
+ *  A macro so that the size is never forgotten; variadic so that a compound literal
+ *  argument (`&(dog_heap_options_t){ .name = "x", .limit = n }`) needs no parentheses.
+ *  @since 0.1 (a macro since 0.2) */
+#define dog_heap_new(...) dog_heap_new_sized((__VA_ARGS__), sizeof(dog_heap_options_t))
+
+/**
+ * Change the budget of @p heap at run time.
+ *
+ * The new limit applies to every later request that takes memory from the OS. A limit
+ * below what the heap holds now is accepted: the heap first gives back the empty pages
+ * it keeps for reuse, keeps its live blocks, and refuses to grow (NULL, ENOMEM, with
+ * `on_limit` called) until frees bring it under the new limit; dog_heap_stats() then
+ * shows `bytes_mapped` above `limit` for a while. Safe from any thread, concurrently with
+ * allocations from @p heap (a request racing the change is judged by the old or the new
+ * limit), and from the heap's `on_limit` handler. Works on #dog_default too (as
+ * `DOGMALLOC_LIMIT` does at start-up).
+ * @param heap   a live heap.
+ * @param limit  the new budget in bytes, 0 for none, else at least #DOG_HEAP_LIMIT_MIN.
+ * @return 0; or EINVAL (NULL or dead heap, or a limit below #DOG_HEAP_LIMIT_MIN);
+ *         `errno` is not changed.
+ * @since 0.2
+ */
+DOG_API int dog_heap_set_limit(dog_heap_t *heap, size_t limit);
 
 /**
  * Destroy @p heap and every block still allocated from it, in one pass.
@@ -488,6 +644,77 @@ DOG_API void *dog_heap_aligned_alloc(dog_heap_t *heap, size_t alignment, size_t 
     DOG_MALLOC_ATTR DOG_ALLOC_SIZE(3);
 
 /**
+ * Allocate @p size zeroed bytes from @p heap (dog_heap_calloc(heap, 1, size)).
+ *
+ * Ownership and threading as dog_heap_malloc().
+ * @param heap  a live heap.
+ * @param size  bytes wanted.
+ * @return the zeroed block, or NULL with `errno` = ENOMEM or EINVAL (@p heap is NULL).
+ * @since 0.2
+ */
+DOG_API void *dog_heap_zalloc(dog_heap_t *heap, size_t size) DOG_MALLOC_ATTR DOG_ALLOC_SIZE(2);
+
+/**
+ * Copy the string @p s into a new block of @p heap.
+ *
+ * Ownership and threading as dog_heap_malloc().
+ * @param heap  a live heap.
+ * @param s     a NUL-terminated string.
+ * @return the copy, or NULL with `errno` = ENOMEM, or EINVAL (@p heap or @p s NULL).
+ * @since 0.2
+ */
+DOG_API char *dog_heap_strdup(dog_heap_t *heap, const char *s) DOG_MALLOC_ATTR;
+
+/**
+ * Copy at most @p n bytes of the string @p s, and a NUL, into a new block of @p heap.
+ *
+ * As dog_strndup(), from @p heap. Ownership and threading as dog_heap_malloc().
+ * @param heap  a live heap.
+ * @param s     a string, or an array of at least @p n bytes.
+ * @param n     the most bytes to copy.
+ * @return the copy, or NULL with `errno` = ENOMEM, or EINVAL (@p heap or @p s NULL).
+ * @since 0.2
+ */
+DOG_API char *dog_heap_strndup(dog_heap_t *heap, const char *s, size_t n) DOG_MALLOC_ATTR;
+
+/**
+ * Resize @p p to @p size bytes aligned to @p alignment; the result is a block of @p heap.
+ *
+ * The block stays where it is when it is aligned already, belongs to @p heap and can
+ * hold @p size bytes there (as dog_heap_realloc() decides, or by growing a huge block in
+ * place); otherwise the contents move into a new aligned block of @p heap and @p p is
+ * freed. `dog_heap_realloc_aligned(heap, NULL, size, a)` is
+ * `dog_heap_aligned_alloc(heap, a, size)`. Threading as dog_realloc().
+ * @param heap       a live heap.
+ * @param p          a live block of any heap, or NULL.
+ * @param size       the new size in bytes (0 counts as 1).
+ * @param alignment  a power of two (up to at least 1 GiB).
+ * @return the block, or NULL with `errno` = ENOMEM or EINVAL (bad heap or alignment, or
+ *         @p p not a live block), leaving @p p intact.
+ * @since 0.2
+ */
+DOG_API void *dog_heap_realloc_aligned(dog_heap_t *heap, void *p, size_t size,
+                                       size_t alignment) DOG_ALLOC_SIZE(3);
+
+/**
+ * Tell whether @p p points into a live block of @p heap.
+ *
+ * True for the start of the block and for any byte inside its usable size, small or
+ * huge; false for freed blocks, for blocks of other heaps and for memory that dogmalloc
+ * does not own. Never reads memory that dogmalloc does not own, so any pointer may be
+ * asked about, and never reports a misuse. Safe from any thread, while other threads
+ * allocate from and free into @p heap; does not change `errno`. The block that @p p
+ * points into must not be freed or resized by another thread during the call (that is a
+ * data race, as reading the block would be).
+ * @param heap  a live heap (#dog_default for the dog_malloc() family's blocks).
+ * @param p     any pointer.
+ * @return true if @p p lies in a live block of @p heap; false otherwise, and for a NULL
+ *         or dead @p heap.
+ * @since 0.2
+ */
+DOG_API bool dog_heap_contains(const dog_heap_t *heap, const void *p);
+
+/**
  * Return the heap that the live block @p p belongs to.
  *
  * Never reads memory that dogmalloc does not own, so any pointer may be asked about.
@@ -527,7 +754,16 @@ typedef struct dog_heap_stats {
     size_t bytes_in_use;      /**< Usable bytes of live blocks. */
     size_t blocks_in_use;     /**< Live blocks. */
     size_t peak_bytes_in_use; /**< Highest bytes_in_use seen (exact while one thread at a
-                                   time uses the heap, otherwise within 64 KiB). */
+                                   time uses the heap, otherwise within 64 KiB); never below
+                                   bytes_in_use. For #dog_default it counts the blocks that
+                                   thread caches held at that moment as in use, because the
+                                   caches hand blocks out with no counting at all (that is
+                                   what keeps dog_malloc() fast): a cache takes a few blocks
+                                   of a size class at a time, up to 16 KiB per class and
+                                   thread. So after one dog_malloc(10) in a thread that has
+                                   allocated before, the peak may read 144 (the nine 16-byte
+                                   blocks that one refill took) while bytes_in_use reads
+                                   16. */
     size_t bytes_mapped;      /**< Memory the heap holds from the OS (pages and huge blocks). */
     size_t pages;             /**< 512 KiB pages held. */
     size_t huge_blocks;       /**< Live huge blocks (larger than the largest size class). */
@@ -538,17 +774,39 @@ typedef struct dog_heap_stats {
 } dog_heap_stats_t;
 
 /**
- * Fill @p out with the statistics of @p heap.
+ * Fill the @p size bytes at @p out with the statistics of @p heap (what the
+ * dog_heap_stats() macro calls).
  *
  * Collects pending cross-thread frees first, so the figures are exact when the
  * call is made after all frees have returned. Safe from any thread, while other
- * threads use the heap (the figures are then a snapshot).
+ * threads use the heap (the figures are then a snapshot). Writes exactly @p size bytes:
+ * the fields this library knows, up to @p size, and zeros past them (fields of a newer
+ * header that this library does not fill).
  * @param heap  a live heap.
  * @param out   where to store them.
- * @return 0, or -1 with `errno` = EINVAL for a NULL argument.
+ * @param size  `sizeof(dog_heap_stats_t)` as the caller's header declares it; at least
+ *              the 0.1 struct's.
+ * @return 0, or -1 with `errno` = EINVAL for a NULL argument or a @p size too small.
+ * @since 0.2
+ */
+DOG_API int dog_heap_stats_sized(const dog_heap_t *heap, dog_heap_stats_t *out, size_t size);
+
+/**
+ * Fill @p out with the statistics of @p heap (the 0.1 entry point).
+ *
+ * As dog_heap_stats_sized() with the size of the 0.1 struct, for programs built against
+ * the 0.1 header.
+ * @param heap  a live heap.
+ * @param out   where to store them (the 0.1 fields).
+ * @return as dog_heap_stats_sized().
  * @since 0.1
  */
-DOG_API int dog_heap_stats(const dog_heap_t *heap, dog_heap_stats_t *out);
+DOG_API int (dog_heap_stats)(const dog_heap_t *heap, dog_heap_stats_t *out);
+/** Fill `*out` (the second argument) with the statistics of a heap (the first):
+ *  dog_heap_stats_sized() given the size of #dog_heap_stats_t as this header declares it.
+ *  @since 0.1 (a macro since 0.2) */
+#define dog_heap_stats(heap, ...) \
+    dog_heap_stats_sized((heap), (__VA_ARGS__), sizeof(dog_heap_stats_t))
 
 /**
  * Print a readable report of @p heap's statistics to @p out.
@@ -572,14 +830,65 @@ typedef struct dog_stats {
 } dog_stats_t;
 
 /**
- * Fill @p out with process-wide statistics.
+ * Fill the @p size bytes at @p out with process-wide statistics (what the dog_stats()
+ * macro calls).
  *
- * Safe from any thread.
+ * Safe from any thread. Writes exactly @p size bytes, as dog_heap_stats_sized() does.
+ * @param out   where to store them.
+ * @param size  `sizeof(dog_stats_t)` as the caller's header declares it; at least the 0.1
+ *              struct's.
+ * @return 0, or -1 with `errno` = EINVAL for NULL or a @p size too small.
+ * @since 0.2
+ */
+DOG_API int dog_stats_sized(dog_stats_t *out, size_t size);
+
+/**
+ * Fill @p out with process-wide statistics (the 0.1 entry point).
+ *
+ * As dog_stats_sized() with the size of the 0.1 struct.
  * @param out  where to store them.
- * @return 0, or -1 with `errno` = EINVAL for NULL.
+ * @return as dog_stats_sized().
  * @since 0.1
  */
-DOG_API int dog_stats(dog_stats_t *out);
+DOG_API int (dog_stats)(dog_stats_t *out);
+/** Fill `*out` with process-wide statistics: dog_stats_sized() given the size of
+ *  #dog_stats_t as this header declares it. @since 0.1 (a macro since 0.2) */
+#define dog_stats(...) dog_stats_sized((__VA_ARGS__), sizeof(dog_stats_t))
+
+/**
+ * Print one table of every live heap to @p out: name, blocks and bytes in use, peak,
+ * bytes mapped and budget.
+ *
+ * #dog_default comes first, then the explicit heaps, newest first. The figures are
+ * those of dog_heap_stats() (for each heap a snapshot; the table as a whole is taken
+ * with heap creation and destruction held off, so no heap is missed or seen twice).
+ * The table is formatted in memory mapped for the purpose and written after every lock
+ * is released, so @p out may be any stream, even one whose writes allocate. Safe from
+ * any thread. `DOGMALLOC_SHOW_STATS=1` prints it at exit, after the report of
+ * #dog_default.
+ * @param out  a stream, e.g. stderr.
+ * @return 0, or -1 with `errno` set (EINVAL for NULL, ENOMEM, or the stream's error).
+ * @since 0.2
+ */
+DOG_API int dog_stats_print_all(FILE *out);
+
+/**
+ * Write the statistics of @p heap as one JSON object into @p buf, as snprintf does.
+ *
+ * The object has the heap's `name` (a JSON string, escaped) and every field of
+ * #dog_heap_stats_t as a number, on one line, e.g.
+ * `{"name":"cache","bytes_in_use":4096,...,"limit":0}`. At most @p len bytes are
+ * written, the last of them a NUL; the return value says how long the whole object is,
+ * so a return >= @p len means it was cut (call again with a larger buffer). Allocates
+ * nothing; safe from any thread.
+ * @param heap  a live heap.
+ * @param buf   where to write; may be NULL when @p len is 0.
+ * @param len   the size of @p buf.
+ * @return the length of the object (not counting the NUL), or -1 with `errno` = EINVAL
+ *         (NULL or dead heap, or NULL @p buf with @p len > 0).
+ * @since 0.2
+ */
+DOG_API int dog_heap_stats_json(const dog_heap_t *heap, char *buf, size_t len);
 
 /**
  * Return all memory that no heap uses to the OS now (reuse pool and huge cache).

@@ -349,28 +349,40 @@ DOG_API size_t dog_usable_size(const void *p)
         }                                                                                    \
     } while (0)
 
+/* A NULL that the heap's budget caused: its on_limit handler (heap_api.c) runs, with no
+ * lock held, and may have expr evaluated once more. */
+#define LIMIT_RETRY(heap, request, expr)                                                     \
+    ({                                                                                       \
+        void *p_ = (expr);                                                                   \
+        if (DOG_UNLIKELY(p_ == NULL) && dog__limit_begin((heap), (request))) {               \
+            p_ = (expr);                                                                     \
+            dog__limit_end();                                                                \
+        }                                                                                    \
+        p_;                                                                                  \
+    })
+
 DOG_API void *dog_heap_malloc(dog_heap_t *heap, size_t size)
 {
     HEAP_ARG(heap, "dog_heap_malloc");
-    return heap_alloc(heap, size);
+    return LIMIT_RETRY(heap, size, heap_alloc(heap, size));
 }
 
 DOG_API void *dog_heap_calloc(dog_heap_t *heap, size_t count, size_t size)
 {
     HEAP_ARG(heap, "dog_heap_calloc");
-    return heap_calloc(heap, count, size);
+    return LIMIT_RETRY(heap, count * size, heap_calloc(heap, count, size));
 }
 
 DOG_API void *dog_heap_realloc(dog_heap_t *heap, void *p, size_t size)
 {
     HEAP_ARG(heap, "dog_heap_realloc");
-    return heap_realloc(heap, p, size, "dog_heap_realloc");
+    return LIMIT_RETRY(heap, size, heap_realloc(heap, p, size, "dog_heap_realloc"));
 }
 
 DOG_API void *dog_heap_aligned_alloc(dog_heap_t *heap, size_t alignment, size_t size)
 {
     HEAP_ARG(heap, "dog_heap_aligned_alloc");
-    return heap_aligned(heap, alignment, size);
+    return LIMIT_RETRY(heap, size, heap_aligned(heap, alignment, size));
 }
 
 DOG_API dog_heap_t *dog_heap_of(const void *p)

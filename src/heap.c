@@ -2,6 +2,7 @@
 /* heap.c: the slow paths of small blocks (page queues, full pages, delayed frees, page
  * retirement), bad frees, and creating and destroying heaps. */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include "heap.h"
 #include "huge.h"
@@ -301,7 +302,7 @@ void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard)
 
 /* Retire every empty page the heap keeps: held is a shard whose lock the caller has (or
  * NULL); the other shards are visited only if they are free right now. */
-static void release_empty(dog_heap_t *heap, dog_shard_t *held)
+void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held)
 {
     if (held != NULL)
         dog__shard_collect_all(held, true);
@@ -320,9 +321,14 @@ static void release_empty(dog_heap_t *heap, dog_shard_t *held)
  * cannot both fail when one fits. */
 static bool budget_try(dog_heap_t *heap, size_t bytes)
 {
+    size_t limit = dog__heap_limit(heap);
+    if (limit == 0) {               /* dog_heap_set_limit(heap, 0) meanwhile */
+        dog__fetch_add_relaxed(&heap->xmapped, bytes);
+        return true;
+    }
     size_t mapped = dog__load_relaxed(&heap->xmapped);
     do {
-        if (mapped > heap->limit || bytes > heap->limit - mapped)
+        if (mapped > limit || bytes > limit - mapped)
             return false;
     } while (!atomic_compare_exchange_weak_explicit(&heap->xmapped, &mapped, mapped + bytes,
                                                     memory_order_relaxed, memory_order_relaxed));
@@ -335,17 +341,19 @@ static bool budget_try(dog_heap_t *heap, size_t bytes)
  * NULL; other shards give theirs back only if they are free right now (no waiting). */
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held)
 {
-    if (heap->limit == 0) {
+    if (dog__heap_limit(heap) == 0) {
         dog__fetch_add_relaxed(&heap->xmapped, bytes);
         return true;
     }
     if (budget_try(heap, bytes))
         return true;
-    release_empty(heap, held);
+    dog__heap_release_empty(heap, held);
     if (budget_try(heap, bytes))
         return true;
     dog__error("heap \"%s\": %zu more bytes would exceed its budget of %zu (%zu held)",
-               heap->name, bytes, heap->limit, dog__load_relaxed(&heap->xmapped));
+               heap->name, bytes, dog__heap_limit(heap), dog__load_relaxed(&heap->xmapped));
+    if (heap->on_limit != NULL)
+        dog__tl_limit_hit = heap;       /* for the entry point's handler call (heap_api.c) */
     errno = ENOMEM;
     return false;
 }
@@ -442,18 +450,56 @@ dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func)
     return NULL;            /* reported: the caller fails with EINVAL */
 }
 
-DOG_API dog_heap_t *dog_heap_new(const dog_heap_options_t *opts)
+/* The 0.1 options: a name and a limit. Older callers pass no more (dog_heap_new). */
+#define OPTIONS_SIZE_0_1 (offsetof(dog_heap_options_t, limit) + sizeof(size_t))
+
+/* Read size bytes of the caller's options into *o (the rule for structs that grow,
+ * include/dogmalloc.h): what we do not know must be zero. */
+static bool options_read(dog_heap_options_t *o, const dog_heap_options_t *opts, size_t size)
 {
+    memset(o, 0, sizeof *o);
+    if (opts == NULL)
+        return true;
+    if (size < OPTIONS_SIZE_0_1) {
+        dog__error("dog_heap_new_sized(%p, %zu): options smaller than any version's",
+                   (const void *)opts, size);
+        return false;
+    }
+    memcpy(o, opts, size < sizeof *o ? size : sizeof *o);
+    for (size_t i = sizeof *o; i < size; i++) {
+        if (((const unsigned char *)opts)[i] != 0) {
+            dog__error("dog_heap_new_sized(%p, %zu): an option this library (%s) does not "
+                       "know is set (byte %zu)", (const void *)opts, size, DOG_VERSION_STRING, i);
+            return false;
+        }
+    }
+    if (o->limit != 0 && o->limit < DOG_HEAP_LIMIT_MIN) {
+        dog__error("dog_heap_new: a limit of %zu bytes cannot hold a page (at least %zu)",
+                   o->limit, DOG_HEAP_LIMIT_MIN);
+        return false;
+    }
+    return true;
+}
+
+DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t size)
+{
+    dog_heap_options_t o;
+    if (!options_read(&o, opts, size)) {
+        errno = EINVAL;
+        return NULL;
+    }
     dog_heap_t *heap = dog__meta_alloc(sizeof *heap);
     if (heap == NULL)
         return NULL;
-    const char *name = opts && opts->name ? opts->name : "heap";
+    const char *name = o.name ? o.name : "heap";
     size_t len = 0;     /* strnlen, which gcc -O1 wrongly warns of for the default name */
     while (len < DOG_HEAP_NAME_MAX - 1 && name[len] != '\0')
         len++;
     memcpy(heap->name, name, len);
     heap->name[len] = '\0';
-    heap->limit = opts ? opts->limit : 0;
+    heap->limit = o.limit;
+    heap->on_limit = o.on_limit;
+    heap->on_limit_arg = o.on_limit_arg;
     heap->magic = DOG_HEAP_MAGIC;
     dog__lock_acquire(&dog__heaps_lock);
     heap->list_next = dog__heaps;
@@ -462,6 +508,12 @@ DOG_API dog_heap_t *dog_heap_new(const dog_heap_options_t *opts)
     dog__heaps = heap;
     dog__lock_release(&dog__heaps_lock);
     return heap;
+}
+
+/* The 0.1 symbol, for binaries built against the 0.1 header (the macro is the API now). */
+DOG_API dog_heap_t *(dog_heap_new)(const dog_heap_options_t *opts)
+{
+    return dog_heap_new_sized(opts, OPTIONS_SIZE_0_1);
 }
 
 /* Take every page of shard without visiting a block, and hand them to the pool. */

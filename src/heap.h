@@ -33,6 +33,7 @@ DOG_COLD void dog__free_not_live(dog_page_t *page, const void *block, size_t ind
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
 DOG_COLD dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func);
+void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
 extern DOG_HIDDEN dog_lock_t dog__heaps_lock;
 extern DOG_HIDDEN dog_heap_t *dog__heaps;
@@ -43,14 +44,31 @@ extern DOG_HIDDEN struct dog_heap dog__default_heap;   /* dog_default, without t
  * after dog_heap_destroy; any other pointer (unmapped, a block, a stack address) is not
  * one, told without reading it. Then the magic tells a live heap from a dead one, or
  * from another structure of meta.c. */
+static DOG_INLINE bool dog__heap_is_live(const dog_heap_t *heap)
+{
+    return heap == &dog__default_heap ||
+           ((((uintptr_t)heap & (DOG_META_ALIGN - 1)) == 0 && heap != NULL &&
+             dog__segmap_kind(heap) == DOG_FRAME_META && heap->magic == DOG_HEAP_MAGIC));
+}
+
 static DOG_INLINE dog_heap_t *dog__heap_check(const dog_heap_t *heap, const char *func)
 {
-    if (DOG_LIKELY(heap == &dog__default_heap ||
-                   ((((uintptr_t)heap & (DOG_META_ALIGN - 1)) == 0 && heap != NULL &&
-                     dog__segmap_kind(heap) == DOG_FRAME_META &&
-                     heap->magic == DOG_HEAP_MAGIC))))
+    if (DOG_LIKELY(dog__heap_is_live(heap)))
         return (dog_heap_t *)heap;
     return dog__heap_bad(heap, func);
+}
+
+/* heap_api.c: the budget handler (on_limit). A budget refusal of a heap that has one
+ * records the heap here; the dog_heap_* entry point that sees the NULL, with no lock
+ * held, then calls dog__limit_begin, and tries once more if it returns true. */
+extern DOG_HIDDEN DOG_TLS dog_heap_t *dog__tl_limit_hit;
+bool dog__limit_begin(dog_heap_t *heap, size_t request);
+void dog__limit_end(void);
+
+/* The heap's budget (0: none); dog_heap_set_limit may change it at any time. */
+static inline size_t dog__heap_limit(const dog_heap_t *heap)
+{
+    return __atomic_load_n(&heap->limit, __ATOMIC_RELAXED);
 }
 
 /* Lock a shard of heap: the thread's last one if it is free, else the next free one

@@ -81,7 +81,7 @@ static void trim_tail(char *base, size_t map_size, size_t size)
  * size bytes: in place if the OS can, else by moving its pages (mremap, no copy) to a new
  * 512 KiB-aligned range. The address map follows. Returns the new base, or NULL with the
  * mapping unchanged. */
-static char *grow_mapping(char *base, size_t old, size_t size)
+static char *grow_mapping(char *base, size_t old, size_t size, bool may_move)
 {
     uintptr_t old_end = ((uintptr_t)base + old + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
     uintptr_t new_end = (uintptr_t)base + size;
@@ -96,6 +96,8 @@ static char *grow_mapping(char *base, size_t old, size_t size)
         dog__os_remap_inplace(base, size, old);
         return NULL;
     }
+    if (!may_move)
+        return NULL;
     /* The old range leaves the map before the move: once mremap has moved the pages,
      * another thread may map that range at once and mark it as its own. */
     char *dst = dog__os_map_aligned(size, DOG_PAGE_SIZE);
@@ -264,7 +266,7 @@ static dog_huge_t *cache_take(size_t map_size)
     if (best == NULL)
         return NULL;
     if (best->map_size < map_size) {
-        char *base = grow_mapping(best->map_base, best->map_size, map_size);
+        char *base = grow_mapping(best->map_base, best->map_size, map_size, true);
         if (base == NULL) {
             unmap_range(best->map_base, best->map_size);    /* a fresh mapping will serve */
             return NULL;
@@ -556,13 +558,13 @@ void dog__huge_free(dog_huge_t *h)
     cache_put(h);
 }
 
-/* Resize in place (into the cached frames after the block, or with mremap) or by
- * moving the pages (no copy). NULL if none works, or if copying into a cached mapping is
- * cheaper than faulting the growth in: the caller then copies. size > DOG_SMALL_SIZE_MAX. */
-void *dog__huge_resize(dog_huge_t *h, size_t size)
+/* Resize in place (into the cached frames after the block, or with mremap) or, if
+ * may_move, by moving the pages (no copy). NULL if none works, or if copying into a cached
+ * mapping is cheaper than faulting the growth in: the caller then copies. */
+static void *resize(dog_huge_t *h, size_t size, bool may_move)
 {
     if (size > DOG_HUGE_SIZE_MAX || h->ptr - h->map_base >= (ptrdiff_t)DOG_PAGE_SIZE)
-        return NULL;
+        return !may_move && size <= h->usable ? h->ptr : NULL;
     dog_heap_t *heap = h->heap;
     size_t offset = (size_t)(h->ptr - h->map_base);
     size_t map_size = round_os(offset + size);
@@ -601,7 +603,7 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
      * of the new size (a 4 KiB page copies in about a quarter of the time it faults).
      * Not for a heap with a budget: the copy holds old and new at once, where growing in
      * place is charged the growth only, and a realloc that fits would fail. */
-    if (offset == DOG_HUGE_HEADER && heap->limit == 0 && old_map <= 2 * (map_size - old_map) &&
+    if (may_move && offset == DOG_HUGE_HEADER && dog__heap_limit(heap) == 0 && old_map <= 2 * (map_size - old_map) &&
         cache_fits(map_size)) {
         dog__fetch_sub_relaxed(&heap->xmapped, map_size - old_map);
         return NULL;
@@ -611,7 +613,7 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
     dog__lock_acquire(&heap->huge_lock);
     unlink_from(&heap->huge_first, NULL, h);
     dog__lock_release(&heap->huge_lock);
-    char *base = grow_mapping(h->map_base, old_map, map_size);
+    char *base = grow_mapping(h->map_base, old_map, map_size, may_move);
     bool done = base != NULL;
     if (done) {
         h = (dog_huge_t *)base;         /* the header moved with the pages, if they moved */
@@ -629,6 +631,26 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
     set_usable(heap, h, map_size - offset);
     dog__heap_publish(heap, NULL);
     return h->ptr;
+}
+
+/* size > DOG_SMALL_SIZE_MAX (realloc). */
+void *dog__huge_resize(dog_huge_t *h, size_t size)
+{
+    return resize(h, size, true);
+}
+
+/* dog_expand: the block stays where it is, or NULL. size > 0. */
+void *dog__huge_expand(dog_huge_t *h, size_t size)
+{
+    return resize(h, size, false);
+}
+
+/* The usable size of a fresh huge block of size bytes (dog_good_size). */
+size_t dog__huge_good_size(size_t size)
+{
+    if (size > DOG_HUGE_SIZE_MAX)
+        return size;
+    return mapping_size(size, DOG_WORD_SIZE) - user_offset(DOG_WORD_SIZE);
 }
 
 /* dog_heap_destroy: every huge block of heap goes to the cache or back to the OS. */

@@ -16,6 +16,7 @@
 #include "tcache.h"
 
 size_t dog__heap_stats_format(const dog_heap_t *heap, char *buf, size_t len);
+void dog__stats_table_exit(void);
 
 static _Atomic int init_state;      /* 0 not yet, 1 drawing the key and applying the
                                        options, 2 done */
@@ -148,7 +149,8 @@ void dog__init(void)
     }
     dog__block_key_init(dog__os_random());
     dog__options_freeze();      /* the environment (options.c); no allocation */
-    dog__default_heap.limit = (size_t)dog__option(DOG_OPTION_LIMIT);
+    __atomic_store_n(&dog__default_heap.limit, (size_t)dog__option(DOG_OPTION_LIMIT),
+                     __ATOMIC_RELAXED);
     dog__pool_reserve((size_t)dog__option(DOG_OPTION_RESERVE));
     init_self = true;       /* from here on, a malloc in this thread may make pages */
     if (dog__option(DOG_OPTION_VERBOSE)) {
@@ -164,7 +166,8 @@ void dog__init(void)
     dog__store_release(&init_state, 2);
 }
 
-/* At exit, DOGMALLOC_SHOW_STATS=1 prints the default heap's report to stderr. */
+/* At exit, DOGMALLOC_SHOW_STATS=1 prints the default heap's report and the table of all
+ * live heaps to stderr, with write(2) and no allocation. */
 __attribute__((destructor)) static void dog__stats_at_exit(void)
 {
     if (!dog__option(DOG_OPTION_SHOW_STATS))
@@ -172,6 +175,7 @@ __attribute__((destructor)) static void dog__stats_at_exit(void)
     char buf[1024];
     size_t n = dog__heap_stats_format(&dog__default_heap, buf, sizeof buf);
     dog__os_write_report(buf, n);
+    dog__stats_table_exit();            /* then every live heap, one line each (stats.c) */
 }
 
 DOG_API int dog_version(void)

@@ -4,17 +4,33 @@
  * The fast paths keep exact per-shard counters under the shard lock; a stats call takes
  * each shard's lock in turn, collects its pending cross-thread frees, and adds up. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include "heap.h"
+#include "misuse.h"
 #include "huge.h"
 #include "os.h"
 #include "page_pool.h"
 #include "tcache.h"
 
-DOG_API int dog_heap_stats(const dog_heap_t *cheap, dog_heap_stats_t *out)
+/* The 0.1 structs' sizes: callers built against the 0.1 header pass no more. */
+#define HEAP_STATS_SIZE_0_1 (offsetof(dog_heap_stats_t, limit) + sizeof(size_t))
+#define STATS_SIZE_0_1 (offsetof(dog_stats_t, huge_cache_bytes) + sizeof(size_t))
+
+/* Give the caller size bytes of *st (the rule for structs that grow, dogmalloc.h): our
+ * fields up to size, zeros for a newer header's fields past ours. */
+static void copy_out(void *out, size_t size, const void *st, size_t st_size)
+{
+    memcpy(out, st, size < st_size ? size : st_size);
+    if (size > st_size)
+        memset((char *)out + st_size, 0, size - st_size);
+}
+
+DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out, size_t size)
 {
     dog_heap_t *heap = dog__heap_check(cheap, "dog_heap_stats");
-    if (heap == NULL || out == NULL) {
+    if (heap == NULL || out == NULL || size < HEAP_STATS_SIZE_0_1) {
         errno = EINVAL;
         return -1;
     }
@@ -70,9 +86,14 @@ DOG_API int dog_heap_stats(const dog_heap_t *cheap, dog_heap_stats_t *out)
         peak = st.bytes_in_use;
     st.peak_bytes_in_use = peak;
     st.bytes_mapped = dog__load_relaxed(&heap->xmapped);
-    st.limit = heap->limit;
-    *out = st;
+    st.limit = dog__heap_limit(heap);
+    copy_out(out, size, &st, sizeof st);
     return 0;
+}
+
+DOG_API int (dog_heap_stats)(const dog_heap_t *heap, dog_heap_stats_t *out)
+{
+    return dog_heap_stats_sized(heap, out, HEAP_STATS_SIZE_0_1);
 }
 
 static void human(char *buf, size_t len, size_t bytes)
@@ -129,22 +150,180 @@ DOG_API int dog_heap_stats_print(const dog_heap_t *heap, FILE *out)
     return 0;
 }
 
-DOG_API int dog_stats(dog_stats_t *out)
+/* --- All heaps in one table, and JSON ------------------------------------------------- */
+
+#define TABLE_LINE 192      /* one row: a name of up to 31 bytes and six numbers */
+
+/* Format the table of every live heap, a line at a time, into emit(ctx, line, n). The heap
+ * list's lock is held throughout (no heap comes or goes), so emit must not create or
+ * destroy a heap: write(2) at exit (dog__stats_table_exit), a buffer for a FILE. */
+static void stats_table(void (*emit)(void *ctx, const char *line, size_t n), void *ctx)
+{
+    char line[TABLE_LINE];
+    dog__lock_acquire(&dog__heaps_lock);
+    size_t heaps = 0;
+    for (dog_heap_t *h = dog__heaps; h != NULL; h = h->list_next)
+        heaps++;
+    int n = snprintf(line, sizeof line, "dogmalloc heaps: %zu live\n  %-20s %10s %14s %14s "
+                     "%14s %14s\n", heaps, "name", "blocks", "bytes in use", "peak", "mapped",
+                     "limit");
+    emit(ctx, line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    /* dog_default first, then the list, which is newest first (dog_heap_new_sized). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (dog_heap_t *h = dog__heaps; h != NULL; h = h->list_next) {
+            if ((h == &dog__default_heap) != (pass == 0))
+                continue;
+            dog_heap_stats_t st;
+            if (dog_heap_stats(h, &st) != 0)
+                continue;
+            char limit[24];
+            if (st.limit != 0)
+                snprintf(limit, sizeof limit, "%zu", st.limit);
+            else
+                snprintf(limit, sizeof limit, "none");
+            char name[DOG_HEAP_NAME_MAX];     /* one row per heap, whatever its name holds */
+            size_t i = 0;
+            for (; h->name[i] != '\0' && i < sizeof name - 1; i++)
+                name[i] = (unsigned char)h->name[i] < 0x20 ? '?' : h->name[i];
+            name[i] = '\0';
+            n = snprintf(line, sizeof line, "  %-20s %10zu %14zu %14zu %14zu %14s\n", name,
+                         st.blocks_in_use, st.bytes_in_use, st.peak_bytes_in_use,
+                         st.bytes_mapped, limit);
+            emit(ctx, line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        }
+    }
+    dog__lock_release(&dog__heaps_lock);
+}
+
+static void emit_report(void *ctx, const char *line, size_t n)
+{
+    (void)ctx;
+    dog__os_write_report(line, n);
+}
+
+/* DOGMALLOC_SHOW_STATS at exit (init.c): straight to stderr's private copy, allocating
+ * nothing from any heap, whatever state the program left its heaps in. */
+void dog__stats_table_exit(void)
+{
+    stats_table(emit_report, NULL);
+}
+
+typedef struct table_buf {
+    char *buf;
+    size_t cap, len, dropped;
+} table_buf_t;
+
+static void emit_buffer(void *ctx, const char *line, size_t n)
+{
+    table_buf_t *t = ctx;
+    if (t->len + n > t->cap) {
+        t->dropped++;
+        return;
+    }
+    memcpy(t->buf + t->len, line, n);
+    t->len += n;
+}
+
+DOG_API int dog_stats_print_all(FILE *out)
 {
     if (out == NULL) {
         errno = EINVAL;
         return -1;
     }
+    /* The table goes into memory of its own (no heap's figures change for it) and to the
+     * stream only after the lock is released: a stream's write may allocate, even create
+     * a heap, without deadlocking against the heap list. Room for heaps created between
+     * the count and the table: 16 rows more, and a line that says what did not fit. */
+    dog_stats_t ps;
+    dog_stats(&ps);
+    size_t cap = (ps.heaps + 16 + 2) * TABLE_LINE;
+    cap = (cap + DOG_OS_PAGE_SIZE - 1) & ~(size_t)(DOG_OS_PAGE_SIZE - 1);
+    table_buf_t t = { .buf = dog__os_map_aligned(cap, DOG_OS_PAGE_SIZE), .cap = cap - 64 };
+    if (t.buf == NULL)
+        return -1;          /* ENOMEM */
+    dog__fetch_add_relaxed(&dog__os_mapped, cap);
+    stats_table(emit_buffer, &t);
+    if (t.dropped != 0) {
+        int n = snprintf(t.buf + t.len, 64, "  (%zu more heaps created meanwhile)\n", t.dropped);
+        t.len += n < 0 ? 0 : (size_t)n < 64 ? (size_t)n : 63;
+    }
+    int rc = fwrite(t.buf, 1, t.len, out) == t.len && fflush(out) == 0 ? 0 : -1;
+    int saved = errno;
+    dog__os_unmap(t.buf, cap);
+    dog__fetch_sub_relaxed(&dog__os_mapped, cap);
+    errno = saved;
+    return rc;
+}
+
+/* Append s to the JSON string being built, escaped (RFC 8259: quote, backslash, control
+ * characters; other bytes as they are). */
+static size_t json_string(char *buf, size_t cap, const char *s)
+{
+    size_t n = 0;
+    buf[n++] = '"';
+    for (; *s != '\0' && n + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", c);
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    buf[n++] = '"';
+    return n;
+}
+
+DOG_API int dog_heap_stats_json(const dog_heap_t *heap, char *buf, size_t len)
+{
+    dog_heap_stats_t st;
+    if ((buf == NULL && len > 0) || dog__heap_check(heap, "dog_heap_stats_json") == NULL ||
+        dog_heap_stats(heap, &st) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    char json[640];     /* a name of 31 bytes escaped is at most 188, ten numbers 400 */
+    size_t n = dog__format(json, sizeof json, "{\"name\":");
+    n += json_string(json + n, sizeof json - n, heap->name);
+    n += dog__format(json + n, sizeof json - n,
+                     ",\"bytes_in_use\":%zu,\"blocks_in_use\":%zu,\"peak_bytes_in_use\":%zu,"
+                     "\"bytes_mapped\":%zu,\"pages\":%zu,\"huge_blocks\":%zu,\"huge_bytes\":%zu,"
+                     "\"allocs\":%zu,\"frees\":%zu,\"limit\":%zu}",
+                     st.bytes_in_use, st.blocks_in_use, st.peak_bytes_in_use, st.bytes_mapped,
+                     st.pages, st.huge_blocks, st.huge_bytes, st.allocs, st.frees, st.limit);
+    if (len > 0) {
+        size_t k = n < len ? n : len - 1;
+        memcpy(buf, json, k);
+        buf[k] = '\0';
+    }
+    return (int)n;
+}
+
+DOG_API int dog_stats_sized(dog_stats_t *out, size_t size)
+{
+    if (out == NULL || size < STATS_SIZE_0_1) {
+        errno = EINVAL;
+        return -1;
+    }
+    dog_stats_t st;
     size_t heaps = 0;
     dog__lock_acquire(&dog__heaps_lock);
     for (dog_heap_t *h = dog__heaps; h != NULL; h = h->list_next)
         heaps++;
     dog__lock_release(&dog__heaps_lock);
-    out->bytes_mapped = dog__load_relaxed(&dog__os_mapped);
-    out->heaps = heaps;
-    out->pool_pages = dog__pool_pages();
-    out->huge_cache_bytes = dog__huge_cache_bytes();
+    st.bytes_mapped = dog__load_relaxed(&dog__os_mapped);
+    st.heaps = heaps;
+    st.pool_pages = dog__pool_pages();
+    st.huge_cache_bytes = dog__huge_cache_bytes();
+    copy_out(out, size, &st, sizeof st);
     return 0;
+}
+
+DOG_API int (dog_stats)(dog_stats_t *out)
+{
+    return dog_stats_sized(out, STATS_SIZE_0_1);
 }
 
 DOG_API void dog_trim(void)

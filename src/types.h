@@ -106,7 +106,10 @@ typedef struct dog_huge dog_huge_t;
 struct dog_heap {
     uint64_t magic;                 /* DOG_HEAP_MAGIC while live, 0 once destroyed */
     char name[DOG_HEAP_NAME_MAX];
-    size_t limit;                   /* budget of xmapped; 0 for none */
+    size_t limit;                   /* budget of xmapped; 0 for none. Atomic access only
+                                       (dog__heap_limit): dog_heap_set_limit changes it */
+    dog_limit_fn on_limit;          /* heap_api.c: called past the budget; set at creation */
+    void *on_limit_arg;
     _Atomic size_t xmapped;         /* bytes held from the OS: pages and huge mappings */
     _Atomic size_t xpeak;           /* peak of the sum of shards' xpublished + huge */
     _Atomic unsigned xshard_count;  /* shards[0 .. count) exist */

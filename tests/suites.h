@@ -18,6 +18,7 @@
 /* --- Suites, one per file --- */
 Suite *api_suite(void);          /* check_api.c */
 Suite *heap_api_suite(void);     /* check_heap_api.c */
+Suite *heap_sdk_suite(void);     /* check_heap_sdk.c */
 Suite *bad_input_suite(void);    /* check_bad_input.c */
 Suite *threads_suite(void);      /* check_threads.c */
 Suite *fork_suite(void);         /* check_fork.c */

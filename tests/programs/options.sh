@@ -49,6 +49,8 @@ expect "DOGMALLOC_VERBOSE=1 marks a default as such" "$out" \
     '^dogmalloc: option DOGMALLOC_MISUSE = abort \(default\)' 1
 expect "DOGMALLOC_SHOW_STATS=1 prints the report" "$(run DOGMALLOC_SHOW_STATS=1)" \
     '^dogmalloc heap "default"' 1
+expect "DOGMALLOC_SHOW_STATS=1 prints the table of every heap" "$(run DOGMALLOC_SHOW_STATS=1)" \
+    '^  default +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +none$' 1
 expect "DOGMALLOC_SHOW_STATS=0 prints nothing" "$(run DOGMALLOC_SHOW_STATS=0)" 'dogmalloc' 0
 expect "an unknown option is named in a warning" "$(run DOGMALLOC_SHOW_STAT=1)" \
     '^dogmalloc: warning: unknown option DOGMALLOC_SHOW_STAT ' 1

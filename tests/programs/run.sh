@@ -88,7 +88,7 @@ case "$(basename "$OVERRIDE")" in
 *dogmalloc*)
     KIND=dogmalloc
     STATS_ENV=(DOGMALLOC_SHOW_STATS=1)
-    STATS_BEGIN='^dogmalloc heap '          # then indented "allocs: N" etc.
+    STATS_BEGIN='^dogmalloc heap( |s: )'   # then indented "allocs: N", heap rows etc.
     DIAG_RE='^(remote: )?dogmalloc:'        # its warnings and error reports
     STATS_END=''
     ;;
