@@ -4,6 +4,8 @@
 #   make check           Check test suite, examples, real programs under the override
 #   make demo            build and run the examples
 #   make SANITIZE=address check   (or thread, undefined): sanitizer build in build-<san>/
+#   make TRACK=valgrind            libraries with Valgrind client requests in build-valgrind/
+#   make check-track               faulty programs under memcheck and ASan (docs/debugging.md)
 #   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
 
 PREFIX       ?= /usr/local
@@ -20,8 +22,20 @@ VERSION := $(shell sed -n 's/.*define DOG_VERSION_STRING "\([^"]*\)".*/\1/p' inc
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libdogmalloc.so.$(MAJOR)
 
+# TRACK=valgrind: memcheck sees every dog block (src/track.h); ASan builds get the same
+# through poisoning without a flag. One checker per build.
+ifneq ($(TRACK),)
+ifneq ($(TRACK),valgrind)
+$(error TRACK=$(TRACK): the only tracking backend is valgrind (ASan: SANITIZE=address))
+endif
+ifneq ($(SANITIZE),)
+$(error TRACK=valgrind and SANITIZE=$(SANITIZE) exclude each other: one checker per build)
+endif
+endif
+TRACK_FLAGS := $(if $(TRACK),-DDOG_TRACK_VALGRIND=1)
+
 ifeq ($(SANITIZE),)
-BUILD   ?= build
+BUILD   ?= $(if $(TRACK),build-$(TRACK),build)
 SAN_FLAGS :=
 else
 comma   := ,
@@ -112,7 +126,7 @@ $(BUILD):
 
 # DEBUG=1 goes last so that its -O0 wins over CFLAGS.
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(CPPFLAGS) $(CFLAGS) $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
+	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(TRACK_FLAGS) $(CPPFLAGS) $(CFLAGS) $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)
 	@rm -f $@

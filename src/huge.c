@@ -135,6 +135,7 @@ static size_t round_frame(size_t n)
 static dog_huge_t *piece_init(char *at, size_t size)
 {
     dog_huge_t *t = (dog_huge_t *)at;
+    dog__track_undefined(t, sizeof *t);     /* it may lie where a freed block was */
     dog__store_relaxed(&t->xstate, DOG_HUGE_FREE);
     t->map_base = at;
     t->map_size = size;
@@ -484,9 +485,15 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
     dog__store_relaxed(&h->xstate, DOG_HUGE_LIVE);
     heap_link(heap, h);
     dog__heap_publish(heap, NULL);
+    /* For a memory checker (track.h): the block is size bytes, zero if fresh from the OS
+     * and asked zeroed; between the header and the block nothing is accessible. */
+    char *ptr = h->ptr;
+    dog__track_noaccess(h->map_base + sizeof *h, (size_t)(ptr - h->map_base) - sizeof *h);
+    dog__track_alloc(ptr, size, h->usable, zero && fresh);
+    dog__track_ref_hidden(&h->ptr);
     if (zero && !fresh)
-        memset(h->ptr, 0, size);
-    return h->ptr;
+        memset(ptr, 0, size);
+    return ptr;
 }
 
 /* The header of the huge block that starts at p, or NULL if p is inside one. */
@@ -498,7 +505,7 @@ dog_huge_t *dog__huge_of(const void *p, unsigned kind)
     else if (kind != DOG_FRAME_HUGE)
         return NULL;
     dog_huge_t *h = (dog_huge_t *)frame;
-    return h->ptr == p ? h : NULL;
+    return dog__track_ref_read((void *const *)&h->ptr) == p ? h : NULL;
 }
 
 void dog__huge_free(dog_huge_t *h)
@@ -507,6 +514,8 @@ void dog__huge_free(dog_huge_t *h)
         dog__free_invalid(h->ptr, DOG_MISUSE_DOUBLE_FREE, "double free of a huge block");
         return;
     }
+    dog__track_ref_shown(&h->ptr);
+    dog__track_free(h->ptr, h->usable);
     dog_heap_t *heap = h->heap;
     heap_unlink(heap, h);
     dog__fetch_sub_relaxed(&heap->xmapped, h->map_size);
@@ -517,7 +526,7 @@ void dog__huge_free(dog_huge_t *h)
 /* Resize in place (into the cached frames after the block, or with mremap) or by
  * moving the pages (no copy). NULL if none works, or if copying into a cached mapping is
  * cheaper than faulting the growth in: the caller then copies. size > DOG_SMALL_SIZE_MAX. */
-void *dog__huge_resize(dog_huge_t *h, size_t size)
+static void *huge_resize(dog_huge_t *h, size_t size)
 {
     if (size > DOG_HUGE_SIZE_MAX || h->ptr - h->map_base >= (ptrdiff_t)DOG_PAGE_SIZE)
         return NULL;
@@ -525,6 +534,15 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
     size_t offset = (size_t)(h->ptr - h->map_base);
     size_t map_size = round_os(offset + size);
     size_t old_map = h->map_size;
+    /* Under a memory checker a block that grows is copied (the caller does it on NULL):
+     * a block that mremap moves would have to be freed and allocated again for the
+     * checker while the pages move, and a copy keeps what it knows of every byte. */
+    if (DOG_TRACK_ENABLED && map_size > old_map)
+        return NULL;
+    /* In place from here: the block holds size bytes for the checker, before a piece of
+     * its tail becomes a cached mapping (split_tail writes a header there). */
+    if (map_size <= old_map)
+        dog__track_resize(h->ptr, h->usable, size);
     if (map_size == old_map)
         return h->ptr;
     if (map_size < old_map) {
@@ -589,6 +607,18 @@ void *dog__huge_resize(dog_huge_t *h, size_t size)
     return h->ptr;
 }
 
+/* The live block's ptr is hidden from a memory checker's leak check (track.h) except
+ * while its header is worked on here. Under a checker a block does not move (growth is
+ * a copy, huge_resize), so h is still its header afterwards. */
+void *dog__huge_resize(dog_huge_t *h, size_t size)
+{
+    dog__track_ref_shown(&h->ptr);
+    void *q = huge_resize(h, size);
+    if (DOG_TRACK_ENABLED)
+        dog__track_ref_hidden(&h->ptr);
+    return q;
+}
+
 /* dog_heap_destroy: every huge block of heap goes to the cache or back to the OS. */
 void dog__huge_destroy_all(dog_heap_t *heap)
 {
@@ -598,6 +628,8 @@ void dog__huge_destroy_all(dog_heap_t *heap)
     dog__lock_release(&heap->huge_lock);
     while (h != NULL) {
         dog_huge_t *next = h->next;
+        dog__track_ref_shown(&h->ptr);
+        dog__track_free(h->ptr, h->usable);     /* freed for a memory checker, all at once */
         dog__store_relaxed(&h->xstate, DOG_HUGE_FREE);
         h->heap = NULL;
         h->next = h->prev = NULL;

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#include "track.h"
 #include "os.h"
 
 #ifndef MAP_NORESERVE
@@ -104,6 +105,7 @@ void dog__os_advise_thp(void *p, size_t size, bool huge)
 void dog__os_unmap(void *p, size_t size)
 {
     int saved = errno;
+    dog__track_unmapped(p, size);
     munmap(p, size);
     errno = saved;
 }
@@ -144,6 +146,8 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
 #endif
     void *q = mremap(p, old_size, new_size, 0);
     errno = saved;
+    if (q == p && new_size < old_size)
+        dog__track_unmapped((char *)p + new_size, old_size - new_size);
     return q == p;
 }
 
@@ -152,6 +156,8 @@ bool dog__os_remap_move(void *p, size_t old_size, void *dst, size_t new_size)
     int saved = errno;
     void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
     errno = saved;
+    if (q == dst)
+        dog__track_unmapped(p, old_size);
     return q == dst;
 }
 
