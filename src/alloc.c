@@ -21,21 +21,20 @@ static DOG_INLINE void *small_out(void *p, size_t size)
     return p;
 }
 
-/* A small block p (or NULL) of usable bytes, handed out for asked bytes. */
-static DOG_INLINE void *small_asked(void *p, size_t usable, size_t asked)
+/* A block of size bytes, of which the caller asked for asked (an aligned request takes
+ * a larger class: heap_aligned). */
+static DOG_INLINE void *heap_alloc_as(dog_heap_t *heap, size_t size, size_t asked)
 {
-    if (p != NULL)
-        dog__track_resize(p, usable, asked);
-    return p;
+    if (heap == &dog__default_heap && DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
+        return small_out(dog__tcache_malloc(size), asked);
+    if (DOG_LIKELY(size <= DOG_SMALL_SIZE_MAX))
+        return small_out(dog__heap_malloc_small(heap, size), asked);
+    return dog__huge_alloc(heap, size, DOG_WORD_SIZE, false);
 }
 
 static DOG_INLINE void *heap_alloc(dog_heap_t *heap, size_t size)
 {
-    if (heap == &dog__default_heap && DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
-        return small_out(dog__tcache_malloc(size), size);
-    if (DOG_LIKELY(size <= DOG_SMALL_SIZE_MAX))
-        return small_out(dog__heap_malloc_small(heap, size), size);
-    return dog__huge_alloc(heap, size, DOG_WORD_SIZE, false);
+    return heap_alloc_as(heap, size, size);
 }
 
 static void *heap_calloc(dog_heap_t *heap, size_t count, size_t size)
@@ -73,7 +72,7 @@ static void *heap_aligned(dog_heap_t *heap, size_t align, size_t size)
          * size, so an aligned block is a plain block of a suitable bin. */
         size_t bin = dog__bin_for_aligned(size, align);
         if (bin < DOG_BIN_COUNT)
-            return small_asked(heap_alloc(heap, dog__bin_size(bin)), dog__bin_size(bin), size);
+            return heap_alloc_as(heap, dog__bin_size(bin), size);
     }
     return dog__huge_alloc(heap, size, align, false);
 }

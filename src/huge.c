@@ -81,7 +81,7 @@ static void trim_tail(char *base, size_t map_size, size_t size)
  * size bytes: in place if the OS can, else by moving its pages (mremap, no copy) to a new
  * 512 KiB-aligned range. The address map follows. Returns the new base, or NULL with the
  * mapping unchanged. */
-static char *grow_mapping(char *base, size_t old, size_t size)
+static char *grow_mapping(char *base, size_t old, size_t size, bool may_move)
 {
     uintptr_t old_end = ((uintptr_t)base + old + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
     uintptr_t new_end = (uintptr_t)base + size;
@@ -96,6 +96,8 @@ static char *grow_mapping(char *base, size_t old, size_t size)
         dog__os_remap_inplace(base, size, old);
         return NULL;
     }
+    if (!may_move)
+        return NULL;
     /* The old range leaves the map before the move: once mremap has moved the pages,
      * another thread may map that range at once and mark it as its own. */
     char *dst = dog__os_map_aligned(size, DOG_PAGE_SIZE);
@@ -265,7 +267,7 @@ static dog_huge_t *cache_take(size_t map_size)
     if (best == NULL)
         return NULL;
     if (best->map_size < map_size) {
-        char *base = grow_mapping(best->map_base, best->map_size, map_size);
+        char *base = grow_mapping(best->map_base, best->map_size, map_size, true);
         if (base == NULL) {
             unmap_range(best->map_base, best->map_size);    /* a fresh mapping will serve */
             return NULL;
@@ -534,15 +536,13 @@ static void *huge_resize(dog_huge_t *h, size_t size)
     size_t offset = (size_t)(h->ptr - h->map_base);
     size_t map_size = round_os(offset + size);
     size_t old_map = h->map_size;
-    /* Under a memory checker a block that grows is copied (the caller does it on NULL):
-     * a block that mremap moves would have to be freed and allocated again for the
-     * checker while the pages move, and a copy keeps what it knows of every byte. */
-    if (DOG_TRACK_ENABLED && map_size > old_map)
-        return NULL;
-    /* In place from here: the block holds size bytes for the checker, before a piece of
-     * its tail becomes a cached mapping (split_tail writes a header there). */
+    /* What a memory checker allows of the block now: after a growth its extent cannot
+     * be probed (the grown part was never the block's). */
+    size_t asked = dog__track_extent(h->ptr, h->usable);
+    /* A shrink: the block holds size bytes for a memory checker (track.h) before a piece
+     * of its tail becomes a cached mapping (split_tail writes a header there). */
     if (map_size <= old_map)
-        dog__track_resize(h->ptr, h->usable, size);
+        dog__track_resized(h->ptr, asked, size, h->usable);
     if (map_size == old_map)
         return h->ptr;
     if (map_size < old_map) {
@@ -570,6 +570,7 @@ static void *huge_resize(dog_huge_t *h, size_t size)
         }
         set_usable(heap, h, h->map_size - offset);
         dog__heap_publish(heap, NULL);
+        dog__track_resized(h->ptr, asked, size, h->usable);
         return h->ptr;
     }
     /* A cached mapping that fits is resident: copying the block there (heap_realloc does,
@@ -587,7 +588,7 @@ static void *huge_resize(dog_huge_t *h, size_t size)
     dog__lock_acquire(&heap->huge_lock);
     unlink_from(&heap->huge_first, NULL, h);
     dog__lock_release(&heap->huge_lock);
-    char *base = grow_mapping(h->map_base, old_map, map_size);
+    char *base = grow_mapping(h->map_base, old_map, map_size, DOG_TRACK_MOVES);
     bool done = base != NULL;
     if (done) {
         h = (dog_huge_t *)base;         /* the header moved with the pages, if they moved */
@@ -604,12 +605,13 @@ static void *huge_resize(dog_huge_t *h, size_t size)
         return NULL;
     set_usable(heap, h, map_size - offset);
     dog__heap_publish(heap, NULL);
+    dog__track_resized(h->ptr, asked, size, h->usable);
     return h->ptr;
 }
 
-/* The live block's ptr is hidden from a memory checker's leak check (track.h) except
- * while its header is worked on here. Under a checker a block does not move (growth is
- * a copy, huge_resize), so h is still its header afterwards. */
+/* The live block's ptr is hidden from memcheck's leak check (track.h) except while its
+ * header is worked on here. Under memcheck a block does not move (DOG_TRACK_MOVES: it is
+ * copied when it cannot grow in place), so h is still its header afterwards. */
 void *dog__huge_resize(dog_huge_t *h, size_t size)
 {
     dog__track_ref_shown(&h->ptr);

@@ -144,20 +144,21 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
         return got == want;
     }
 #endif
+    /* What leaves the mapping may be another thread's mapping at once: a checker's state
+     * of it goes first (track.h). */
+    if (new_size < old_size)
+        dog__track_unmapped((char *)p + new_size, old_size - new_size);
     void *q = mremap(p, old_size, new_size, 0);
     errno = saved;
-    if (q == p && new_size < old_size)
-        dog__track_unmapped((char *)p + new_size, old_size - new_size);
     return q == p;
 }
 
 bool dog__os_remap_move(void *p, size_t old_size, void *dst, size_t new_size)
 {
     int saved = errno;
+    dog__track_unmapped(p, old_size);
     void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
     errno = saved;
-    if (q == dst)
-        dog__track_unmapped(p, old_size);
     return q == dst;
 }
 

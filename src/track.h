@@ -45,13 +45,18 @@
 #include <valgrind/memcheck.h>
 #define DOG_TRACK_ENABLED 1
 #define DOG_TRACK_NAME "valgrind"
+/* memcheck knows a block by its address: one that mremap would move is copied instead
+ * (huge.c, realloc), which also keeps what memcheck knows of each byte. */
+#define DOG_TRACK_MOVES 0
 #elif DOG_HAS_ASAN
 #include <sanitizer/asan_interface.h>
 #define DOG_TRACK_ENABLED 1
 #define DOG_TRACK_NAME "asan"
+#define DOG_TRACK_MOVES 1
 #else
 #define DOG_TRACK_ENABLED 0
 #define DOG_TRACK_NAME "none"
+#define DOG_TRACK_MOVES 1
 #endif
 
 #if DOG_TRACK_ENABLED && defined(DOG_TRACK_VALGRIND) && DOG_TRACK_VALGRIND
@@ -91,12 +96,21 @@ static inline void dog__track_free(void *p, size_t usable)
     VALGRIND_MAKE_MEM_NOACCESS(p, usable);
 }
 
-/* A live block of usable bytes keeps its place and now holds size bytes (<= usable). */
+/* A live block of old bytes keeps its place and now holds size bytes, of usable. */
+static inline void dog__track_resized(void *p, size_t old, size_t size, size_t usable)
+{
+    if (old != size && size != 0)
+        VALGRIND_RESIZEINPLACE_BLOCK(p, old, size, 0);
+    else if (old != size)           /* memcheck resizes to 1 byte at least */
+        VALGRIND_MAKE_MEM_NOACCESS(p, old);
+    if (usable > size)              /* a huge block may have grown over cached headers */
+        VALGRIND_MAKE_MEM_NOACCESS((char *)p + size, usable - size);
+}
+
+/* The same, for a block whose usable size has not changed: its extent says old. */
 static inline void dog__track_resize(void *p, size_t usable, size_t size)
 {
-    size_t old = dog__track_extent(p, usable);
-    if (old != size)
-        VALGRIND_RESIZEINPLACE_BLOCK(p, old, size, 0);
+    dog__track_resized(p, dog__track_extent(p, usable), size, usable);
 }
 
 static inline void dog__track_noaccess(const void *p, size_t n)
@@ -202,11 +216,17 @@ static inline void dog__track_free(void *p, size_t usable)
     ASAN_POISON_MEMORY_REGION(p, usable);
 }
 
-static inline void dog__track_resize(void *p, size_t usable, size_t size)
+static inline void dog__track_resized(void *p, size_t old, size_t size, size_t usable)
 {
+    (void)old;
     ASAN_UNPOISON_MEMORY_REGION(p, size);
     if (usable > size)
         ASAN_POISON_MEMORY_REGION((char *)p + size, usable - size);
+}
+
+static inline void dog__track_resize(void *p, size_t usable, size_t size)
+{
+    dog__track_resized(p, usable, size, usable);
 }
 
 static inline void dog__track_noaccess(const void *p, size_t n)
@@ -280,6 +300,11 @@ static DOG_INLINE void dog__track_alloc(void *p, size_t size, size_t usable, boo
 static DOG_INLINE void dog__track_free(void *p, size_t usable)
 {
     (void)p, (void)usable;
+}
+
+static DOG_INLINE void dog__track_resized(void *p, size_t old, size_t size, size_t usable)
+{
+    (void)p, (void)old, (void)size, (void)usable;
 }
 
 static DOG_INLINE void dog__track_resize(void *p, size_t usable, size_t size)
