@@ -9,7 +9,12 @@
 #                               the Check suites of CHECK_TRACK_SUITES under memcheck must
 #                               give 0 errors (about 2 minutes on 2 cores)
 #   make check-track-unit       the whole Check suite of the TRACK=valgrind build under
-#                               memcheck (about 10 minutes; CK_RUN_SUITE=api picks one)
+#                               memcheck: slow (api, heap_api, bad_input and threads take
+#                               about 10 minutes on 2 cores, lifecycle alone more than 9);
+#                               CK_RUN_SUITE=api picks one suite. In threads,
+#                               test_threads_process_first_use fails: it runs
+#                               /proc/self/exe again, which under Valgrind is Valgrind's
+#                               tool ("You cannot run 'check_dogmalloc' directly")
 
 TRACK_VG_BUILD   := build-valgrind
 TRACK_ASAN_BUILD := build-address
