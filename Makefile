@@ -5,6 +5,8 @@
 #   make demo            build and run the examples
 #   make SANITIZE=address check   (or thread, undefined): sanitizer build in build-<san>/
 #   make check-faults    OS calls failed one by one (FAULTS=1 build in build-faults/)
+#   make TRACK=valgrind            libraries with Valgrind client requests in build-valgrind/
+#   make check-track               faulty programs under memcheck and ASan (docs/debugging.md)
 #   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
 
 PREFIX       ?= /usr/local
@@ -25,8 +27,21 @@ SONAME  := libdogmalloc.so.$(MAJOR)
 # (mk/faults.mk); its own build directory, as a sanitizer build has.
 FAULT_SUFFIX := $(if $(FAULTS),-faults)
 FAULT_FLAGS  := $(if $(FAULTS),-DDOG_FAULT_INJECT)
+
+# TRACK=valgrind: memcheck sees every dog block (src/track.h); ASan builds get the same
+# through poisoning without a flag. One checker per build.
+ifneq ($(TRACK),)
+ifneq ($(TRACK),valgrind)
+$(error TRACK=$(TRACK): the only tracking backend is valgrind (ASan: SANITIZE=address))
+endif
+ifneq ($(SANITIZE),)
+$(error TRACK=valgrind and SANITIZE=$(SANITIZE) exclude each other: one checker per build)
+endif
+endif
+TRACK_FLAGS := $(if $(TRACK),-DDOG_TRACK_VALGRIND=1)
+
 ifeq ($(SANITIZE),)
-BUILD   ?= build$(FAULT_SUFFIX)
+BUILD   ?= $(if $(TRACK),build-$(TRACK),build)$(FAULT_SUFFIX)
 SAN_FLAGS :=
 else
 comma   := ,
@@ -117,7 +132,7 @@ $(BUILD):
 
 # DEBUG=1 goes last so that its -O0 wins over CFLAGS.
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(CPPFLAGS) $(CFLAGS) \
+	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(CPPFLAGS) $(CFLAGS) \
 	    $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)

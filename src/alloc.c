@@ -12,13 +12,29 @@
 
 /* --- Shared helpers ------------------------------------------------------------------ */
 
-static DOG_INLINE void *heap_alloc(dog_heap_t *heap, size_t size)
+/* A small block p (or NULL) goes to the caller for size bytes: a memory checker learns of
+ * it here (track.h; huge.c tells it of huge blocks). Nothing in the default build. */
+static DOG_INLINE void *small_out(void *p, size_t size)
+{
+    if (p != NULL)
+        dog__track_alloc(p, size, dog__page_of(p)->block_size, false);
+    return p;
+}
+
+/* A block of size bytes, of which the caller asked for asked (an aligned request takes
+ * a larger class: heap_aligned). */
+static DOG_INLINE void *heap_alloc_as(dog_heap_t *heap, size_t size, size_t asked)
 {
     if (heap == &dog__default_heap && DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
-        return dog__tcache_malloc(size);
+        return small_out(dog__tcache_malloc(size), asked);
     if (DOG_LIKELY(size <= DOG_SMALL_SIZE_MAX))
-        return dog__heap_malloc_small(heap, size);
+        return small_out(dog__heap_malloc_small(heap, size), asked);
     return dog__huge_alloc(heap, size, DOG_WORD_SIZE, false);
+}
+
+static DOG_INLINE void *heap_alloc(dog_heap_t *heap, size_t size)
+{
+    return heap_alloc_as(heap, size, size);
 }
 
 static void *heap_calloc(dog_heap_t *heap, size_t count, size_t size)
@@ -56,7 +72,7 @@ static void *heap_aligned(dog_heap_t *heap, size_t align, size_t size)
          * size, so an aligned block is a plain block of a suitable bin. */
         size_t bin = dog__bin_for_aligned(size, align);
         if (bin < DOG_BIN_COUNT)
-            return heap_alloc(heap, dog__bin_size(bin));
+            return heap_alloc_as(heap, dog__bin_size(bin), size);
     }
     return dog__huge_alloc(heap, size, align, false);
 }
@@ -110,8 +126,10 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
         heap = page->heap;
         old_usable = page->block_size;
         if ((target == NULL || target == heap) && size <= old_usable &&
-            (size > old_usable / 2 || old_usable <= 2 * DOG_WORD_SIZE))
+            (size > old_usable / 2 || old_usable <= 2 * DOG_WORD_SIZE)) {
+            dog__track_resize(p, old_usable, size);
             return p;
+        }
     } else {
         dog_huge_t *h = live_huge(p, kind);
         if (h == NULL)
@@ -132,11 +150,14 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
          * shrink never fails for want of memory (include/dogmalloc.h, dog_realloc). */
         if ((target == NULL || target == heap) && size <= old_usable) {
             errno = saved;
+            dog__track_resize(p, old_usable, size);
             return p;
         }
         return NULL;
     }
-    memcpy(q, p, size < old_usable ? size : old_usable);
+    /* Under a memory checker only the bytes the block was asked for are readable. */
+    size_t old_size = dog__track_extent(p, old_usable);
+    memcpy(q, p, size < old_size ? size : old_size);
     dog_free(p);
     return q;
 }
@@ -162,14 +183,14 @@ static DOG_NOINLINE void free_other(void *p, unsigned kind)
 static DOG_NOINLINE void *malloc_large(size_t size)
 {
     if (size <= DOG_SMALL_SIZE_MAX)
-        return dog__heap_malloc_small(&dog__default_heap, size);
+        return small_out(dog__heap_malloc_small(&dog__default_heap, size), size);
     return dog__huge_alloc(&dog__default_heap, size, DOG_WORD_SIZE, false);
 }
 
 DOG_API void *dog_malloc(size_t size)
 {
     if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
-        return dog__tcache_malloc(size);
+        return small_out(dog__tcache_malloc(size), size);
     return malloc_large(size);
 }
 
@@ -332,8 +353,12 @@ DOG_API size_t dog_usable_size(const void *p)
     if (p == NULL)
         return 0;
     size_t usable = live_usable(p);
-    if (DOG_LIKELY(usable != 0))
+    if (DOG_LIKELY(usable != 0)) {
+        /* The caller may use every usable byte from now on: a memory checker is told so
+         * (track.h: a block is only as large as asked until its usable size is asked). */
+        dog__track_usable((void *)(uintptr_t)p, usable);
         return usable;
+    }
     dog__misuse(DOG_MISUSE_BAD_POINTER, p,
                 "dog_usable_size(%p): invalid pointer: not a live block of dogmalloc", p);
     return 0;

@@ -19,7 +19,10 @@
  * What this cannot see: a program that writes the first word of a parked block before
  * freeing it again (a use after free); a collection then finds the broken link and stops
  * with a message (page.c: collect), but a cached block whose cookie was overwritten is
- * taken for a live one. */
+ * taken for a live one.
+ * Under a memory checker (track.h) a free block is not accessible: each access below
+ * opens its first word for the one load or store and closes it again. In the default
+ * build that is nothing, and the code is what it was. */
 #ifndef DOG_BLOCK_H
 #define DOG_BLOCK_H
 
@@ -27,6 +30,7 @@
 #include <stdint.h>
 #include "compiler.h"
 #include "config.h"
+#include "track.h"
 
 typedef struct dog_block {
     struct dog_block *next;
@@ -45,19 +49,57 @@ static DOG_INLINE uint64_t dog__block_key_get(void)
 
 static DOG_INLINE uint64_t dog__block_word(const void *p)
 {
-    return *(const uint64_t *)p;
+    dog_track_word_t t = dog__track_word_open(p);
+    uint64_t w = *(const uint64_t *)p;
+    dog__track_word_close(p, t);
+    return w;
+}
+
+static DOG_INLINE void dog__block_set_word(void *p, uint64_t w)
+{
+    dog_track_word_t t = dog__track_word_open(p);
+    *(uint64_t *)p = w;
+    dog__track_word_close(p, t);
 }
 
 /* --- Local free list (raw links) ------------------------------------------------------ */
 
 static DOG_INLINE dog_block_t *dog__block_next(const dog_block_t *b)
 {
-    return b->next;
+    dog_track_word_t t = dog__track_word_open(b);
+    dog_block_t *next = b->next;
+    dog__track_word_close(b, t);
+    return next;
 }
 
 static DOG_INLINE void dog__block_set_next(dog_block_t *b, dog_block_t *next)
 {
+    dog_track_word_t t = dog__track_word_open(b);
     b->next = next;
+    dog__track_word_close(b, t);
+}
+
+/* Build a list in order: *tail is the list's head (a variable, not a block) or the link
+ * of its last block; b goes after it. head names the variable, so that only a block's
+ * link is opened and closed. */
+static DOG_INLINE void dog__block_append(dog_block_t ***tail, dog_block_t **head, dog_block_t *b)
+{
+    if (DOG_TRACK_ENABLED && *tail != head) {
+        dog__block_set_next((dog_block_t *)(void *)*tail, b);
+    } else {
+        **tail = b;
+    }
+    *tail = &b->next;
+}
+
+/* End the list that dog__block_append built with rest. */
+static DOG_INLINE void dog__block_append_end(dog_block_t **tail, dog_block_t **head,
+                                             dog_block_t *rest)
+{
+    if (DOG_TRACK_ENABLED && tail != head)
+        dog__block_set_next((dog_block_t *)(void *)tail, rest);
+    else
+        *tail = rest;
 }
 
 /* --- Parked blocks: thread caches and thread free lists -------------------------------- */
@@ -71,13 +113,13 @@ static DOG_INLINE uint64_t dog__block_cookie(const void *p)
 
 static DOG_INLINE void dog__block_mark_cached(void *p, uint64_t cookie)
 {
-    *(uint64_t *)p = cookie;
+    dog__block_set_word(p, cookie);
 }
 
 /* p leaves a cache for the user: its word no longer says "parked". */
 static DOG_INLINE void dog__block_unmark(void *p)
 {
-    *(uint64_t *)p = 0;
+    dog__block_set_word(p, 0);
 }
 
 /* Is a block whose first word is word and whose cookie is cookie parked (cached, or
@@ -104,7 +146,7 @@ static DOG_INLINE void dog__block_set_remote_next(dog_block_t *b, dog_block_t *n
                                                   const void *page_base)
 {
     const void *link = next != NULL ? (const void *)next : page_base;
-    *(uint64_t *)b = dog__block_key_get() ^ (uint64_t)(uintptr_t)link;
+    dog__block_set_word(b, dog__block_key_get() ^ (uint64_t)(uintptr_t)link);
 }
 
 #endif

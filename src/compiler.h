@@ -17,6 +17,19 @@
  * GOT (functions are resolved at link time anyway; -fvisibility=hidden covers them). */
 #define DOG_HIDDEN       __attribute__((visibility("hidden")))
 
+/* AddressSanitizer in this build (gcc defines the macro, clang has the feature test):
+ * track.h then poisons free blocks. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DOG_HAS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DOG_HAS_ASAN 1
+#endif
+#endif
+#ifndef DOG_HAS_ASAN
+#define DOG_HAS_ASAN 0
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #define dog__cpu_relax() __builtin_ia32_pause()
 #elif defined(__aarch64__)

@@ -157,16 +157,10 @@ void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
 
 /* --- Remote and bad frees ------------------------------------------------------------ */
 
-/* Push block onto its page's thread free list. The caller has checked that it is not
- * parked already (dog__block_parked; a thread cache's flush pushes its own cached
- * blocks); the live bit stays set until the owner collects, and a clear one is a free of
- * a block that is on the local free list. */
-void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
+/* Push block onto its page's thread free list (parked from then on), and hand a full
+ * page to its owner through the delayed-free list. */
+static DOG_INLINE void remote_push(dog_page_t *page, dog_block_t *block)
 {
-    if (DOG_UNLIKELY(!dog__page_live(page, index))) {
-        dog__free_not_live(page, block, index);
-        return;
-    }
     dog_block_t *head = dog__load_relaxed(&page->xthread_free);
     do {
         dog__block_set_remote_next(block, head, page);    /* parked from now on: block.h */
@@ -181,6 +175,27 @@ void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
     do {
         page->delayed_next = first;
     } while (!dog__cas_weak_release(&shard->xdelayed, &first, page));
+}
+
+/* A free onto the thread free list. The caller has checked that the block is not parked
+ * already (dog__block_parked); the live bit stays set until the owner collects, and a
+ * clear one is a free of a block that is on the local free list. */
+void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
+{
+    if (DOG_UNLIKELY(!dog__page_live(page, index))) {
+        dog__free_not_live(page, block, index);
+        return;
+    }
+    dog__track_free(block, page->block_size);
+    remote_push(page, block);
+}
+
+/* A thread cache's block (live for its page, already free for the user and for a memory
+ * checker) goes onto its page's thread free list. index is dog__free_remote's, unused. */
+void dog__free_remote_cached(dog_page_t *page, dog_block_t *block, size_t index)
+{
+    (void)index;
+    remote_push(page, block);
 }
 
 /* A block of a shard that no thread cache calls home (its threads have exited): nobody
@@ -524,6 +539,8 @@ static void shard_release_pages(dog_shard_t *shard)
         dog_page_queue_t *q = bin < DOG_BIN_COUNT ? &shard->queues[bin] : &shard->full;
         for (dog_page_t *page = q->first, *next; page != NULL; page = next) {
             next = page->next;
+            if (DOG_TRACK_ENABLED)
+                dog__page_untrack(page);
             page->shard = NULL;
             page->heap = NULL;
             page->tc_home = NULL;

@@ -20,6 +20,7 @@ dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap);
 void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size);
 void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page);
 void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index);
+void dog__free_remote_cached(dog_page_t *page, dog_block_t *block, size_t index);
 void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index);
 /* Bad frees (misuse.h): these return when the policy is "report"; the caller then returns
  * at once, leaving the block alone. */
@@ -119,7 +120,8 @@ static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *pag
         return;
     }
     dog__page_live_flip(page, index);
-    block->next = page->free;
+    dog__track_free(block, page->block_size);
+    dog__block_set_next(block, page->free);
     page->free = block;
     page->used--;
     page->unsorted++;

@@ -9,6 +9,7 @@
 #include "heap.h"
 #include "huge.h"
 #include "segmap.h"
+#include "track.h"
 
 void dog__init(void);
 
@@ -158,7 +159,7 @@ static void *block_around(const void *p, size_t *usable, dog_heap_t **heap)
     dog_huge_t *h = (dog_huge_t *)frame;
     if (dog__load_relaxed(&h->xstate) != DOG_HUGE_LIVE)
         return NULL;
-    char *start = h->ptr;
+    char *start = dog__track_ref_read((void *const *)&h->ptr);     /* hidden: track.h */
     size_t size = h->usable;
     if (a < (uintptr_t)start || a - (uintptr_t)start >= size)
         return NULL;
@@ -218,6 +219,7 @@ DOG_API void *dog_expand(void *p, size_t size)
         if (q != NULL)
             return q;
     } else if (size <= usable) {
+        dog__track_resize(p, usable, size);     /* a memory checker's extent: size bytes */
         return p;
     }
     errno = ENOMEM;

@@ -137,6 +137,7 @@ static size_t round_frame(size_t n)
 static dog_huge_t *piece_init(char *at, size_t size)
 {
     dog_huge_t *t = (dog_huge_t *)at;
+    dog__track_undefined(t, sizeof *t);     /* it may lie where a freed block was */
     dog__store_relaxed(&t->xstate, DOG_HUGE_FREE);
     t->map_base = at;
     t->map_size = size;
@@ -488,9 +489,15 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
     dog__store_relaxed(&h->xstate, DOG_HUGE_LIVE);
     heap_link(heap, h);
     dog__heap_publish(heap, NULL);
+    /* For a memory checker (track.h): the block is size bytes, zero if fresh from the OS
+     * and asked zeroed; between the header and the block nothing is accessible. */
+    char *ptr = h->ptr;
+    dog__track_noaccess(h->map_base + sizeof *h, (size_t)(ptr - h->map_base) - sizeof *h);
+    dog__track_alloc(ptr, size, h->usable, zero && fresh);
+    dog__track_ref_hidden(&h->ptr);
     if (zero && !fresh)
-        memset(h->ptr, 0, size);
-    return h->ptr;
+        memset(ptr, 0, size);
+    return ptr;
 }
 
 /* The header of the huge block that starts at p, or NULL if p is inside one. */
@@ -502,7 +509,7 @@ dog_huge_t *dog__huge_of(const void *p, unsigned kind)
     else if (kind != DOG_FRAME_HUGE)
         return NULL;
     dog_huge_t *h = (dog_huge_t *)frame;
-    return h->ptr == p ? h : NULL;
+    return dog__track_ref_read((void *const *)&h->ptr) == p ? h : NULL;
 }
 
 /* The header of the mapping whose frame of kind (a huge one) holds p, or NULL: found in
@@ -534,13 +541,14 @@ const char *dog__huge_why(const void *p, unsigned kind)
     dog_huge_t *h = header_of(p, kind);
     if (h == NULL)
         return DOG_WHY_HUGE_INSIDE;
+    const char *ptr = dog__track_ref_read((void *const *)&h->ptr);    /* hidden: track.h */
     if (dog__load_relaxed(&h->xstate) != DOG_HUGE_LIVE)
-        return h->ptr == p ? "double free of a huge block"
-                           : "inside a huge block that is already freed (double free?)";
+        return ptr == p ? "double free of a huge block"
+                        : "inside a huge block that is already freed (double free?)";
     const char *c = p;
-    if (c < h->ptr)
+    if (c < ptr)
         return "into the header of a huge block";
-    if (c >= h->ptr + h->usable)
+    if (c >= ptr + h->usable)
         return "past the end of a huge block";
     return "into the middle of a huge block";
 }
@@ -551,6 +559,8 @@ void dog__huge_free(dog_huge_t *h)
         dog__free_invalid(h->ptr, DOG_MISUSE_DOUBLE_FREE, "double free of a huge block");
         return;
     }
+    dog__track_ref_shown(&h->ptr);
+    dog__track_free(h->ptr, h->usable);
     dog_heap_t *heap = h->heap;
     heap_unlink(heap, h);
     dog__fetch_sub_relaxed(&heap->xmapped, h->map_size);
@@ -560,7 +570,8 @@ void dog__huge_free(dog_huge_t *h)
 
 /* Resize in place (into the cached frames after the block, or with mremap) or, if
  * may_move, by moving the pages (no copy). NULL if none works, or if copying into a cached
- * mapping is cheaper than faulting the growth in: the caller then copies. */
+ * mapping is cheaper than faulting the growth in: the caller then copies. Under memcheck
+ * the pages never move (DOG_TRACK_MOVES): the caller copies instead. */
 static void *resize(dog_huge_t *h, size_t size, bool may_move)
 {
     if (size > DOG_HUGE_SIZE_MAX || h->ptr - h->map_base >= (ptrdiff_t)DOG_PAGE_SIZE)
@@ -569,6 +580,13 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
     size_t offset = (size_t)(h->ptr - h->map_base);
     size_t map_size = round_os(offset + size);
     size_t old_map = h->map_size;
+    /* What a memory checker allows of the block now: after a growth its extent cannot
+     * be probed (the grown part was never the block's). */
+    size_t asked = dog__track_extent(h->ptr, h->usable);
+    /* A shrink: the block holds size bytes for a memory checker (track.h) before a piece
+     * of its tail becomes a cached mapping (split_tail writes a header there). */
+    if (map_size <= old_map)
+        dog__track_resized(h->ptr, asked, size, h->usable);
     if (map_size == old_map)
         return h->ptr;
     if (map_size < old_map) {
@@ -596,6 +614,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
         }
         set_usable(heap, h, h->map_size - offset);
         dog__heap_publish(heap, NULL);
+        dog__track_resized(h->ptr, asked, size, h->usable);
         return h->ptr;
     }
     /* A cached mapping that fits is resident: copying the block there (heap_realloc does,
@@ -613,7 +632,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
     dog__lock_acquire(&heap->huge_lock);
     unlink_from(&heap->huge_first, NULL, h);
     dog__lock_release(&heap->huge_lock);
-    char *base = grow_mapping(h->map_base, old_map, map_size, may_move);
+    char *base = grow_mapping(h->map_base, old_map, map_size, may_move && DOG_TRACK_MOVES);
     bool done = base != NULL;
     if (done) {
         h = (dog_huge_t *)base;         /* the header moved with the pages, if they moved */
@@ -630,19 +649,32 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
         return NULL;
     set_usable(heap, h, map_size - offset);
     dog__heap_publish(heap, NULL);
+    dog__track_resized(h->ptr, asked, size, h->usable);
     return h->ptr;
+}
+
+/* The live block's ptr is hidden from memcheck's leak check (track.h) except while its
+ * header is worked on here. Under memcheck a block does not move (DOG_TRACK_MOVES: it is
+ * copied when it cannot grow in place), so h is still its header afterwards. */
+static void *resize_tracked(dog_huge_t *h, size_t size, bool may_move)
+{
+    dog__track_ref_shown(&h->ptr);
+    void *q = resize(h, size, may_move);
+    if (DOG_TRACK_ENABLED)
+        dog__track_ref_hidden(&h->ptr);
+    return q;
 }
 
 /* size > DOG_SMALL_SIZE_MAX (realloc). */
 void *dog__huge_resize(dog_huge_t *h, size_t size)
 {
-    return resize(h, size, true);
+    return resize_tracked(h, size, true);
 }
 
 /* dog_expand: the block stays where it is, or NULL. size > 0. */
 void *dog__huge_expand(dog_huge_t *h, size_t size)
 {
-    return resize(h, size, false);
+    return resize_tracked(h, size, false);
 }
 
 /* The usable size of a fresh huge block of size bytes (dog_good_size). */
@@ -662,6 +694,8 @@ void dog__huge_destroy_all(dog_heap_t *heap)
     dog__lock_release(&heap->huge_lock);
     while (h != NULL) {
         dog_huge_t *next = h->next;
+        dog__track_ref_shown(&h->ptr);
+        dog__track_free(h->ptr, h->usable);     /* freed for a memory checker, all at once */
         dog__store_relaxed(&h->xstate, DOG_HUGE_FREE);
         h->heap = NULL;
         h->next = h->prev = NULL;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "atomic.h"
 #include "fault.h"
+#include "track.h"
 #include "os.h"
 
 #ifndef MAP_NORESERVE
@@ -158,6 +159,7 @@ void dog__os_advise_thp(void *p, size_t size, bool huge)
 void dog__os_unmap(void *p, size_t size)
 {
     int saved = errno;
+    dog__track_unmapped(p, size);
     if (sys_munmap(DOG_FAULT_UNMAP, p, size) != 0)
         sys_madvise_dontneed(p, size);
     errno = saved;
@@ -202,6 +204,10 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
         return got == want;
     }
 #endif
+    /* What leaves the mapping may be another thread's mapping at once: a checker's state
+     * of it goes first (track.h). */
+    if (new_size < old_size)
+        dog__track_unmapped((char *)p + new_size, old_size - new_size);
     void *q = DOG_UNLIKELY(dog__fault(DOG_FAULT_REMAP)) ? MAP_FAILED
                                                         : mremap(p, old_size, new_size, 0);
     errno = saved;
@@ -211,6 +217,7 @@ bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size)
 bool dog__os_remap_move(void *p, size_t old_size, void *dst, size_t new_size)
 {
     int saved = errno;
+    dog__track_unmapped(p, old_size);
     void *q;
     if (DOG_UNLIKELY(dog__fault(DOG_FAULT_REMAP))) {
         munmap(dst, new_size);      /* as mremap_to does before it can fail (sys_mmap) */

@@ -40,6 +40,10 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
     size_t bitmap = ((DOG_PAGE_SIZE - head) / size + 63) / 64 * 8;
     size_t start = (head + bitmap + align - 1) & ~(align - 1);
 
+    /* A memory checker (track.h) may read and write the bitmap, which may lie where
+     * blocks of the page's last use were, and no block until it is handed out. */
+    dog__track_defined((char *)page + head, start - head);
+    dog__track_noaccess((char *)page + start, DOG_PAGE_SIZE - start);
     /* A reused page may hold stale bits (dog_heap_destroy frees wholesale) and old data
      * where the new bitmap goes; memory beyond touched is still zero from the OS. */
     if (page->touched > head) {
@@ -159,14 +163,24 @@ void dog__page_reorder(dog_page_t *page)
         while (clear != 0) {
             size_t i = w * 64 + (size_t)__builtin_ctzll(clear);
             clear &= clear - 1;
-            dog_block_t *b = (dog_block_t *)(base + i * size);
-            *tail = b;
-            tail = &b->next;
+            dog__block_append(&tail, &head, (dog_block_t *)(base + i * size));
         }
     }
-    *tail = NULL;
+    dog__block_append_end(tail, &head, NULL);
     page->free = head;
     page->unsorted = 0;
+}
+
+/* dog_heap_destroy, under a memory checker (track.h): the blocks of page that are still
+ * handed out (live, and not parked on the thread free list) are freed for the checker,
+ * all at once, so that a use afterwards is reported as a use after free. Lock held. */
+void dog__page_untrack(dog_page_t *page)
+{
+    for (size_t i = 0; i < page->capacity; i++) {
+        void *b = dog__page_block(page, i);
+        if (dog__page_live(page, i) && !dog__block_parked(b))
+            dog__track_free(b, page->block_size);
+    }
 }
 
 /* A link on a thread free list that no free wrote: the block was written after it was
@@ -223,12 +237,11 @@ static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t
             out[n++] = b;
         } else {
             dog__store_relaxed(w, bits ^ bit);
-            *tail = b;
-            tail = &b->next;
+            dog__block_append(&tail, &head, b);
             rest++;
         }
     }
-    *tail = page->free;
+    dog__block_append_end(tail, &head, page->free);
     page->free = head;
     page->used -= rest;
     page->unsorted += rest;

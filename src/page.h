@@ -82,6 +82,7 @@ void dog__page_init(dog_page_t *page, struct dog_shard *shard, size_t bin);
 void dog__page_extend(dog_page_t *page);
 size_t dog__page_collect(struct dog_shard *shard, dog_page_t *page);
 void dog__page_reorder(dog_page_t *page);
+void dog__page_untrack(dog_page_t *page);
 uint32_t dog__page_collect_cached(struct dog_shard *shard, dog_page_t *page, void **out,
                                   uint32_t want);
 uint32_t dog__page_carve_cached(struct dog_shard *shard, dog_page_t *page, void **out,
@@ -112,7 +113,7 @@ static DOG_INLINE void *dog__page_pop(dog_shard_t *shard, dog_page_t *page)
     if (DOG_UNLIKELY((bits & bit) != 0 || index >= page->capacity))
         dog__page_corrupt(page, block);
     dog__store_relaxed(w, bits | bit);
-    page->free = block->next;
+    page->free = dog__block_next(block);
     dog__page_took(shard, page, 1);
     return block;
 }
@@ -137,8 +138,8 @@ static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page
         if (DOG_UNLIKELY((bits & bit) != 0 || index >= capacity))
             dog__page_corrupt(page, block);
         dog__store_relaxed(w, bits | bit);
-        dog_block_t *next = block->next;
-        *(uint64_t *)block = key ^ (uint64_t)(uintptr_t)block;
+        dog_block_t *next = dog__block_next(block);
+        dog__block_mark_cached(block, key ^ (uint64_t)(uintptr_t)block);
         out[n] = block;
         block = next;
     }

@@ -147,7 +147,8 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
         dog__lock_release(&shard->lock);
         n = got - 1;
         first = slots[n];               /* a carve's lowest address */
-        *(uint64_t *)first = 0;         /* handed out, not cached */
+        dog__block_unmark(first);       /* handed out, not cached */
+        dog__track_stale(&slots[n]);    /* no longer a slot's: not a reference */
     } else {
         /* A mostly free page whose list has taken back over half a page of blocks in
          * whatever order they were freed: hand them out in address order again, so
@@ -217,7 +218,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
         do {
             size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
             if (locked == NULL) {
-                dog__free_remote(page, block, index);
+                dog__free_remote_cached(page, block, index);
             } else {
                 _Atomic uint64_t *w = &live[index >> 6];
                 uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);

@@ -99,6 +99,7 @@ static DOG_INLINE void *dog__tcache_malloc(size_t size)
             void *p = b->slots[n - 1];
             __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
             dog__block_unmark(p);       /* no longer a cached block */
+            dog__track_stale(&b->slots[n - 1]);
             return p;
         }
     }
@@ -130,6 +131,7 @@ static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void
         return;
     }
     size_t bin = page->bin;
+    dog__track_free(p, page->block_size);
     if (DOG_UNLIKELY(tc->bins[bin].count >= tc->bins[bin].cap))
         dog__tcache_free_full(tc, bin, p);
     else

@@ -103,6 +103,34 @@ int death_run(death_fn fn, void *arg, char *msg, size_t cap)
     return status;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+int test_asan_poisons(void)
+{
+#ifdef TEST_ASAN
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void death_expect_asan(death_fn fn, void *arg, const char *report, const char *what)
+{
+    char msg[4096];
+    int status = death_run(fn, arg, msg, sizeof msg);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+                  "%s: expected ASan to stop the child; status %d; stderr: \"%s\"", what,
+                  status, msg);
+    ck_assert_msg(strstr(msg, report) != NULL, "%s: no \"%s\" in stderr: \"%s\"", what,
+                  report, msg);
+}
+
 void death_expect(death_fn fn, void *arg, const void *ptr, int ptr_named, const char *what)
 {
     char msg[4096];

@@ -65,6 +65,13 @@ void death_expect(death_fn fn, void *arg, const void *ptr, int ptr_named, const 
 #define ck_assert_dies_naming(fn, arg, ptr, what) death_expect((fn), (arg), (ptr), 1, (what))
 #define ck_assert_dies(fn, arg, what) death_expect((fn), (arg), NULL, 0, (what))
 
+/* True in an ASan build, where dogmalloc poisons its free blocks (src/track.h): a test's
+ * deliberate use after free is then ASan's to report, before dogmalloc can see it. */
+int test_asan_poisons(void);
+/* Assert that fn(arg) is stopped by an ASan report whose first line contains report
+ * (ASan exits with status 1 after it). */
+void death_expect_asan(death_fn fn, void *arg, const char *report, const char *what);
+
 /* --- Assertions for hot loops ---
  * Check's ck_assert_* record their location with I/O on every call that passes; inside
  * loops of many thousand iterations use REQUIRE, which only calls Check on failure. */
