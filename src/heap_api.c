@@ -250,13 +250,17 @@ DOG_API void *dog_heap_realloc_aligned(dog_heap_t *heap, void *p, size_t size, s
         if (usable > DOG_SMALL_SIZE_MAX && dog_expand(p, size) != NULL)
             return p;
         errno = saved;
-        if (size <= usable && (size > usable / 2 || usable <= 2 * DOG_WORD_SIZE))
+        if (size <= usable && (size > usable / 2 || usable <= 2 * DOG_WORD_SIZE)) {
+            dog__track_resize(p, usable, size);     /* a memory checker's extent: size */
             return p;
+        }
     }
     void *q = dog_heap_aligned_alloc(heap, alignment, size);      /* with the handler */
     if (q == NULL)
         return NULL;
-    memcpy(q, p, size < usable ? size : usable);
+    /* Under a memory checker only the bytes the block was asked for are readable. */
+    size_t old_size = dog__track_extent(p, usable);
+    memcpy(q, p, size < old_size ? size : old_size);
     dog_free(p);
     return q;
 }
