@@ -510,7 +510,10 @@ typedef struct dog_heap_options {
     /** A budget in bytes of memory the heap may hold from the OS; 0 for none, else at
      *  least #DOG_HEAP_LIMIT_MIN (one page). It counts 512 KiB per page held and the
      *  mapped size of each huge block, so give a heap at least a few pages' worth.
-     *  dog_heap_set_limit() changes it later. @since 0.1 */
+     *  Free blocks that other threads' caches hold for the heap (up to 16 KiB per size
+     *  class and thread) keep their pages held; the caller's own cache of the heap is
+     *  given back before a request is refused. dog_heap_set_limit() changes it later.
+     *  @since 0.1 */
     size_t limit;
     /** Called when an allocation would exceed the budget (see #dog_limit_fn), or NULL:
      *  such an allocation fails with ENOMEM at once. @since 0.2 */
@@ -755,12 +758,12 @@ typedef struct dog_heap_stats {
     size_t blocks_in_use;     /**< Live blocks. */
     size_t peak_bytes_in_use; /**< Highest bytes_in_use seen (exact while one thread at a
                                    time uses the heap, otherwise within 64 KiB); never below
-                                   bytes_in_use. For #dog_default it counts the blocks that
+                                   bytes_in_use. It counts the blocks that the heap's
                                    thread caches held at that moment as in use, because the
                                    caches hand blocks out with no counting at all (that is
-                                   what keeps dog_malloc() fast): a cache takes a few blocks
-                                   of a size class at a time, up to 16 KiB per class and
-                                   thread. So after one dog_malloc(10) in a thread that has
+                                   what keeps dog_malloc() and dog_heap_malloc() fast): a
+                                   cache takes a few blocks of a size class at a time, up to
+                                   16 KiB per class and thread. So after one dog_malloc(10) in a thread that has
                                    allocated before, the peak may read 144 (the nine 16-byte
                                    blocks that one refill took) while bytes_in_use reads
                                    16. */

@@ -25,8 +25,8 @@ static DOG_INLINE void *small_out(void *p, size_t size)
  * a larger class: heap_aligned). */
 static DOG_INLINE void *heap_alloc_as(dog_heap_t *heap, size_t size, size_t asked)
 {
-    if (heap == &dog__default_heap && DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
-        return small_out(dog__tcache_malloc(size), asked);
+    if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
+        return small_out(dog__tcache_malloc(dog__tcache_of(heap), heap, size), asked);
     if (DOG_LIKELY(size <= DOG_SMALL_SIZE_MAX))
         return small_out(dog__heap_malloc_small(heap, size), asked);
     return dog__huge_alloc(heap, size, DOG_WORD_SIZE, false);
@@ -190,7 +190,7 @@ static DOG_NOINLINE void *malloc_large(size_t size)
 DOG_API void *dog_malloc(size_t size)
 {
     if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
-        return small_out(dog__tcache_malloc(size), size);
+        return small_out(dog__tcache_malloc(dog__tcs[0], &dog__default_heap, size), size);
     return malloc_large(size);
 }
 
@@ -235,9 +235,9 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
     return 0;
 }
 
-/* Free into the shards, through the lock if it is free: blocks of explicit heaps, of
- * this thread's shard in bins that are not cached, or freed before this thread has a
- * cache (or after it retired it). */
+/* Free into the shards, through the lock if it is free: blocks of this thread's shard
+ * in bins that are not cached, or of a heap this thread has no cache of (none yet,
+ * retired, or its slot taken by another heap). */
 static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 {
     size_t index;
@@ -254,8 +254,8 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 
 
 /* Free: NULL check, one lookup in the address map, one branch on the kind of frame; then
- * a block of the thread's home shard of up to 16 KiB goes into its cache (tcache.h) and any
- * other small block to its shard. */
+ * a block of up to 16 KiB of the home shard of the thread's cache of the block's heap
+ * goes into that cache (tcache.h), and any other small block to its shard. */
 DOG_API void dog_free(void *p)
 {
     if (p == NULL)
@@ -266,12 +266,14 @@ DOG_API void dog_free(void *p)
         return;
     }
     dog_page_t *page = dog__page_of(p);
-    dog_tcache_t *tc = dog__tc;
-    if (DOG_LIKELY(tc != NULL && page->tc_home == tc->home)) {
-        /* A cached bin's page of the thread's home shard. It is not in the pool (a pooled
-         * page has no tc_home, and a cache that has not refilled yet has a home that is
-         * no shard), and a pointer past the last block lands on a clear live bit
-         * (dog__tcache_free), so the start-of-block test is all that is left to do. */
+    dog_tcache_t *tc = dog__tcs[page->tc_slot];
+    if (DOG_LIKELY(tc != NULL && page->tc_token == tc->home_token)) {
+        /* A cached bin's page of the cache's home shard: tokens are unique to a shard
+         * for the life of the process, so the cache is this heap's, and live. The page
+         * is not in the pool (a pooled page has token 0, and a cache that has not
+         * refilled yet has a token no shard has), and a pointer past the last block
+         * lands on a clear live bit (dog__tcache_free), so the start-of-block test is all
+         * that is left to do. */
         uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
         size_t index = dog__page_index(page, off);
         if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off)) {
@@ -279,15 +281,16 @@ DOG_API void dog_free(void *p)
             return;
         }
         dog__tcache_free(tc, page, p, index);
-    } else if (tc != NULL && page->heap == &dog__default_heap && page->shard != NULL &&
-               page->shard != tc->home) {
-        /* A block of dog_default that another thread's shard owns (producer/consumer)
-         * goes onto its page's thread free list with one CAS, as in mimalloc: taking that
-         * shard's lock and pushing onto the local list would pull the owner's lock, page
-         * header and counters over to this core and back on every such free (xmalloc).
-         * The owner collects it when it needs blocks. Same tests as free_to_shard, no
-         * call in between. A shard that no thread calls home any more would never
-         * collect: its blocks go through its lock (dog__free_orphan). */
+    } else if (tc != NULL && page->shard != NULL && page->shard != tc->home) {
+        /* A block that another thread's shard owns (producer/consumer) goes onto its
+         * page's thread free list with one CAS, as in mimalloc: taking that shard's lock
+         * and pushing onto the local list would pull the owner's lock, page header and
+         * counters over to this core and back on every such free (xmalloc). The owner
+         * collects it when it needs blocks. Same tests as free_to_shard, no call in
+         * between. A shard that no thread calls home would never collect: its blocks go
+         * through its lock (dog__free_orphan). tc may be another heap's cache of the
+         * same slot, or a dead one: its home is only compared, and either way the
+         * block goes to its own shard correctly. */
         size_t index;
         if (DOG_UNLIKELY(!dog__page_is_block(page, p, &index))) {
             dog__free_reject(page, p);
@@ -386,10 +389,28 @@ DOG_API size_t dog_usable_size(const void *p)
         p_;                                                                                  \
     })
 
-DOG_API void *dog_heap_malloc(dog_heap_t *heap, size_t size)
+static DOG_NOINLINE void *heap_malloc_slow(dog_heap_t *heap, size_t size)
 {
     HEAP_ARG(heap, "dog_heap_malloc");
+    dog_tcache_t *tc = dog__tcache_of(heap);
+    if (tc != NULL)
+        dog__tcache_remember(heap, tc);
     return LIMIT_RETRY(heap, size, heap_alloc(heap, size));
+}
+
+/* The heap the thread used last, when its cache has a block: one compare stands for the
+ * heap check (a cache is made only for a live heap, and its heap's destroy marks it
+ * dead), and no heap field is read. Anything else takes the path with every check. */
+DOG_API void *dog_heap_malloc(dog_heap_t *heap, size_t size)
+{
+    dog_tcache_t *tc = dog__tl_heap_tc;
+    if (DOG_LIKELY(heap == dog__tl_heap && size <= DOG_TCACHE_SIZE_MAX &&
+                   !dog__tcache_dead(tc))) {
+        void *p = dog__tcache_pop(tc, size);
+        if (DOG_LIKELY(p != NULL))
+            return small_out(p, size);
+    }
+    return heap_malloc_slow(heap, size);
 }
 
 DOG_API void *dog_heap_calloc(dog_heap_t *heap, size_t count, size_t size)

@@ -107,7 +107,7 @@ static void page_retire(dog_shard_t *shard, dog_page_t *page, bool force)
     dog__fetch_sub_relaxed(&shard->heap->xmapped, DOG_PAGE_SIZE);
     page->shard = NULL;
     page->heap = NULL;
-    page->tc_home = NULL;
+    page->tc_token = 0;
     dog__pool_give(page);
 }
 
@@ -351,9 +351,11 @@ static bool budget_try(dog_heap_t *heap, size_t bytes)
 }
 
 /* Count bytes more of OS memory against the heap's budget, or fail with ENOMEM. At the
- * budget, the empty pages that the heap keeps for reuse (retire_wait) are given back
- * first and the request tried once more: held is a shard whose lock the caller has, or
- * NULL; other shards give theirs back only if they are free right now (no waiting). */
+ * budget, the calling thread's cache of the heap goes back to its pages and the empty
+ * pages that the heap keeps for reuse (retire_wait) are given back, and the request is
+ * tried once more: held is a shard whose lock the caller has, or NULL; other shards give
+ * theirs back only if they are free right now (no waiting). A refill that gets here has
+ * an empty bin, so the flush leaves it alone (tcache.c). */
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held)
 {
     if (dog__heap_limit(heap) == 0) {
@@ -362,6 +364,7 @@ bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held)
     }
     if (budget_try(heap, bytes))
         return true;
+    dog__tcache_flush_heap(heap);
     dog__heap_release_empty(heap, held);
     if (budget_try(heap, bytes))
         return true;
@@ -385,7 +388,8 @@ static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
         return NULL;
     }
     dog__page_init(page, shard, bin);
-    page->tc_home = heap == &dog__default_heap && bin < DOG_TCACHE_BINS ? shard : NULL;
+    page->tc_token = bin < DOG_TCACHE_BINS ? shard->token : 0;
+    page->tc_slot = (uint8_t)heap->tc_slot;
     shard->pages++;
     bin_push_front(shard, page);
     return page;
@@ -457,6 +461,23 @@ DOG_API dog_heap_t *const dog_default = &dog__default_heap;
 dog_lock_t dog__heaps_lock = DOG_LOCK_INIT;
 dog_heap_t *dog__heaps = &dog__default_heap;
 
+/* Under dog__heaps_lock: the last tc_id given, and the live explicit heaps of each
+ * thread-cache slot (slot 0 is dog_default's alone). */
+static uint64_t heap_ids;
+static unsigned slot_heaps[DOG_TCACHE_SLOTS];
+
+/* The slot of a new heap: one that the fewest live heaps share, so that up to
+ * DOG_TCACHE_SLOTS - 1 heaps each have their own. Lock held. */
+static unsigned slot_take(void)
+{
+    unsigned best = 1;
+    for (unsigned s = 2; s < DOG_TCACHE_SLOTS && slot_heaps[best] != 0; s++)
+        if (slot_heaps[s] < slot_heaps[best])
+            best = s;
+    slot_heaps[best]++;
+    return best;
+}
+
 dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func)
 {
     if (heap != NULL)
@@ -515,8 +536,10 @@ DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t si
     heap->limit = o.limit;
     heap->on_limit = o.on_limit;
     heap->on_limit_arg = o.on_limit_arg;
-    heap->magic = DOG_HEAP_MAGIC;
     dog__lock_acquire(&dog__heaps_lock);
+    heap->tc_id = ++heap_ids;
+    heap->tc_slot = slot_take();
+    heap->magic = DOG_HEAP_MAGIC;
     heap->list_next = dog__heaps;
     heap->list_prev = NULL;
     dog__heaps->list_prev = heap;
@@ -543,7 +566,7 @@ static void shard_release_pages(dog_shard_t *shard)
                 dog__page_untrack(page);
             page->shard = NULL;
             page->heap = NULL;
-            page->tc_home = NULL;
+            page->tc_token = 0;
             page->next = all;
             all = page;
         }
@@ -574,7 +597,11 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     if (heap->list_next)
         heap->list_next->list_prev = heap->list_prev;
     heap->magic = 0;
+    slot_heaps[heap->tc_slot]--;
     dog__lock_release(&dog__heaps_lock);
+    /* Other threads' caches of the heap are dead from here on: no exit or trim flushes
+     * into the pages freed below (tcache.h). */
+    dog__tcache_heap_dead(heap);
 
     unsigned n = dog__load_acquire(&heap->xshard_count);
     for (unsigned i = 0; i < n; i++) {

@@ -23,6 +23,7 @@ DOG_TLS unsigned dog__tl_xshard;
 void dog__init(void);
 
 static _Atomic unsigned shard_max;     /* 4 per CPU, set once by the first shard_grow */
+static _Atomic uint64_t shard_tokens = 2;   /* the next shard's token (types.h) */
 
 static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
 {
@@ -31,6 +32,7 @@ static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
         return NULL;
     shard->index = index;
     shard->heap = heap;
+    shard->token = dog__fetch_add_relaxed(&shard_tokens, 1);
     for (size_t w = 0; w <= DOG_DIRECT_WSIZE_MAX; w++)
         shard->pages_direct[w] = &dog__page_empty;
     return shard;

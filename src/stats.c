@@ -65,10 +65,10 @@ DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out,
     dog__lock_release(&heap->huge_lock);
     st.blocks_in_use += st.huge_blocks;
     st.bytes_in_use += st.huge_bytes;
-    if (heap == &dog__default_heap) {
+    {
         /* Blocks in thread caches are allocated for the shards, free for the user. */
         size_t blocks, bytes, pushes, refilled, flushed;
-        dog__tcache_stats(&blocks, &bytes, &pushes, &refilled, &flushed);
+        dog__tcache_stats(heap, &blocks, &bytes, &pushes, &refilled, &flushed);
         size_t pops = refilled + pushes - flushed - blocks;    /* handed out from caches */
         st.blocks_in_use -= blocks;
         st.bytes_in_use -= bytes;

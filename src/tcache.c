@@ -7,18 +7,19 @@
 #include "segmap.h"
 #include "tcache.h"
 
-DOG_TLS dog_tcache_t *dog__tc;
-static DOG_TLS uint8_t tc_dead;         /* this thread's cache is gone: do not make another */
+DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
+DOG_TLS const dog_heap_t *dog__tl_heap = DOG_TL_HEAP_NONE;
+DOG_TLS dog_tcache_t *dog__tl_heap_tc;
+static DOG_TLS uint8_t tc_dead;         /* this thread's caches are gone: make no more */
+static DOG_TLS uint8_t tc_keyed;        /* the pthread key is set: its destructor runs */
 
 static pthread_key_t tc_pthread_key;
 static _Atomic int tc_ready;            /* dog__tcache_init has run */
 static dog_lock_t registry_lock = DOG_LOCK_INIT;
-static dog_tcache_t *registry;
+static dog_tcache_t *registry;         /* every cache, live or dead, under registry_lock */
 static size_t tc_slots_total;           /* the sum of the bins' caps (dog__tcache_init) */
-/* Counters of caches whose thread has exited. */
-static size_t retired_pushes, retired_refilled, retired_flushed;
 
-static void tcache_retire(void *arg);
+static void tcache_retire_all(void *arg);
 
 /* Blocks bin may cache: 16 KiB of them, but at most DOG_TCACHE_CAP_MAX, and at least 16
  * for blocks up to 1 KiB and 2 above. */
@@ -42,17 +43,21 @@ void dog__tcache_init(void)
     for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
         total += tcache_cap(bin);
     tc_slots_total = total;             /* before tc_ready: no cache exists yet */
-    if (pthread_key_create(&tc_pthread_key, tcache_retire) == 0)
+    if (pthread_key_create(&tc_pthread_key, tcache_retire_all) == 0)
         dog__store_release(&tc_ready, 1);
 }
 
-static dog_tcache_t *tcache_new(void)
+static dog_tcache_t *tcache_new(dog_heap_t *heap)
 {
     if (tc_dead || !dog__load_acquire(&tc_ready))
         return NULL;
     dog_tcache_t *tc = dog__meta_alloc(dog__tcache_bytes());
     if (tc == NULL)
         return NULL;
+    tc->heap_id = heap->tc_id;
+    tc->heap = heap;
+    tc->slot = heap->tc_slot;
+    tc->home_token = DOG_TCACHE_NO_HOME;
     tc->home = (dog_shard_t *)(void *)tc;   /* no shard yet, and never NULL (alloc.c) */
     /* Each bin's range starts where the previous one ends; the caps add up to
      * tc_slots_total, so the last range ends at the end of the allocation. */
@@ -68,15 +73,34 @@ static dog_tcache_t *tcache_new(void)
         registry->prev = tc;
     registry = tc;
     dog__lock_release(&registry_lock);
-    dog__tc = tc;
-    pthread_setspecific(tc_pthread_key, tc);    /* keys < 32 need no allocation in glibc */
+    dog__tcs[heap->tc_slot] = tc;
+    if (!tc_keyed) {
+        tc_keyed = 1;
+        /* Any nonzero value makes the destructor run; it retires every slot. Keys < 32
+         * need no allocation in glibc. */
+        pthread_setspecific(tc_pthread_key, tc);
+    }
     return tc;
+}
+
+static bool tcache_dead(const dog_tcache_t *tc)
+{
+    return dog__load_acquire(&tc->xdead) != 0;
+}
+
+/* tc leaves this thread: dog_heap_malloc must not find it any more (tcache.h). */
+static void tcache_forget(const dog_tcache_t *tc)
+{
+    if (dog__tl_heap_tc == tc) {
+        dog__tl_heap = DOG_TL_HEAP_NONE;
+        dog__tl_heap_tc = NULL;
+    }
 }
 
 /* The cache's home is a shard (not the placeholder of a cache that never refilled). */
 static bool tcache_has_home(const dog_tcache_t *tc)
 {
-    return tc->home != (const dog_shard_t *)(const void *)tc;
+    return tc->home_token != DOG_TCACHE_NO_HOME;
 }
 
 /* The cache now calls shard home: the shards' counts of homes follow (dog_free sends
@@ -89,6 +113,7 @@ static void tcache_move_home(dog_tcache_t *tc, dog_shard_t *shard)
     dog_shard_t *old = tcache_has_home(tc) ? tc->home : NULL;
     dog__fetch_add_relaxed(&shard->xhomes, 1);
     tc->home = shard;
+    tc->home_token = shard->token;
     if (old != NULL)
         dog__fetch_sub_relaxed(&old->xhomes, 1);
 }
@@ -115,12 +140,12 @@ static uint32_t refill_count(const dog_tcache_t *tc, size_t bin, const dog_page_
     return half < want ? half : want;
 }
 
-/* Refill bin from a shard of dog_default: one block to return and a few more from the
- * same page (refill_count), all in one lock hold. */
+/* Refill bin from a shard of the cache's heap: one block to return and a few more from
+ * the same page (refill_count), all in one lock hold. */
 static void *tcache_refill(dog_tcache_t *tc, size_t bin)
 {
     size_t size = dog__bin_size(bin);
-    dog_shard_t *shard = dog__shard_acquire(&dog__default_heap);
+    dog_shard_t *shard = dog__shard_acquire(tc->heap);
     if (shard == NULL)
         return NULL;
     if (tc->home != shard)
@@ -181,11 +206,36 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     return first;
 }
 
-void *dog__tcache_miss(size_t size)
+static void tcache_unregister(dog_tcache_t *tc);
+
+/* Take tc out of its slot and free it: a dead cache, whose blocks are not ours to touch
+ * any more (they went with its heap's pages). */
+static void tcache_drop(dog_tcache_t *tc)
 {
-    dog_tcache_t *tc = dog__tc;
-    if (tc == NULL && (tc = tcache_new()) == NULL)
-        return dog__heap_malloc_small(&dog__default_heap, size);
+    tcache_forget(tc);
+    dog__lock_acquire(&registry_lock);
+    tcache_unregister(tc);
+    dog__lock_release(&registry_lock);
+    dog__meta_free(tc, dog__tcache_bytes());
+}
+
+/* A malloc that the calling thread's cache of heap could not serve: refill it, or make
+ * it first. The heap's slot may hold a dead cache (its heap was destroyed: freed now and
+ * replaced) or a live cache of another heap (kept: this heap goes to its shards). */
+void *dog__tcache_miss(dog_heap_t *heap, size_t size)
+{
+    dog_tcache_t *tc = dog__tcs[heap->tc_slot];
+    if (tc == NULL || tc->heap_id != heap->tc_id) {
+        if (tc != NULL) {
+            if (!tcache_dead(tc))
+                return dog__heap_malloc_small(heap, size);
+            dog__tcs[heap->tc_slot] = NULL;
+            tcache_drop(tc);
+        }
+        if ((tc = tcache_new(heap)) == NULL)
+            return dog__heap_malloc_small(heap, size);
+    }
+    dog__tcache_remember(heap, tc);
     size_t w = dog__wsize(size);
     return tcache_refill(tc, dog__bin_of(w ? w : 1));
 }
@@ -263,15 +313,54 @@ void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
     dog__tcache_push(tc, bin, p, dog__block_cookie(p));
 }
 
-/* dog_trim: every block of the calling thread's cache goes back to its page. */
-void dog__tcache_flush_mine(void)
+static void tcache_flush_all(dog_tcache_t *tc)
 {
-    dog_tcache_t *tc = dog__tc;
-    if (tc == NULL)
-        return;
     for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
         if (tc->bins[bin].count)
             dog__tcache_flush(tc, bin, 0);
+}
+
+/* Can tc's heap be destroyed at any moment (an explicit heap's)? Then its flushes that
+ * do not come from a use of the heap (trim, thread exit) run under the registry lock,
+ * and only while the cache is live: a destroy marks it dead under the same lock before
+ * it frees a page (tcache.h). dog_default's cache needs neither. */
+static bool tcache_may_die(const dog_tcache_t *tc)
+{
+    return tc->heap_id != 0;
+}
+
+/* The calling thread's cache of heap, if it has one, goes back to its pages (a budget
+ * refusal, heap.c). Shards whose lock is busy, the caller's own included, get remote
+ * frees, which a collection then takes. */
+void dog__tcache_flush_heap(const dog_heap_t *heap)
+{
+    dog_tcache_t *tc = dog__tcache_of(heap);
+    if (tc != NULL)
+        tcache_flush_all(tc);
+}
+
+/* dog_trim: every block of the calling thread's caches goes back to its page; dead
+ * caches are freed. */
+void dog__tcache_flush_mine(void)
+{
+    for (unsigned slot = 0; slot < DOG_TCACHE_SLOTS; slot++) {
+        dog_tcache_t *tc = dog__tcs[slot];
+        if (tc == NULL)
+            continue;
+        if (!tcache_may_die(tc)) {
+            tcache_flush_all(tc);
+            continue;
+        }
+        dog__lock_acquire(&registry_lock);
+        bool dead = tcache_dead(tc);
+        if (!dead)
+            tcache_flush_all(tc);
+        dog__lock_release(&registry_lock);
+        if (dead) {
+            dog__tcs[slot] = NULL;
+            tcache_drop(tc);
+        }
+    }
 }
 
 /* A free whose block is parked (block.h) or not live: find out which, and say so. */
@@ -289,6 +378,8 @@ void dog__tcache_bad_free(const void *p)
                           "double free (another thread freed the block already)");
 }
 
+/* Registry lock held. A live cache's counters go to its heap's retired ones; a dead
+ * cache's heap may be gone, and nobody asks for its statistics any more. */
 static void tcache_unregister(dog_tcache_t *tc)
 {
     if (tc->prev)
@@ -297,48 +388,91 @@ static void tcache_unregister(dog_tcache_t *tc)
         registry = tc->next;
     if (tc->next)
         tc->next->prev = tc->prev;
-    retired_pushes += tc->pushes;
-    retired_refilled += tc->refilled;
-    retired_flushed += tc->flushed;
+    if (!tcache_dead(tc)) {
+        dog_heap_t *heap = tc->heap;
+        heap->tc_retired_pushes += tc->pushes;
+        heap->tc_retired_refilled += tc->refilled;
+        heap->tc_retired_flushed += tc->flushed;
+    }
 }
 
-/* The thread is exiting: everything goes back to the shards. Frees that come later (other
- * destructors, the C library freeing the thread's own data) go straight to the shards. */
-static void tcache_retire(void *arg)
+/* The cache of an exiting thread (or one a fork left without its thread) goes back:
+ * its blocks to their pages, its home shard's count of homes down by one. Registry lock
+ * held if its heap may die (tcache_may_die), and then tc is live. */
+static void tcache_give_back(dog_tcache_t *tc)
 {
-    dog_tcache_t *tc = arg;
-    tc_dead = 1;
-    dog__tc = NULL;
-    for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
-        if (tc->bins[bin].count)
-            dog__tcache_flush(tc, bin, 0);
+    tcache_flush_all(tc);
     /* Its home shard may have no user left: the empty pages it keeps for reuse would wait
      * for a slow path that might never come, so they go to the pool now (if the shard is
      * free; another thread there will retire them in time). */
-    dog_shard_t *home = tc->home;
     if (tcache_has_home(tc)) {
+        dog_shard_t *home = tc->home;
         dog__fetch_sub_relaxed(&home->xhomes, 1);
         if (dog__lock_try(&home->lock)) {
             dog__shard_collect_all(home, true);
             dog__lock_release(&home->lock);
         }
     }
+}
+
+static void tcache_retire(dog_tcache_t *tc)
+{
+    tcache_forget(tc);
+    bool may_die = tcache_may_die(tc);
+    if (!may_die)
+        tcache_give_back(tc);
     dog__lock_acquire(&registry_lock);
+    if (may_die && !tcache_dead(tc))
+        tcache_give_back(tc);
     tcache_unregister(tc);
     dog__lock_release(&registry_lock);
     dog__meta_free(tc, dog__tcache_bytes());
 }
 
-/* For dog_heap_stats(dog_default): blocks and bytes cached now, and the counters that turn
- * the shards' view (cached blocks are allocated) into the user's. */
-void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes_out, size_t *refilled_out,
-                       size_t *flushed_out)
+/* The thread is exiting: everything goes back to the shards. Frees that come later (other
+ * destructors, the C library freeing the thread's own data) go straight to the shards. */
+static void tcache_retire_all(void *arg)
+{
+    (void)arg;
+    tc_dead = 1;
+    for (unsigned slot = 0; slot < DOG_TCACHE_SLOTS; slot++) {
+        dog_tcache_t *tc = dog__tcs[slot];
+        if (tc != NULL) {
+            dog__tcs[slot] = NULL;
+            tcache_retire(tc);
+        }
+    }
+}
+
+/* dog_heap_destroy(heap), before it frees a page: every cache of heap is dead. The
+ * caller's own is freed at once; the other threads free theirs when they next need the
+ * slot, trim or exit. */
+void dog__tcache_heap_dead(dog_heap_t *heap)
+{
+    dog_tcache_t *mine = dog__tcs[heap->tc_slot];
+    dog__lock_acquire(&registry_lock);
+    for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next)
+        if (tc->heap_id == heap->tc_id)
+            dog__store_release(&tc->xdead, 1);
+    dog__lock_release(&registry_lock);
+    if (mine != NULL && mine->heap_id == heap->tc_id) {
+        dog__tcs[heap->tc_slot] = NULL;
+        tcache_drop(mine);
+    }
+}
+
+/* For dog_heap_stats(heap): blocks and bytes cached now, and the counters that turn the
+ * shards' view (cached blocks are allocated) into the user's. */
+void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes, size_t *pushes_out,
+                       size_t *refilled_out, size_t *flushed_out)
 {
     size_t nb = 0, nbytes = 0;
     dog__lock_acquire(&registry_lock);
-    size_t pushes = retired_pushes;
-    size_t refilled = retired_refilled, flushed = retired_flushed;
+    size_t pushes = heap->tc_retired_pushes;
+    size_t refilled = heap->tc_retired_refilled, flushed = heap->tc_retired_flushed;
     for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
+        if (tc->heap_id != heap->tc_id || tcache_dead(tc))
+            continue;
         for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
             size_t c = __atomic_load_n(&tc->bins[bin].count, __ATOMIC_RELAXED);
             nb += c;
@@ -374,10 +508,14 @@ void dog__tcache_fork_parent(void)
  * (init.c: fork_child). The others' caches then stay allocated in the child, unused. */
 void dog__tcache_fork_child(bool give_back)
 {
-    dog_tcache_t *mine = dog__tc, *tc = give_back ? registry : NULL;
+    dog_tcache_t *tc = give_back ? registry : NULL;
     while (tc != NULL) {
         dog_tcache_t *next = tc->next;
-        if (tc != mine) {
+        if (dog__tcs[tc->slot] == tc) {         /* this thread's: kept */
+            tc = next;
+            continue;
+        }
+        if (!tcache_dead(tc)) {
             /* Its thread may have been in the middle of a push, pop or flush when we
              * forked: keep only the slots whose block is still a cached block (its cookie
              * and its live bit), and leave the rest alone rather than free a block
@@ -401,9 +539,9 @@ void dog__tcache_fork_child(bool give_back)
              * too high, which only sends frees there the remote way). */
             if (tcache_has_home(tc))
                 dog__fetch_sub_relaxed(&tc->home->xhomes, 1);
-            tcache_unregister(tc);
-            dog__meta_free(tc, dog__tcache_bytes());
         }
+        tcache_unregister(tc);
+        dog__meta_free(tc, dog__tcache_bytes());
         tc = next;
     }
     dog__lock_fork_release(&registry_lock);

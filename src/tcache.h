@@ -1,14 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* tcache.h: the thread cache in front of dog_default's shards.
+/* tcache.h: the thread caches in front of every heap's shards.
  *
  * Taking a shard lock costs two atomic instructions per malloc/free pair, which is most
- * of the time of a small malloc. So each thread keeps, for dog_default only and blocks of
+ * of the time of a small malloc. So each thread keeps, per heap it uses and for blocks of
  * up to 16 KiB, a few free blocks per bin: malloc pops one and free pushes one with no
  * lock and no atomic. A miss refills a few blocks from the shard in one lock hold (half
  * the bin's cap, carved straight from the page's fresh end, when it has nothing to
- * reuse: dog__page_carve_cached); a full bin sends its older half back. The properties of the shared-heap design stay: a
- * thread's cache goes back to the shards when it exits (a pthread key destructor), so
- * nothing is stranded, and no thread waits for another's cache.
+ * reuse: dog__page_carve_cached); a full bin sends its older half back. The properties of
+ * the shared-heap design stay: a thread's caches go back to the shards when it exits (a
+ * pthread key destructor), so nothing is stranded, and no thread waits for another's
+ * cache.
+ *
+ * Which cache: a thread has DOG_TCACHE_SLOTS of them at most, one per slot; a heap's
+ * slot is heap->tc_slot (dog_default's is 0, and heaps share the others as evenly as
+ * their number allows), and the cache in it is the heap's if its heap_id is the heap's
+ * tc_id. A thread that uses two live heaps of one slot caches for the first it used and
+ * goes to the shards' locks for the other (the path every explicit heap took before).
+ * dog_heap_destroy needs no other thread's help (the mimalloc 3 design, where a heap's
+ * per-thread parts are found dead later): it marks the heap's caches dead under the
+ * registry lock and frees its pages; a dead cache's blocks are never touched again, and
+ * its thread frees the cache itself when it next needs the slot, trims or exits. A
+ * thread's exit and trim flush an explicit heap's cache under the same lock, so they
+ * never write into pages that a destroy has freed.
  *
  * Layout: one flat array of slots per cache, after its header, cut into one range per
  * bin. A bin's descriptor holds its count, its cap and a pointer to its range, 16 bytes
@@ -16,16 +29,14 @@
  * bytes a bin holds (the idea of tcmalloc's per-size-class limits): 16 KiB of blocks per
  * bin, but at most 256 blocks, and at least 16 blocks up to 1 KiB and 2 above (tcache.c,
  * tcache_cap), so a burst of a few hundred small blocks fits without a flush. With
- * today's 37 bins that is 2,568 slots: 21 KiB per thread with the header, where 64 slots
+ * today's 37 bins that is 2,568 slots: 21 KiB per cache with the header, where 64 slots
  * for every bin took 19 KiB and held at most 64 of the smallest blocks.
  *
  * Blocks in a cache are live for their page (live bit set) but free for the user. Each
  * carries a cookie in its first word, key ^ its address (block.h), so that a double free
  * (or dog_heap_of, dog_usable_size, realloc on a freed block) is told apart from a live
  * block without a search; the same test also knows a block waiting on a thread free
- * list.
- * Explicit heaps have no thread cache: dog_heap_destroy could not reach blocks cached by
- * other threads. */
+ * list. */
 #ifndef DOG_TCACHE_H
 #define DOG_TCACHE_H
 
@@ -37,6 +48,8 @@
 #define DOG_TCACHE_CAP_MAX  256         /* ... and up to this many blocks (tcache_cap) */
 #define DOG_TCACHE_REFILL   8           /* blocks fetched per miss beyond the one returned */
 #define DOG_TCACHE_BATCH_BIN_MAX 20     /* ... for bins up to 1 KiB only (tcache.c) */
+#define DOG_TCACHE_SLOTS    64          /* caches per thread: dog_default's and 63 more */
+#define DOG_TCACHE_NO_HOME  1           /* the home token of a cache with no home yet */
 
 /* 16 bytes aligned to 16 (and a cache is 64-aligned, dog__meta_alloc): a bin's count, cap
  * and range never straddle two cache lines. */
@@ -50,10 +63,19 @@ typedef struct dog_tcache {
     /* First, so that a bin's address is the cache's plus bin * 16 and the fast paths
      * reach count, cap and slots from one register. */
     dog_tcache_bin_t bins[DOG_TCACHE_BINS];
-    /* The shard of the last refill: only blocks of its pages are cached on free. Blocks
-     * that other threads allocated go back to their own shards, as in mimalloc, so a
-     * thread never reuses memory next to another thread's live blocks (false sharing). */
+    uint64_t heap_id;                   /* heap->tc_id: whose cache this is */
+    /* The shard of the last refill, and its token: only blocks of its pages are cached on
+     * free (the pages carry the token, types.h). Blocks that other threads allocated go
+     * back to their own shards, as in mimalloc, so a thread never reuses memory next to
+     * another thread's live blocks (false sharing). Until the first refill the token is
+     * DOG_TCACHE_NO_HOME and home is the cache itself, never a shard. */
+    uint64_t home_token;
+    /* Its heap was destroyed (registry lock). Next to home_token, which every dog_free
+     * reads: dog_heap_malloc's test of it touches no other line. */
+    _Atomic int xdead;
+    unsigned slot;                      /* heap->tc_slot: where its thread keeps it */
     struct dog_shard *home;
+    struct dog_heap *heap;              /* read only while xdead is 0 */
     /* Counters for exact statistics (stats.c): written by the owner, read by anyone. The
      * blocks handed out from the cache need no counter of their own: they are
      * refilled + pushes - flushed - cached. */
@@ -64,13 +86,23 @@ typedef struct dog_tcache {
     void *slots[];
 } dog_tcache_t;
 
-extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tc;
+/* The thread's caches by slot; NULL where it has none. */
+extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
+/* The heap whose cache this thread found last, and that cache (at first, and when the
+ * cache goes, DOG_TL_HEAP_NONE, which no argument can be, and NULL):
+ * dog_heap_malloc's test of its heap argument and its cache in one compare, with no
+ * read of the heap (alloc.c). The cache stays readable until this thread frees it, and
+ * it clears both first; a destroy of the heap marks the cache dead. */
+extern DOG_HIDDEN DOG_TLS const dog_heap_t *dog__tl_heap;
+#define DOG_TL_HEAP_NONE ((const dog_heap_t *)(uintptr_t)1)
+extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tl_heap_tc;
 
 /* tcache.c */
-void *dog__tcache_miss(size_t size);
+void *dog__tcache_miss(dog_heap_t *heap, size_t size);
 void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep);
 void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p);
 void dog__tcache_flush_mine(void);
+void dog__tcache_flush_heap(const dog_heap_t *heap);
 /* Reports a double free (misuse.c: aborts, or returns under DOGMALLOC_MISUSE=report). Not
  * declared noreturn: called in tail position, it leaves the fast free path a leaf with no
  * stack frame (a noreturn call must be a real call, with the stack aligned for it).
@@ -78,32 +110,64 @@ void dog__tcache_flush_mine(void);
 DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
-void dog__tcache_stats(size_t *blocks, size_t *bytes, size_t *pushes, size_t *refilled,
-                       size_t *flushed);
+void dog__tcache_heap_dead(dog_heap_t *heap);
+void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes, size_t *pushes,
+                       size_t *refilled, size_t *flushed);
 bool dog__tcache_fork_lock(void);
 void dog__tcache_fork_parent(void);
 void dog__tcache_fork_child(bool give_back);
 
 #define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 
-/* malloc of up to DOG_TCACHE_SIZE_MAX bytes from dog_default. */
-static DOG_INLINE void *dog__tcache_malloc(size_t size)
+/* Pop a block for size bytes (<= DOG_TCACHE_SIZE_MAX) from tc, or NULL if its bin is
+ * empty. */
+static DOG_INLINE void *dog__tcache_pop(dog_tcache_t *tc, size_t size)
 {
-    dog_tcache_t *tc = dog__tc;
+    size_t w = dog__wsize(size);
+    size_t bin = DOG_LIKELY(w <= DOG_DIRECT_WSIZE_MAX) ? dog__bin_direct[w] : dog__bin_of(w);
+    dog_tcache_bin_t *b = &tc->bins[bin];
+    uint32_t n = b->count;
+    if (DOG_UNLIKELY(n == 0))
+        return NULL;
+    void *p = b->slots[n - 1];
+    __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
+    dog__block_unmark(p);       /* no longer a cached block */
+    dog__track_stale(&b->slots[n - 1]);
+    return p;
+}
+
+/* malloc of up to DOG_TCACHE_SIZE_MAX bytes from heap, whose cache in this thread is tc
+ * (or NULL if it has none). */
+static DOG_INLINE void *dog__tcache_malloc(dog_tcache_t *tc, dog_heap_t *heap, size_t size)
+{
     if (DOG_LIKELY(tc != NULL)) {
-        size_t w = dog__wsize(size);
-        size_t bin = DOG_LIKELY(w <= DOG_DIRECT_WSIZE_MAX) ? dog__bin_direct[w] : dog__bin_of(w);
-        dog_tcache_bin_t *b = &tc->bins[bin];
-        uint32_t n = b->count;
-        if (DOG_LIKELY(n != 0)) {
-            void *p = b->slots[n - 1];
-            __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
-            dog__block_unmark(p);       /* no longer a cached block */
-            dog__track_stale(&b->slots[n - 1]);
+        void *p = dog__tcache_pop(tc, size);
+        if (DOG_LIKELY(p != NULL))
             return p;
-        }
     }
-    return dog__tcache_miss(size);
+    return dog__tcache_miss(heap, size);
+}
+
+/* The calling thread's cache of heap, or NULL: the cache in the heap's slot, if it is
+ * this heap's (another heap of the same slot, or a destroyed one, may hold the slot). */
+static DOG_INLINE dog_tcache_t *dog__tcache_of(const dog_heap_t *heap)
+{
+    dog_tcache_t *tc = dog__tcs[heap->tc_slot];
+    return DOG_LIKELY(tc != NULL && tc->heap_id == heap->tc_id) ? tc : NULL;
+}
+
+/* The calling thread uses heap, whose live cache is tc: dog_heap_malloc's next call
+ * with heap finds tc at once. */
+static DOG_INLINE void dog__tcache_remember(const dog_heap_t *heap, dog_tcache_t *tc)
+{
+    dog__tl_heap = heap;
+    dog__tl_heap_tc = tc;
+}
+
+/* Has tc's heap been destroyed (dog__tcache_heap_dead)? */
+static DOG_INLINE bool dog__tcache_dead(const dog_tcache_t *tc)
+{
+    return dog__load_relaxed(&tc->xdead) != 0;
 }
 
 /* Cache p in bin, which has room; cookie is dog__block_cookie(p). */
@@ -117,8 +181,7 @@ static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p, u
     dog__tc_bump(tc->pushes);
 }
 
-/* free of block index of page, a page of dog_default with bin < DOG_TCACHE_BINS, into
- * this thread's cache. The block must be live and not parked (in a cache, or on a thread
+/* free of block index of page, a page of a cached bin of tc's home shard, into tc. The block must be live and not parked (in a cache, or on a thread
  * free list after another thread's free: block.h); one xor and shift test both. A full
  * bin is emptied by half out of line (dog__tcache_free_full), which keeps this path a
  * leaf. */

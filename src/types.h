@@ -45,9 +45,11 @@ typedef struct dog_page {
     struct dog_page *next, *prev;   /* bin queue, full list or page pool */
     struct dog_shard *shard;        /* owner; NULL while pooled */
     struct dog_heap *heap;          /* shard->heap, one load closer */
-    /* The shard, if thread caches may hold this page's blocks (a dog_default page of a
-     * cached bin), else NULL: dog_free's one test for "into my cache" (alloc.c). */
-    struct dog_shard *tc_home;
+    /* The shard's token, if thread caches may hold this page's blocks (a page of a
+     * cached bin), else 0: dog_free's one test for "into my cache" is this against the
+     * token of the cache in slot tc_slot of the freeing thread (alloc.c, tcache.h). */
+    uint64_t tc_token;
+    uint8_t tc_slot;                /* heap->tc_slot */
     size_t touched;                 /* bytes from the page start that may be resident */
     uint32_t unsorted;              /* blocks pushed onto free since it was last in address
                                        order (tcache.c rebuilds it: dog__page_reorder) */
@@ -80,6 +82,10 @@ typedef struct dog_shard {
     dog_lock_t lock;
     unsigned index;
     struct dog_heap *heap;
+    /* Names this shard for thread caches, unique over the life of the process (shards of
+     * a destroyed heap never share a token with later ones, even at the same address),
+     * and >= 2: a cache with no home has token 1 and a page no cache may hold 0. */
+    uint64_t token;
     /* pages_direct[w]: the first page of the bin of w words, or &dog__page_empty:
      * malloc of up to 1 KiB finds its page with one load and one test. */
     dog_page_t *pages_direct[DOG_DIRECT_WSIZE_MAX + 1];
@@ -105,6 +111,12 @@ typedef struct dog_huge dog_huge_t;
 
 struct dog_heap {
     uint64_t magic;                 /* DOG_HEAP_MAGIC while live, 0 once destroyed */
+    /* Thread caches (tcache.h): a thread keeps this heap's cache in its slot tc_slot
+     * (0 for dog_default, 1..DOG_TCACHE_SLOTS-1 shared as evenly as heaps allow), and a
+     * cache is this heap's if it carries tc_id, which no other heap ever has (0 for
+     * dog_default). Both are set at creation, never changed. */
+    uint64_t tc_id;
+    unsigned tc_slot;
     char name[DOG_HEAP_NAME_MAX];
     size_t limit;                   /* budget of xmapped; 0 for none. Atomic access only
                                        (dog__heap_limit): dog_heap_set_limit changes it */
@@ -120,6 +132,9 @@ struct dog_heap {
     dog_lock_t huge_lock;
     dog_huge_t *huge_first;
     size_t huge_blocks, huge_bytes, huge_allocs, huge_frees;
+    /* Counters of this heap's thread caches whose thread has exited (tcache.c, under its
+     * registry lock). */
+    size_t tc_retired_pushes, tc_retired_refilled, tc_retired_flushed;
     struct dog_heap *list_next, *list_prev;   /* all heaps (heap.c), for fork and stats */
 };
 

@@ -354,7 +354,11 @@ START_TEST(test_heap_stats_exact)
     ck_assert_uint_eq(s.bytes_in_use, sum);
     ck_assert_uint_eq(s.allocs, STATS_N + STATS_HUGE);
     ck_assert_uint_eq(s.frees, 0);
-    ck_assert_uint_eq(s.peak_bytes_in_use, sum);       /* exact: one thread at a time */
+    /* One thread at a time: exact but for the blocks that the thread cache held at the
+     * peak (include/dogmalloc.h): at most 16 KiB of each of its 37 classes, or two
+     * blocks of the largest ones. */
+    ck_assert_uint_ge(s.peak_bytes_in_use, sum);
+    ck_assert_uint_le(s.peak_bytes_in_use, sum + 37 * 32 * KiB);
     ck_assert_uint_eq(s.huge_blocks, STATS_HUGE);
     ck_assert_uint_eq(s.huge_bytes, huge_sum);
     ck_assert_uint_gt(s.pages, 0);
@@ -373,7 +377,8 @@ START_TEST(test_heap_stats_exact)
     ck_assert_uint_eq(s.blocks_in_use, STATS_N + STATS_HUGE - freed);
     ck_assert_uint_eq(s.bytes_in_use, sum - freed_bytes);
     ck_assert_uint_eq(s.frees, freed);
-    ck_assert_uint_eq(s.peak_bytes_in_use, sum);
+    ck_assert_uint_ge(s.peak_bytes_in_use, sum);        /* unchanged by the frees */
+    ck_assert_uint_le(s.peak_bytes_in_use, sum + 37 * 32 * KiB);
 
     /* realloc within the heap: block count unchanged, bytes follow the new usable size */
     size_t before = s.bytes_in_use, old_usable = dog_usable_size(ptrs[0]);

@@ -2,8 +2,10 @@
 /* check_lifecycle.c: heaps and threads that come and go: heaps created, used on many
  * threads and destroyed in a loop (the shapes of mimalloc's crash reports #1231, #1250
  * and #1320), destroy racing thread exit, 10^5 thread lifetimes with the resident size
- * sampled, and exact statistics for blocks whose allocating threads have exited. Every
- * block is content-checked; the memory held must come back to where it started. */
+ * sampled, exact statistics for blocks whose allocating threads have exited, and the
+ * thread caches of explicit heaps (live caches counted, dead ones never touched, more heaps
+ * than a thread has cache slots). Every block is content-checked; the memory held must
+ * come back to where it started. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -366,6 +368,141 @@ START_TEST(test_lifecycle_stats_exact_after_threads_exit)
 }
 END_TEST
 
+/* --- Thread caches of explicit heaps (src/tcache.h) --- */
+
+/* Threads that stay alive with blocks of h in their caches while another thread reads
+ * the statistics, destroys h, and the threads then go on with a new heap (their slot
+ * holds a dead cache), trim (which frees a dead cache) and exit. */
+typedef struct cached {
+    dog_heap_t *heap, *next;
+    pthread_barrier_t *phase;
+    unsigned seed;
+    size_t live;                /* blocks of heap this thread left live */
+    void *kept[64];
+} cached_t;
+
+static void *cache_and_wait(void *arg)
+{
+    cached_t *c = arg;
+    void *tmp[200];
+    for (int i = 0; i < 200; i++) {                 /* freed again: cached, not live */
+        tmp[i] = dog_heap_malloc(c->heap, 16 + (size_t)((c->seed + (unsigned)i) % 8) * 16);
+        REQUIRE(tmp[i] != NULL, "block %d", i);
+        pattern_fill(tmp[i], 16);
+    }
+    for (int i = 0; i < 64; i++) {
+        c->kept[i] = dog_heap_malloc(c->heap, 24 + (size_t)i * 8);
+        REQUIRE(c->kept[i] != NULL, "kept block %d", i);
+        pattern_fill(c->kept[i], 24 + (size_t)i * 8);
+    }
+    for (int i = 0; i < 200; i++) {
+        REQUIRE(pattern_check(tmp[i], 16) == SIZE_MAX, "block %d changed", i);
+        dog_free(tmp[i]);
+    }
+    c->live = 64;
+    pthread_barrier_wait(c->phase);     /* 1: the main thread counts, then destroys */
+    pthread_barrier_wait(c->phase);     /* 2: destroyed; a new heap in c->next */
+    use_heap(c->next, c->seed);
+    if (c->seed & 1)
+        dog_trim();                     /* frees the dead cache, if the slot still has it */
+    return NULL;
+}
+
+START_TEST(test_lifecycle_cached_blocks_counted_then_destroyed)
+{
+    enum { THREADS = 6 };
+    size_t rounds = test_scaled(60);
+    size_t base = mapped_bytes();
+    for (size_t k = 0; k < rounds; k++) {
+        dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "cached" });
+        ck_assert_ptr_nonnull(h);
+        pthread_barrier_t phase;
+        pthread_barrier_init(&phase, NULL, THREADS + 1);
+        pthread_t t[THREADS];
+        static cached_t c[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            c[i] = (cached_t){ .heap = h, .phase = &phase, .seed = (unsigned)(k * 7 + (size_t)i) };
+            ck_assert_int_eq(pthread_create(&t[i], NULL, cache_and_wait, &c[i]), 0);
+        }
+        pthread_barrier_wait(&phase);
+        /* Blocks in the threads' caches are free for the user: only the kept ones count. */
+        dog_heap_stats_t st;
+        ck_assert_int_eq(dog_heap_stats(h, &st), 0);
+        ck_assert_uint_eq(st.blocks_in_use, THREADS * 64);
+        ck_assert_uint_eq(st.allocs, THREADS * 264);
+        ck_assert_uint_eq(st.frees, THREADS * 200);
+        for (int i = 0; i < THREADS; i++)
+            for (int j = 0; j < 64; j++)
+                REQUIRE(pattern_check(c[i].kept[j], 24 + (size_t)j * 8) == SIZE_MAX,
+                        "kept block %d/%d changed", i, j);
+        dog_heap_destroy(h);            /* the threads' caches of h still hold blocks */
+        dog_heap_t *next = dog_heap_new(&(dog_heap_options_t){ .name = "next" });
+        ck_assert_ptr_nonnull(next);
+        for (int i = 0; i < THREADS; i++)
+            c[i].next = next;
+        pthread_barrier_wait(&phase);
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+        ck_assert_int_eq(dog_heap_stats(next, &st), 0);
+        ck_assert_uint_eq(st.blocks_in_use, THREADS * 24);
+        dog_heap_destroy(next);
+        pthread_barrier_destroy(&phase);
+    }
+    expect_back_to(base, 8u << 20, "after cached rounds");
+}
+END_TEST
+
+/* More live heaps than a thread has cache slots: heaps share slots, the first one a
+ * thread uses keeps it, and the others go to their shards; every block stays right. */
+START_TEST(test_lifecycle_more_heaps_than_cache_slots)
+{
+    enum { HEAPS = 150, PER = 40 };
+    static dog_heap_t *h[HEAPS];
+    static void *p[HEAPS][PER];
+    for (int i = 0; i < HEAPS; i++) {
+        h[i] = dog_heap_new(&(dog_heap_options_t){ .name = "many" });
+        ck_assert_ptr_nonnull(h[i]);
+    }
+    for (int round = 0; round < 4; round++) {
+        for (int j = 0; j < PER; j++)
+            for (int i = 0; i < HEAPS; i++) {
+                size_t size = 8 + (size_t)((i * 13 + j * 7) % 500);
+                p[i][j] = dog_heap_malloc(h[i], size);
+                REQUIRE(p[i][j] != NULL, "heap %d block %d", i, j);
+                REQUIRE(dog_heap_of(p[i][j]) == h[i], "heap %d block %d: wrong heap", i, j);
+                pattern_fill(p[i][j], size);
+            }
+        for (int i = 0; i < HEAPS; i++) {
+            dog_heap_stats_t st;
+            ck_assert_int_eq(dog_heap_stats(h[i], &st), 0);
+            ck_assert_uint_eq(st.blocks_in_use, PER);
+        }
+        for (int j = 0; j < PER; j++)
+            for (int i = 0; i < HEAPS; i++) {
+                size_t size = 8 + (size_t)((i * 13 + j * 7) % 500);
+                REQUIRE(pattern_check(p[i][j], size) == SIZE_MAX, "heap %d block %d changed",
+                        i, j);
+                dog_free(p[i][j]);
+            }
+        for (int i = 0; i < HEAPS; i++) {
+            dog_heap_stats_t st;
+            ck_assert_int_eq(dog_heap_stats(h[i], &st), 0);
+            ck_assert_uint_eq(st.blocks_in_use, 0);
+            ck_assert_uint_eq(st.allocs, st.frees);
+        }
+        if (round == 1) {               /* half of them go; new ones take their slots */
+            for (int i = 0; i < HEAPS; i += 2) {
+                dog_heap_destroy(h[i]);
+                h[i] = dog_heap_new(&(dog_heap_options_t){ .name = "again" });
+                ck_assert_ptr_nonnull(h[i]);
+            }
+        }
+    }
+    for (int i = 0; i < HEAPS; i++)
+        dog_heap_destroy(h[i]);
+}
+END_TEST
+
 Suite *lifecycle_suite(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -377,6 +514,8 @@ Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_lifecycle_512_threads_create_and_destroy_heaps);
     tcase_add_test(tc, test_lifecycle_many_thread_lifetimes_bounded_rss);
     tcase_add_test(tc, test_lifecycle_stats_exact_after_threads_exit);
+    tcase_add_test(tc, test_lifecycle_cached_blocks_counted_then_destroyed);
+    tcase_add_test(tc, test_lifecycle_more_heaps_than_cache_slots);
     suite_add_tcase(s, tc);
     return s;
 }

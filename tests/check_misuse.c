@@ -210,7 +210,15 @@ static void prep_df_aligned_huge(mctx_t *c)
 
 static void prep_df_heap_small(mctx_t *c)
 {
+    /* Explicit heaps have thread caches too (tcache.h). */
     block_with_neighbour(c, dog_heap_new(&(dog_heap_options_t){ .name = "misuse" }), 64);
+    expect(c, "dog_free(%p): invalid pointer: double free (the block is already in a thread "
+           "cache)", c->bad);
+}
+
+static void prep_df_heap_large(mctx_t *c)
+{
+    block_with_neighbour(c, dog_heap_new(&(dog_heap_options_t){ .name = "misuse" }), 32 * KiB);
     expect(c, "dog_free(%p): invalid pointer: double free", c->bad);
 }
 
@@ -297,7 +305,7 @@ static void act_other_cold_twice(mctx_t *c)
 static void prep_cross_heap(mctx_t *c)
 {
     block_with_neighbour(c, dog_heap_new(&(dog_heap_options_t){ .name = "cross" }), 48);
-    expect(c, "dog_free(%p): invalid pointer: double free", c->bad);
+    expect(c, CROSS_CACHED, c->bad);
 }
 
 static void act_heap_owner_then_other(mctx_t *c)
@@ -896,6 +904,7 @@ static const mcase_t cases[] = {
     { "double free: over-aligned small (4 KiB aligned)", prep_df_aligned_small, free_twice, 0 },
     { "double free: over-aligned huge (1 MiB aligned)", prep_df_aligned_huge, free_twice, 0 },
     { "double free: explicit heap, small", prep_df_heap_small, free_twice, 0 },
+    { "double free: explicit heap, large class (32 KiB)", prep_df_heap_large, free_twice, 0 },
     { "double free: explicit heap, huge", prep_df_heap_huge, free_twice, 0 },
     { "double free: owner, then another thread with a cache", prep_cross_owner_other,
       act_owner_then_other_warm, 0 },

@@ -266,17 +266,18 @@ START_TEST(test_misuse_abort_aborts)
 END_TEST
 
 /* A free list that links a live block is corruption found inside the allocator: not safe
- * to go on, so even MISUSE=report aborts. */
+ * to go on, so even MISUSE=report aborts. Blocks of 32 KiB are above the thread caches'
+ * sizes, so the freed block goes on its page's local free list. */
 static void corrupt_list(void *arg)
 {
     (void)arg;
     dog_option_set(DOG_OPTION_MISUSE, DOG_MISUSE_REPORT);
     dog_heap_t *heap = dog_heap_new(NULL);
-    void **p = dog_heap_malloc(heap, 64), *q = dog_heap_malloc(heap, 64);
+    void **p = dog_heap_malloc(heap, 32768), *q = dog_heap_malloc(heap, 32768);
     dog_free(p);
     *p = q;                     /* a write after free: the list now links q, which is live */
-    void *again = dog_heap_malloc(heap, 64);
-    void *bad = dog_heap_malloc(heap, 64);
+    void *again = dog_heap_malloc(heap, 32768);
+    void *bad = dog_heap_malloc(heap, 32768);
     (void)again, (void)bad;
     _exit(0);
 }

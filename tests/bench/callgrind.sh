@@ -7,8 +7,10 @@
 #
 # Runs build/bench/pairs under `valgrind --tool=callgrind` for each allocator (preloaded
 # as in run.sh) and each pattern: same (malloc then free at once), batch (256 mallocs then
-# 256 frees; --batch sets the count, for cross too), cross (one thread mallocs, another
-# frees). The count is the inclusive cost of the calls to malloc and free, taken from
+# 256 frees; --batch sets the count, for cross too), b4096 (batches of 4096), cross (one
+# thread mallocs, another frees); then the same four through the allocator's explicit-heap
+# API (h-same ... h-cross: dog_heap_malloc or mi_heap_malloc on one heap, pairs.c; "-"
+# for an allocator without one). The count is the inclusive cost of the calls to malloc and free, taken from
 # callgrind_annotate's inclusive and self counts of the two non-inlined wrappers in
 # pairs.c, divided by the number of pairs; one-time costs stay out because the program
 # warms up through direct calls first. Deterministic, so one run suffices. Writes
@@ -44,20 +46,23 @@ mkdir -p "$OUT/callgrind"
 
 . "$here/allocators.sh"
 
-# inclusive - self of pair_malloc and of pair_free, summed over every thread.
+# inclusive - self of the wrappers (pair_malloc or pair_heap_malloc, and pair_free),
+# summed over every thread.
 count() {
     local file=$1 incl self
     incl=$(callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$file" 2>/dev/null)
     self=$(callgrind_annotate --inclusive=no --threshold=100 --auto=no "$file" 2>/dev/null)
     { echo "$incl" | sed 's/^/I /'; echo "$self" | sed 's/^/S /'; } | awk '
-        $4 ~ /:pair_(malloc|free)$/ { n = $2; gsub(/,/, "", n); v[$1] += n }
+        $4 ~ /:pair_(heap_)?(malloc|free)$/ { n = $2; gsub(/,/, "", n); v[$1] += n }
         END { print (v["I"] > 0 ? v["I"] - v["S"] : -1) }'
 }
 
 csv=$OUT/callgrind.csv
 echo "pattern,allocator,instructions_per_pair" > "$csv"
-printf '%-10s %8s %8s %8s   (instructions per malloc+free pair of %d bytes, batches of %d)\n' \
-    allocator same batch cross "$size" "$batch"
+modes="same batch b4096 cross h-same h-batch h-b4096 h-cross"
+printf '%-10s' allocator
+for mode in $modes; do printf ' %8s' "$mode"; done
+printf '   (instructions per malloc+free pair of %d bytes, batches of %d)\n' "$size" "$batch"
 status=0
 for a in $allocators; do
     lib=$(preload_of "$a")
@@ -66,11 +71,18 @@ for a in $allocators; do
         continue
     fi
     line=$(printf '%-10s' "$a")
-    for mode in same batch cross; do
+    for mode in $modes; do
         f=$OUT/callgrind/$mode-$a.out
+        arg=${mode/#h-/heap-}
+        b=$batch
+        case $arg in *b4096) arg=${arg%b4096}batch; b=4096 ;; esac
         LD_PRELOAD=$lib valgrind --tool=callgrind --callgrind-out-file="$f" \
-            "$PAIRS" "$mode" "$pairs" "$size" "$batch" > "$OUT/callgrind/$mode-$a.log" 2>&1
+            "$PAIRS" "$arg" "$pairs" "$size" "$b" > "$OUT/callgrind/$mode-$a.log" 2>&1
         rc=$?
+        if [ "$rc" -eq 3 ]; then        # no explicit-heap API
+            line="$line $(printf '%8s' -)"
+            continue
+        fi
         total=$(count "$f")
         if [ "$rc" -ne 0 ] || [ "$total" -lt 0 ]; then
             echo "callgrind.sh: $a $mode failed (exit $rc), see $OUT/callgrind/$mode-$a.log" >&2
