@@ -511,8 +511,9 @@ typedef struct dog_heap_options {
      *  least #DOG_HEAP_LIMIT_MIN (one page). It counts 512 KiB per page held and the
      *  mapped size of each huge block, so give a heap at least a few pages' worth.
      *  Free blocks that other threads' caches hold for the heap (up to 16 KiB per size
-     *  class and thread) keep their pages held; the caller's own cache of the heap is
-     *  given back before a request is refused. dog_heap_set_limit() changes it later.
+     *  class and thread) keep the pages they lie in held, a whole page for as little as
+     *  one cached block, until those threads use the heap again, trim or exit; the
+     *  caller's own cache of the heap is given back before a request is refused. dog_heap_set_limit() changes it later.
      *  @since 0.1 */
     size_t limit;
     /** Called when an allocation would exceed the budget (see #dog_limit_fn), or NULL:

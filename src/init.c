@@ -75,9 +75,6 @@ static void fork_prepare(void)
     /* With dog__heaps_lock skipped, the interrupted code may be linking or unlinking a
      * heap: the walk may miss it, but it reads only memory that stays mapped (meta.c),
      * and no other thread can change the list while the interrupted code holds it. */
-    /* The thread caches' registry first: an exiting thread holds it while its caches of
-     * explicit heaps flush into their shards (tcache.c: tcache_retire). */
-    bool all = dog__tcache_fork_lock();
     fork_lock(&dog__heaps_lock);
     for (dog_heap_t *heap = dog__heaps; heap != NULL; heap = heap->list_next) {
         fork_lock(&heap->grow_lock);
@@ -86,6 +83,11 @@ static void fork_prepare(void)
             fork_lock(&dog__load_relaxed(&heap->shards[i])->lock);
         fork_lock(&heap->huge_lock);
     }
+    /* The thread caches' registry after the heaps: dog_stats_print_all holds
+     * dog__heaps_lock while dog_heap_stats takes the registry lock, and whoever holds
+     * the registry lock (a thread exit flushing an explicit heap's cache) only try-locks
+     * shards, so it never waits for a lock taken above. */
+    bool all = dog__tcache_fork_lock();
     all &= dog__meta_fork_lock();
     all &= dog__pool_fork_lock();
     all &= dog__huge_fork_lock();

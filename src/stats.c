@@ -69,11 +69,17 @@ DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out,
         /* Blocks in thread caches are allocated for the shards, free for the user. */
         size_t blocks, bytes, pushes, refilled, flushed;
         dog__tcache_stats(heap, &blocks, &bytes, &pushes, &refilled, &flushed);
-        size_t pops = refilled + pushes - flushed - blocks;    /* handed out from caches */
-        st.blocks_in_use -= blocks;
-        st.bytes_in_use -= bytes;
-        st.allocs = st.allocs - refilled + pops;
-        st.frees = st.frees - flushed + pushes;
+        /* The shards and the caches are read at different moments, while their threads
+         * go on: each figure is exact when no thread uses the heap, and is kept from
+         * wrapping below zero (or frees above allocs) when threads do. */
+        size_t in = refilled + pushes, out = flushed + blocks;
+        size_t pops = in > out ? in - out : 0;                  /* handed out from caches */
+        st.blocks_in_use = st.blocks_in_use > blocks ? st.blocks_in_use - blocks : 0;
+        st.bytes_in_use = st.bytes_in_use > bytes ? st.bytes_in_use - bytes : 0;
+        st.allocs = st.allocs > refilled ? st.allocs - refilled + pops : pops;
+        st.frees = st.frees > flushed ? st.frees - flushed + pushes : pushes;
+        if (st.frees > st.allocs)
+            st.frees = st.allocs;
     }
     dog__heap_publish(heap, NULL);
 

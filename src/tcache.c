@@ -9,7 +9,12 @@
 
 DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 DOG_TLS const dog_heap_t *dog__tl_heap = DOG_TL_HEAP_NONE;
-DOG_TLS dog_tcache_t *dog__tl_heap_tc;
+/* What dog__tl_heap_tc is while dog__tl_heap is DOG_TL_HEAP_NONE: a cache that is dead,
+ * so that dog_heap_malloc's fast path turns away a bogus handle equal to
+ * DOG_TL_HEAP_NONE without reading through NULL (the slow path reports it). No bin is
+ * ever read: the fast path tests xdead first. */
+static dog_tcache_t tcache_none = { .xdead = 1 };
+DOG_TLS dog_tcache_t *dog__tl_heap_tc = &tcache_none;
 static DOG_TLS uint8_t tc_dead;         /* this thread's caches are gone: make no more */
 static DOG_TLS uint8_t tc_keyed;        /* the pthread key is set: its destructor runs */
 
@@ -93,7 +98,7 @@ static void tcache_forget(const dog_tcache_t *tc)
 {
     if (dog__tl_heap_tc == tc) {
         dog__tl_heap = DOG_TL_HEAP_NONE;
-        dog__tl_heap_tc = NULL;
+        dog__tl_heap_tc = &tcache_none;
     }
 }
 

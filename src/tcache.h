@@ -89,7 +89,7 @@ typedef struct dog_tcache {
 /* The thread's caches by slot; NULL where it has none. */
 extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 /* The heap whose cache this thread found last, and that cache (at first, and when the
- * cache goes, DOG_TL_HEAP_NONE, which no argument can be, and NULL):
+ * cache goes, DOG_TL_HEAP_NONE, which no live heap can be, and a dead dummy cache):
  * dog_heap_malloc's test of its heap argument and its cache in one compare, with no
  * read of the heap (alloc.c). The cache stays readable until this thread frees it, and
  * it clears both first; a destroy of the heap marks the cache dead. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* check_fork.c: fork() from a signal handler that interrupts dog_malloc and dog_free, and
- * fork() while another thread gives an address-map leaf back.
+ * fork() while another thread gives an address-map leaf back, and fork() while another
+ * thread prints every heap's statistics.
  *
  * A profiling timer delivers SIGPROF every millisecond of CPU time while the test thread
  * frees and allocates blocks of random sizes (thread cache, shards, huge blocks), so
@@ -198,6 +199,55 @@ START_TEST(test_fork_while_map_leaf_purged)
 }
 END_TEST
 
+/* fork() while another thread prints every heap's statistics: the printer holds the heap
+ * list's lock and takes the thread caches' registry lock inside it, so fork's handler
+ * must take them in the same order (it once took the registry first, and both spun
+ * forever). Explicit heaps with thread caches make every dog_heap_stats visit the
+ * registry. */
+static atomic_int printer_stop;
+
+static void *stats_printer(void *arg)
+{
+    FILE *devnull = arg;
+    while (!atomic_load(&printer_stop))
+        dog_stats_print_all(devnull);
+    return NULL;
+}
+
+START_TEST(test_fork_while_stats_print_all)
+{
+    enum { HEAPS = 8 };
+    dog_heap_t *heaps[HEAPS];
+    for (int i = 0; i < HEAPS; i++) {
+        heaps[i] = dog_heap_new(NULL);
+        ck_assert_ptr_nonnull(heaps[i]);
+        dog_free(dog_heap_malloc(heaps[i], 64));     /* a thread cache of the heap */
+    }
+    FILE *devnull = fopen("/dev/null", "w");
+    ck_assert_ptr_nonnull(devnull);
+    atomic_store(&printer_stop, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, stats_printer, devnull), 0);
+    int rounds = (int)test_scaled(2000), failed = 0;
+    for (int i = 0; i < rounds && failed == 0; i++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            void *p = dog_heap_malloc(heaps[i % HEAPS], 100);
+            _exit(p != NULL ? 0 : 1);
+        }
+        if (!reap_child_within(pid, 5000))
+            failed = i + 1;
+    }
+    atomic_store(&printer_stop, 1);
+    pthread_join(t, NULL);
+    fclose(devnull);
+    ck_assert_msg(failed == 0, "child %d of %d failed or hung", failed, rounds);
+    for (int i = 0; i < HEAPS; i++)
+        dog_heap_destroy(heaps[i]);
+}
+END_TEST
+
 Suite *fork_suite(void)
 {
     Suite *s = suite_create("fork");
@@ -208,6 +258,10 @@ Suite *fork_suite(void)
     tc = tcase_create("map");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_fork_while_map_leaf_purged);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("stats");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_fork_while_stats_print_all);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -406,6 +406,54 @@ START_TEST(test_sdk_contains_threads)
 }
 END_TEST
 
+/* Statistics read while another thread allocates and frees through its cache of the heap:
+ * the shards and the caches are read at different moments, and the figures once wrapped
+ * below zero (a blocks_in_use near 2^64, frees above allocs). They must stay within what
+ * the worker can hold. */
+typedef struct churn_arg {
+    dog_heap_t *heap;
+    atomic_int stop;
+} churn_arg_t;
+
+static void *churn_worker(void *argp)
+{
+    churn_arg_t *a = argp;
+    enum { BATCH = 1000 };
+    static void *blocks[BATCH];
+    while (!atomic_load(&a->stop)) {
+        for (int i = 0; i < BATCH; i++)
+            blocks[i] = dog_heap_malloc(a->heap, 32);
+        for (int i = 0; i < BATCH; i++)
+            dog_free(blocks[i]);
+    }
+    return NULL;
+}
+
+START_TEST(test_sdk_stats_under_churn)
+{
+    churn_arg_t a = { .heap = heap_new("churn", 0) };
+    atomic_init(&a.stop, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, churn_worker, &a), 0);
+    size_t readings = test_scaled(100000), bad = 0, worst = 0;
+    for (size_t i = 0; i < readings; i++) {
+        dog_heap_stats_t st = stats_of(a.heap);
+        if (st.blocks_in_use > 2000 || st.bytes_in_use > 2000 * 32 || st.frees > st.allocs) {
+            bad++;
+            worst = st.blocks_in_use;
+        }
+    }
+    atomic_store(&a.stop, 1);
+    pthread_join(t, NULL);
+    ck_assert_msg(bad == 0, "%zu of %zu readings out of range (blocks_in_use %zu)", bad,
+                  readings, worst);
+    dog_heap_stats_t st = stats_of(a.heap);
+    ck_assert_uint_eq(st.blocks_in_use, 0);     /* exact once the worker is gone */
+    ck_assert_uint_eq(st.allocs, st.frees);
+    dog_heap_destroy(a.heap);
+}
+END_TEST
+
 /* --- Budgets: the minimum, dog_heap_set_limit --- */
 
 START_TEST(test_sdk_limit_minimum)
@@ -1003,6 +1051,7 @@ Suite *heap_sdk_suite(void)
     tcase_add_test(threads, test_sdk_contains_threads);
     tcase_add_test(threads, test_sdk_on_limit_threads);
     tcase_add_test(threads, test_sdk_print_all_threads);
+    tcase_add_test(threads, test_sdk_stats_under_churn);
     suite_add_tcase(s, threads);
     return s;
 }

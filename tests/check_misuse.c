@@ -838,6 +838,15 @@ static void prep_heap_wild(mctx_t *c, int which)
     expect(c, "%s(%p): " NOT_LIVE_HEAP, heap_funcs[which], c->bad);
 }
 
+static void prep_heap_tiny(mctx_t *c, int which)
+{
+    /* (dog_heap_t *)1, which is what a thread that has no heap cache remembers as its
+     * last heap (tcache.h): still reported, never dereferenced */
+    prep_heap_common(c);
+    c->bad = (void *)(uintptr_t)1;
+    expect(c, "%s(%p): " NOT_LIVE_HEAP, heap_funcs[which], c->bad);
+}
+
 static void prep_heap_null(mctx_t *c, int which)
 {
     (void)which;
@@ -872,6 +881,7 @@ HEAP_CASES(dead_later)
 HEAP_CASES(junk)
 HEAP_CASES(block)
 HEAP_CASES(wild)
+HEAP_CASES(tiny)
 HEAP_CASES(null)
 HEAP_ACTS(0)
 HEAP_ACTS(1)
@@ -975,6 +985,7 @@ static const mcase_t cases[] = {
     HEAP_ROWS(junk, 0),
     HEAP_ROWS(block, 0),
     HEAP_ROWS(wild, 0),
+    HEAP_ROWS(tiny, 0),
     HEAP_ROWS(null, QUIET),
     { "heap: dog_heap_destroy(dog_default)", prep_destroy_default, act_heap_0_4, 0 },
 };
