@@ -595,6 +595,33 @@ DOG_API int dog_heap_set_limit(dog_heap_t *heap, size_t limit);
 DOG_API void dog_heap_destroy(dog_heap_t *heap);
 
 /**
+ * Free every block of @p heap at once and keep the heap: its name, budget, budget
+ * handler and handle stay, and it is ready for new allocations at once.
+ *
+ * Takes time proportional to the heap's pages, not its blocks: no block is visited.
+ * Each of the heap's shards keeps the first page of up to 8 size classes in use, empty
+ * and still mapped (a loop that fills the heap and resets it reuses them); the other
+ * pages go back to the reuse pool and huge blocks to the huge cache or the OS, so
+ * `bytes_mapped` falls and the budget is free again. In dog_heap_stats() afterwards
+ * `bytes_in_use`, `blocks_in_use`, `allocs` and `frees` start again from zero, and
+ * `peak_bytes_in_use` keeps the heap's high-water mark.
+ *
+ * Thread-safety: callable from any thread, once the program has stopped using the
+ * heap's blocks and no other thread allocates from or frees into @p heap during the call
+ * (the same contract as dog_heap_destroy()). No other thread needs to cooperate: the
+ * thread caches that other threads keep for the heap are recognised as stale and
+ * replaced on their next use, whether those threads are still running or exit later.
+ * Ownership: every pointer the heap handed out before the call is dangling; freeing one
+ * afterwards is a misuse (it may abort as a double free, or free a new block that now
+ * lies at that address).
+ * @param heap  a heap from dog_heap_new(), or NULL (no-op). Resetting #dog_default
+ *              aborts with a message (its blocks include the C library's); a destroyed
+ *              heap is reported as a dead handle.
+ * @since 0.2
+ */
+DOG_API void dog_heap_reset(dog_heap_t *heap);
+
+/**
  * Allocate @p size bytes from @p heap.
  *
  * The block belongs to @p heap: free it with dog_free() from any thread, or let

@@ -15,6 +15,7 @@
 extern DOG_HIDDEN DOG_TLS unsigned dog__tl_shard;     /* for dog_default */
 extern DOG_HIDDEN DOG_TLS unsigned dog__tl_xshard;    /* for explicit heaps */
 dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap);
+uint64_t dog__shard_token_new(void);
 
 /* heap.c */
 void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size);

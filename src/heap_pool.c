@@ -25,6 +25,13 @@ void dog__init(void);
 static _Atomic unsigned shard_max;     /* 4 per CPU, set once by the first shard_grow */
 static _Atomic uint64_t shard_tokens = 2;   /* the next shard's token (types.h) */
 
+/* A token no shard has had (types.h): for a new shard, and for a shard that
+ * dog_heap_reset empties, so that no cache of the shard's past finds its pages. */
+uint64_t dog__shard_token_new(void)
+{
+    return dog__fetch_add_relaxed(&shard_tokens, 1);
+}
+
 static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
 {
     dog_shard_t *shard = dog__meta_alloc(sizeof *shard);
@@ -32,7 +39,7 @@ static dog_shard_t *shard_new(dog_heap_t *heap, unsigned index)
         return NULL;
     shard->index = index;
     shard->heap = heap;
-    shard->token = dog__fetch_add_relaxed(&shard_tokens, 1);
+    shard->token = dog__shard_token_new();
     for (size_t w = 0; w <= DOG_DIRECT_WSIZE_MAX; w++)
         shard->pages_direct[w] = &dog__page_empty;
     return shard;

@@ -685,15 +685,21 @@ size_t dog__huge_good_size(size_t size)
     return mapping_size(size, DOG_WORD_SIZE) - user_offset(DOG_WORD_SIZE);
 }
 
-/* dog_heap_destroy: every huge block of heap goes to the cache or back to the OS. */
-void dog__huge_destroy_all(dog_heap_t *heap)
+/* dog_heap_destroy and dog_heap_reset: every huge block of heap goes to the cache or back
+ * to the OS, and the heap's huge counts start again from zero (its budget no longer
+ * holds their mappings). */
+void dog__huge_free_all(dog_heap_t *heap)
 {
     dog__lock_acquire(&heap->huge_lock);
     dog_huge_t *h = heap->huge_first;
     heap->huge_first = NULL;
+    heap->huge_blocks = 0;
+    __atomic_store_n(&heap->huge_bytes, 0, __ATOMIC_RELAXED);
+    heap->huge_allocs = heap->huge_frees = 0;
     dog__lock_release(&heap->huge_lock);
     while (h != NULL) {
         dog_huge_t *next = h->next;
+        dog__fetch_sub_relaxed(&heap->xmapped, h->map_size);
         dog__track_ref_shown(&h->ptr);
         dog__track_free(h->ptr, h->usable);     /* freed for a memory checker, all at once */
         dog__store_relaxed(&h->xstate, DOG_HUGE_FREE);

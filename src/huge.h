@@ -31,7 +31,7 @@ void dog__huge_free(dog_huge_t *huge);
 void *dog__huge_resize(dog_huge_t *huge, size_t size);
 void *dog__huge_expand(dog_huge_t *huge, size_t size);
 size_t dog__huge_good_size(size_t size);
-void dog__huge_destroy_all(dog_heap_t *heap);
+void dog__huge_free_all(dog_heap_t *heap);
 void dog__huge_trim(void);
 size_t dog__huge_cache_bytes(void);
 bool dog__huge_fork_lock(void);

@@ -449,18 +449,21 @@ static void tcache_retire_all(void *arg)
     }
 }
 
-/* dog_heap_destroy(heap), before it frees a page: every cache of heap is dead. The
- * caller's own is freed at once; the other threads free theirs when they next need the
- * slot, trim or exit. */
-void dog__tcache_heap_dead(dog_heap_t *heap)
+/* dog_heap_destroy(heap) and dog_heap_reset(heap), before they free a page: every cache
+ * of heap made while its tc_id was id is dead, and the statistics of caches start again
+ * from zero. The caller's own is freed at once; the other threads free theirs when they
+ * next need the slot, trim or exit. A reset has given the heap a new tc_id already, so
+ * the threads' next calls make new caches (tcache_miss). */
+void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 {
     dog_tcache_t *mine = dog__tcs[heap->tc_slot];
     dog__lock_acquire(&registry_lock);
     for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next)
-        if (tc->heap_id == heap->tc_id)
+        if (tc->heap_id == id)
             dog__store_release(&tc->xdead, 1);
+    heap->tc_retired_pushes = heap->tc_retired_refilled = heap->tc_retired_flushed = 0;
     dog__lock_release(&registry_lock);
-    if (mine != NULL && mine->heap_id == heap->tc_id) {
+    if (mine != NULL && mine->heap_id == id) {
         dog__tcs[heap->tc_slot] = NULL;
         tcache_drop(mine);
     }

@@ -110,7 +110,7 @@ void dog__tcache_flush_heap(const dog_heap_t *heap);
 DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
-void dog__tcache_heap_dead(dog_heap_t *heap);
+void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id);
 void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes, size_t *pushes,
                        size_t *refilled, size_t *flushed);
 bool dog__tcache_fork_lock(void);
@@ -164,7 +164,7 @@ static DOG_INLINE void dog__tcache_remember(const dog_heap_t *heap, dog_tcache_t
     dog__tl_heap_tc = tc;
 }
 
-/* Has tc's heap been destroyed (dog__tcache_heap_dead)? */
+/* Has tc's heap been destroyed or reset (dog__tcache_heap_dead)? */
 static DOG_INLINE bool dog__tcache_dead(const dog_tcache_t *tc)
 {
     return dog__load_relaxed(&tc->xdead) != 0;

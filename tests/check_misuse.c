@@ -765,12 +765,16 @@ static void heap_call(mctx_t *c, int which, int always)
     case 7:
         check(dog_heap_name(h) == NULL && errno == EINVAL, 67);
         break;
+    case 8:
+        dog_heap_reset(h);
+        break;
     }
 }
 
 static const char *const heap_funcs[] = {
     "dog_heap_malloc", "dog_heap_calloc", "dog_heap_aligned_alloc", "dog_heap_realloc",
     "dog_heap_destroy", "dog_heap_stats", "dog_heap_stats_print", "dog_heap_name",
+    "dog_heap_reset",
 };
 
 static void prep_heap_common(mctx_t *c)
@@ -863,7 +867,8 @@ static void prep_heap_null(mctx_t *c, int which)
     static void prep_heap_##kind##_4(mctx_t *c) { prep_heap_##kind(c, 4); }                \
     static void prep_heap_##kind##_5(mctx_t *c) { prep_heap_##kind(c, 5); }                \
     static void prep_heap_##kind##_6(mctx_t *c) { prep_heap_##kind(c, 6); }                \
-    static void prep_heap_##kind##_7(mctx_t *c) { prep_heap_##kind(c, 7); }
+    static void prep_heap_##kind##_7(mctx_t *c) { prep_heap_##kind(c, 7); }              \
+    static void prep_heap_##kind##_8(mctx_t *c) { prep_heap_##kind(c, 8); }
 
 /* One act per heap function; always: a QUIET case, whose results hold under both policies. */
 #define HEAP_ACTS(always)                                                                    \
@@ -874,7 +879,8 @@ static void prep_heap_null(mctx_t *c, int which)
     static void act_heap_##always##_4(mctx_t *c) { heap_call(c, 4, always); }              \
     static void act_heap_##always##_5(mctx_t *c) { heap_call(c, 5, always); }              \
     static void act_heap_##always##_6(mctx_t *c) { heap_call(c, 6, always); }              \
-    static void act_heap_##always##_7(mctx_t *c) { heap_call(c, 7, always); }
+    static void act_heap_##always##_7(mctx_t *c) { heap_call(c, 7, always); }              \
+    static void act_heap_##always##_8(mctx_t *c) { heap_call(c, 8, always); }
 
 HEAP_CASES(dead)
 HEAP_CASES(dead_later)
@@ -893,6 +899,13 @@ static void prep_destroy_default(mctx_t *c)
     expect(c, "dog_heap_destroy(dog_default): the default heap cannot be destroyed");
 }
 
+static void prep_reset_default(mctx_t *c)
+{
+    prep_heap_common(c);
+    c->bad = dog_default;
+    expect(c, "dog_heap_reset(dog_default): the default heap cannot be reset");
+}
+
 #define HEAP_ROW(kind, n, name, flags) { "heap " #kind ": " name, prep_heap_##kind##_##n,     \
                                          (flags) ? act_heap_1_##n : act_heap_0_##n, (flags) }
 #define HEAP_ROWS(kind, flags)                                                               \
@@ -900,7 +913,8 @@ static void prep_destroy_default(mctx_t *c)
     HEAP_ROW(kind, 2, "dog_heap_aligned_alloc", flags),                                      \
     HEAP_ROW(kind, 3, "dog_heap_realloc", flags), HEAP_ROW(kind, 4, "dog_heap_destroy", flags), \
     HEAP_ROW(kind, 5, "dog_heap_stats", flags),                                              \
-    HEAP_ROW(kind, 6, "dog_heap_stats_print", flags), HEAP_ROW(kind, 7, "dog_heap_name", flags)
+    HEAP_ROW(kind, 6, "dog_heap_stats_print", flags), HEAP_ROW(kind, 7, "dog_heap_name", flags), \
+    HEAP_ROW(kind, 8, "dog_heap_reset", flags)
 
 /* --- The table --------------------------------------------------------------------- */
 
@@ -988,6 +1002,7 @@ static const mcase_t cases[] = {
     HEAP_ROWS(tiny, 0),
     HEAP_ROWS(null, QUIET),
     { "heap: dog_heap_destroy(dog_default)", prep_destroy_default, act_heap_0_4, 0 },
+    { "heap: dog_heap_reset(dog_default)", prep_reset_default, act_heap_0_8, 0 },
 };
 #define N_CASES ((int)(sizeof cases / sizeof *cases))
 

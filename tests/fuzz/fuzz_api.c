@@ -6,8 +6,8 @@
  * (fuzz.h reads them; a short input just ends the program). It works on 64 slots of
  * blocks and up to 4 explicit heaps, and exercises every allocation entry point, frees,
  * sized frees, realloc across classes and into huge blocks (in place, moving, into
- * another heap), usable sizes, heap_of, heap budgets, heap destroy with blocks still
- * live, stats, trim, and frees made by another thread (the remote path). Every live
+ * another heap), usable sizes, heap_of, heap budgets, heap reset and destroy with blocks
+ * still live, stats, trim, and frees made by another thread (the remote path). Every live
  * block holds a pattern over its whole usable size, verified before it is freed or
  * resized and at the end, so a block handed out twice, overlapping another, or losing
  * its contents shows up; stats must match the slots exactly. Any mismatch aborts, which
@@ -170,6 +170,25 @@ static void heap_destroy(int h)
         }
     dog_heap_destroy(heaps[h]);
     heaps[h] = NULL;
+}
+
+static void heap_check_stats(int h);
+
+/* dog_heap_reset: the heap stays, with nothing in use and its budget kept. */
+static void heap_reset(int h)
+{
+    for (int i = 0; i < SLOTS; i++)
+        if (slots[i].p != NULL && slots[i].heap == h) {
+            slot_verify(&slots[i]);         /* what the reset frees was still intact */
+            slot_drop(&slots[i]);
+        }
+    dog_heap_reset(heaps[h]);
+    heap_check_stats(h);                    /* no slot of h: nothing in use */
+    dog_heap_stats_t st;
+    if (dog_heap_stats(heaps[h], &st) != 0 || st.allocs != 0 || st.frees != 0 ||
+        st.limit != heap_limit[h])
+        fuzz_fail("heap %d after reset: %zu allocs, %zu frees, limit %zu", h, st.allocs,
+                  st.frees, st.limit);
 }
 
 /* The stats of heap h (or dog_default) against the slots: exact, single-threaded. */
@@ -340,8 +359,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 11: {
             int h = (int)((op >> 4) % HEAPS);
-            if (heaps[h] != NULL)
-                heap_destroy(h);
+            if (heaps[h] != NULL) {
+                if (op >> 6)
+                    heap_reset(h);
+                else
+                    heap_destroy(h);
+            }
             break;
         }
         case 12: {

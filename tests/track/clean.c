@@ -2,8 +2,8 @@
 /* clean.c: correct use of every allocation path, under memcheck (0 errors, nothing lost)
  * and ASan (no report): small and huge blocks, calloc, realloc that grows and shrinks in
  * place and by moving, aligned blocks, the usable size's slack, blocks freed by another
- * thread, enough blocks to fill and flush thread caches, a heap destroyed with blocks
- * still live, dog_trim. */
+ * thread, enough blocks to fill and flush thread caches, a heap reset and then destroyed
+ * with blocks still live, dog_trim. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +97,20 @@ int main(void)
     }
     char *big = dog_heap_malloc(h, 1 << 20);
     check(big != NULL, "heap huge");
+    big[0] = 1;
+    /* Reset with its blocks live, then used again: its warm pages hand blocks out anew. */
+    dog_heap_reset(h);
+    for (int i = 0; i < 500; i++) {
+        char *p = dog_heap_malloc(h, 16 + (size_t)i);
+        check(p != NULL, "heap_malloc after reset");
+        memset(p, 2, 16 + (size_t)i);
+        if (p[i % 16] != 2)
+            return EXIT_FAILURE;
+        if (i % 2 == 0)
+            dog_free(p);
+    }
+    big = dog_heap_malloc(h, 1 << 20);
+    check(big != NULL, "heap huge after reset");
     big[0] = 1;
     dog_heap_destroy(h);
 

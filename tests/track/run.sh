@@ -69,7 +69,7 @@ if [ -n "$VG_DIR" ]; then
     command -v valgrind >/dev/null || { echo "run.sh: valgrind not installed" >&2; exit 2; }
     VG_DIR=$(cd "$VG_DIR" && pwd)
     OVR=$VG_DIR/libdogmalloc-override.so
-    for p in leak read_after_free overflow uninit heap_destroy clean; do
+    for p in leak read_after_free overflow uninit heap_destroy heap_reset clean; do
         build "$VG_DIR" $p || { bad "build $p" "compile failed" ""; continue; }
     done
     $CC -std=gnu11 -O1 -g -gdwarf-4 -Wall -Wextra -o "$VG_DIR/track/malloc_leak" "$SRC/malloc_leak.c" ||
@@ -95,6 +95,10 @@ if [ -n "$VG_DIR" ]; then
     expect "$T/heap_destroy.vg" "memcheck: write after dog_heap_destroy" \
         "Invalid write of size 1" "10 bytes inside a block of size 100 free'd" \
         "dog_heap_destroy" "heap_destroy.c:18"
+    $VG "$T/heap_reset" > "$T/heap_reset.vg" 2>&1
+    expect "$T/heap_reset.vg" "memcheck: write after dog_heap_reset" \
+        "Invalid write of size 1" "10 bytes inside a block of size 100 free'd" \
+        "dog_heap_reset" "heap_reset.c:18"
     LD_PRELOAD=$OVR $VG --soname-synonyms=somalloc=NONE "$T/malloc_leak" > "$T/malloc_leak.vg" 2>&1
     if expect "$T/malloc_leak.vg" "memcheck + override: leak of malloc(100)" \
            "100 bytes in 1 blocks are definitely lost"; then
@@ -141,7 +145,7 @@ fi
 
 if [ -n "$ASAN_DIR" ]; then
     ASAN_DIR=$(cd "$ASAN_DIR" && pwd)
-    for p in leak read_after_free overflow heap_destroy clean; do
+    for p in leak read_after_free overflow heap_destroy heap_reset clean; do
         build "$ASAN_DIR" $p -fsanitize=address -fno-omit-frame-pointer ||
             { bad "build $p (ASan)" "compile failed" ""; continue; }
     done
@@ -155,6 +159,7 @@ if [ -n "$ASAN_DIR" ]; then
     asan_case "ASan: read after dog_free" read_after_free READ read_after_free.c:16
     asan_case "ASan: write past a 16-byte block" overflow WRITE overflow.c:15
     asan_case "ASan: write after dog_heap_destroy" heap_destroy WRITE heap_destroy.c:18
+    asan_case "ASan: write after dog_heap_reset" heap_reset WRITE heap_reset.c:18
     ASAN_OPTIONS=detect_leaks=1 "$T/clean" > "$T/clean.asan" 2>&1
     if [ $? -eq 0 ] && ! grep -q AddressSanitizer "$T/clean.asan"; then
         ok "ASan: clean.c, no report"
