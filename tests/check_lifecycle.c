@@ -452,8 +452,6 @@ START_TEST(test_lifecycle_cached_blocks_counted_then_destroyed)
 }
 END_TEST
 
-/* More live heaps than a thread has cache slots: heaps share slots, the first one a
- * thread uses keeps it, and the others go to their shards; every block stays right. */
 /* A thread whose cache of a heap holds blocks, and whose last heap it was, calls
  * dog_heap_malloc on it after another thread destroyed it: the call must report the dead
  * heap, not hand out a block of the freed pages from the cache (the destroy empties the
@@ -466,11 +464,7 @@ typedef struct dead_cache {
 static void *dead_cache_user(void *arg)
 {
     dead_cache_t *d = arg;
-    void *p[40];
-    for (int i = 0; i < 40; i++)
-        p[i] = dog_heap_malloc(d->heap, 48);
-    for (int i = 0; i < 40; i++)
-        dog_free(p[i]);                     /* into this thread's cache of the heap */
+    fill_heap_cache(d->heap, 48);
     pthread_barrier_wait(&d->step);         /* the other thread destroys the heap */
     pthread_barrier_wait(&d->step);
     void *volatile q = dog_heap_malloc(d->heap, 48);
@@ -501,6 +495,8 @@ START_TEST(test_lifecycle_destroyed_heap_in_a_cache_is_reported)
 }
 END_TEST
 
+/* More live heaps than a thread has cache slots: heaps share slots, the first one a
+ * thread uses keeps it, and the others go to their shards; every block stays right. */
 START_TEST(test_lifecycle_more_heaps_than_cache_slots)
 {
     enum { HEAPS = 150, PER = 40 };

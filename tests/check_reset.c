@@ -328,119 +328,103 @@ START_TEST(test_reset_races_thread_exit)
 }
 END_TEST
 
-/* A thread whose cache of the heap died in a reset, and that has not allocated from the
- * heap since, frees blocks that another thread allocated after the reset from the same
- * shard: they must go back to the heap, not into the dead cache (the reset renames the
- * shard for caches). */
-typedef struct stale_arg {
+/* A thread fills its cache of a fresh heap (its last heap, too); the main thread resets
+ * the heap and allocates STALE_MINE blocks; then the thread, whose cache died in the
+ * reset and which has not used the heap since, frees STALE_THEIRS of those blocks
+ * (frees) or allocates STALE_THEIRS blocks of its own. The blocks all come from the
+ * heap's one shard, whose pages the dead cache knew. */
+enum { STALE_MINE = 64, STALE_THEIRS = 32 };
+
+typedef struct stale_run {
     dog_heap_t *heap;
-    pthread_barrier_t *step;
-    void *volatile *hand;
-} stale_arg_t;
+    pthread_barrier_t step;
+    bool frees;
+    void *mine[STALE_MINE];
+    void *theirs[STALE_THEIRS];
+} stale_run_t;
 
 static void *stale_worker(void *argp)
 {
-    stale_arg_t *a = argp;
-    for (int i = 0; i < 50; i++)        /* a cache of the heap, with a home shard */
-        dog_free(dog_heap_malloc(a->heap, 48));
-    pthread_barrier_wait(a->step);      /* the main thread resets and allocates */
-    pthread_barrier_wait(a->step);
-    for (int i = 0; i < 32; i++)
-        dog_free(a->hand[i]);
-    pthread_barrier_wait(a->step);
+    stale_run_t *r = argp;
+    fill_heap_cache(r->heap, 48);
+    pthread_barrier_wait(&r->step);     /* the main thread resets and allocates */
+    pthread_barrier_wait(&r->step);
+    for (int i = 0; i < STALE_THEIRS; i++) {
+        if (r->frees)
+            dog_free(r->mine[i]);
+        else
+            r->theirs[i] = dog_heap_malloc(r->heap, 48);
+    }
     return NULL;
 }
 
+static stale_run_t *stale_run(const char *name, bool frees)
+{
+    static stale_run_t r;
+    memset(&r, 0, sizeof r);
+    r.heap = dog_heap_new(&(dog_heap_options_t){ .name = name });
+    ck_assert_ptr_nonnull(r.heap);
+    r.frees = frees;
+    pthread_barrier_init(&r.step, NULL, 2);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, stale_worker, &r), 0);
+    pthread_barrier_wait(&r.step);
+    dog_heap_reset(r.heap);
+    for (int i = 0; i < STALE_MINE; i++) {
+        r.mine[i] = dog_heap_malloc(r.heap, 48);
+        ck_assert_ptr_nonnull(r.mine[i]);
+    }
+    pthread_barrier_wait(&r.step);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&r.step);
+    return &r;
+}
+
+/* Its frees go back to the heap, not into the dead cache (the reset renames the shard for
+ * caches), and none of those blocks is handed out twice afterwards. */
 START_TEST(test_reset_stale_cache_frees)
 {
-    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "stale" });
-    ck_assert_ptr_nonnull(h);
-    pthread_barrier_t step;
-    pthread_barrier_init(&step, NULL, 2);
-    static void *volatile hand[32];
-    stale_arg_t a = { .heap = h, .step = &step, .hand = hand };
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, stale_worker, &a), 0);
-    pthread_barrier_wait(&step);
-    dog_heap_reset(h);
-    for (int i = 0; i < 32; i++) {
-        hand[i] = dog_heap_malloc(h, 48);
-        ck_assert_ptr_nonnull(hand[i]);
-    }
-    pthread_barrier_wait(&step);
-    pthread_barrier_wait(&step);        /* the worker freed them all */
-    dog_heap_stats_t st = test_heap_stats(h);
-    ck_assert_uint_eq(st.blocks_in_use, 0);
-    ck_assert_uint_eq(st.frees, 32);
-    /* and none is handed out twice: 64 live blocks, all distinct */
-    void *p[64];
-    for (int i = 0; i < 64; i++) {
-        p[i] = dog_heap_malloc(h, 48);
+    stale_run_t *r = stale_run("stale", true);
+    dog_heap_stats_t st = test_heap_stats(r->heap);
+    ck_assert_uint_eq(st.blocks_in_use, STALE_MINE - STALE_THEIRS);
+    ck_assert_uint_eq(st.frees, STALE_THEIRS);
+    void *p[STALE_MINE];
+    for (int i = 0; i < STALE_MINE; i++) {
+        p[i] = dog_heap_malloc(r->heap, 48);
         ck_assert_ptr_nonnull(p[i]);
         for (int j = 0; j < i; j++)
             ck_assert_ptr_ne(p[i], p[j]);
+        for (int j = STALE_THEIRS; j < STALE_MINE; j++)
+            ck_assert_ptr_ne(p[i], r->mine[j]);
     }
-    pthread_join(t, NULL);
-    pthread_barrier_destroy(&step);
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < STALE_MINE; i++)
         dog_free(p[i]);
-    ck_assert_uint_eq(test_heap_stats(h).blocks_in_use, 0);
-    dog_heap_destroy(h);
+    for (int i = STALE_THEIRS; i < STALE_MINE; i++)
+        dog_free(r->mine[i]);
+    ck_assert_uint_eq(test_heap_stats(r->heap).blocks_in_use, 0);
+    dog_heap_destroy(r->heap);
 }
 END_TEST
 
-/* A thread whose cache of the heap held blocks when another thread reset it allocates
- * from the heap again: it gets blocks of the new generation, never one that the cache held
- * from before (the reset empties the cache), so no block is handed out twice. */
-static void *stale_mallocs(void *argp)
-{
-    stale_arg_t *a = argp;
-    void *p[40];
-    for (int i = 0; i < 40; i++)
-        p[i] = dog_heap_malloc(a->heap, 48);
-    for (int i = 0; i < 40; i++)
-        dog_free(p[i]);                     /* into this thread's cache of the heap */
-    pthread_barrier_wait(a->step);          /* the main thread resets and allocates */
-    pthread_barrier_wait(a->step);
-    for (int i = 0; i < 32; i++)
-        a->hand[i] = dog_heap_malloc(a->heap, 48);
-    return NULL;
-}
-
+/* Its mallocs get blocks of the new generation, never one that its cache held from before
+ * the reset (the reset empties the cache), so no block is handed out twice. */
 START_TEST(test_reset_stale_cache_mallocs)
 {
-    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "stale-malloc" });
-    ck_assert_ptr_nonnull(h);
-    pthread_barrier_t step;
-    pthread_barrier_init(&step, NULL, 2);
-    static void *volatile theirs[32];
-    stale_arg_t a = { .heap = h, .step = &step, .hand = theirs };
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, stale_mallocs, &a), 0);
-    pthread_barrier_wait(&step);
-    dog_heap_reset(h);
-    void *mine[64];
-    for (int i = 0; i < 64; i++) {
-        mine[i] = dog_heap_malloc(h, 48);
-        ck_assert_ptr_nonnull(mine[i]);
-    }
-    pthread_barrier_wait(&step);
-    pthread_join(t, NULL);
-    pthread_barrier_destroy(&step);
-    for (int i = 0; i < 32; i++) {
-        ck_assert_ptr_nonnull(theirs[i]);
-        for (int j = 0; j < 64; j++)
-            ck_assert_ptr_ne(theirs[i], mine[j]);
+    stale_run_t *r = stale_run("stale-malloc", false);
+    for (int i = 0; i < STALE_THEIRS; i++) {
+        ck_assert_ptr_nonnull(r->theirs[i]);
+        for (int j = 0; j < STALE_MINE; j++)
+            ck_assert_ptr_ne(r->theirs[i], r->mine[j]);
         for (int j = 0; j < i; j++)
-            ck_assert_ptr_ne(theirs[i], theirs[j]);
+            ck_assert_ptr_ne(r->theirs[i], r->theirs[j]);
     }
-    ck_assert_uint_eq(test_heap_stats(h).blocks_in_use, 96);
-    for (int i = 0; i < 32; i++)
-        dog_free(theirs[i]);
-    for (int i = 0; i < 64; i++)
-        dog_free(mine[i]);
-    ck_assert_uint_eq(test_heap_stats(h).blocks_in_use, 0);
-    dog_heap_destroy(h);
+    ck_assert_uint_eq(test_heap_stats(r->heap).blocks_in_use, STALE_MINE + STALE_THEIRS);
+    for (int i = 0; i < STALE_THEIRS; i++)
+        dog_free(r->theirs[i]);
+    for (int i = 0; i < STALE_MINE; i++)
+        dog_free(r->mine[i]);
+    ck_assert_uint_eq(test_heap_stats(r->heap).blocks_in_use, 0);
+    dog_heap_destroy(r->heap);
 }
 END_TEST
 

@@ -102,6 +102,17 @@ static inline dog_heap_stats_t test_heap_stats(const dog_heap_t *h)
     return s;
 }
 
+/* Leave free blocks of size bytes in the calling thread's cache of heap h, and make h the
+ * heap the thread used last (its dog_heap_malloc fast path): 40 allocated, then freed. */
+static inline void fill_heap_cache(dog_heap_t *h, size_t size)
+{
+    void *p[40];
+    for (int i = 0; i < 40; i++)
+        p[i] = dog_heap_malloc(h, size);
+    for (int i = 0; i < 40; i++)
+        dog_free(p[i]);
+}
+
 /* The process's resident size in bytes (/proc/self/statm), 0 if it cannot be read. */
 static inline size_t test_resident_bytes(void)
 {
