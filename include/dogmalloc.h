@@ -490,7 +490,8 @@ extern DOG_API dog_heap_t *const dog_default;
  * no lock of dogmalloc held, so it may free blocks of @p heap (or any other), call
  * dog_heap_set_limit(), dog_heap_stats() and allocate; an allocation from @p heap that
  * fails inside the handler returns NULL without calling the handler again. It must not
- * destroy @p heap.
+ * destroy or reset @p heap (dog_heap_destroy(), dog_heap_reset()): the request it
+ * answers may be a dog_heap_realloc() of one of the heap's blocks.
  * @param heap     the heap that is out of budget.
  * @param request  the size of the allocation that failed, in bytes (for a realloc, the
  *                 new size).
@@ -513,8 +514,8 @@ typedef struct dog_heap_options {
      *  Free blocks that other threads' caches hold for the heap (up to 16 KiB per size
      *  class and thread) keep the pages they lie in held, a whole page for as little as
      *  one cached block, until those threads use the heap again, trim or exit; the
-     *  caller's own cache of the heap is given back before a request is refused. dog_heap_set_limit() changes it later.
-     *  @since 0.1 */
+     *  caller's own cache of the heap is given back before a request is refused.
+     *  dog_heap_set_limit() changes it later. @since 0.1 */
     size_t limit;
     /** Called when an allocation would exceed the budget (see #dog_limit_fn), or NULL:
      *  such an allocation fails with ENOMEM at once. @since 0.2 */
@@ -791,10 +792,10 @@ typedef struct dog_heap_stats {
                                    caches hand blocks out with no counting at all (that is
                                    what keeps dog_malloc() and dog_heap_malloc() fast): a
                                    cache takes a few blocks of a size class at a time, up to
-                                   16 KiB per class and thread. So after one dog_malloc(10) in a thread that has
-                                   allocated before, the peak may read 144 (the nine 16-byte
-                                   blocks that one refill took) while bytes_in_use reads
-                                   16. */
+                                   16 KiB per class and thread. So after one dog_malloc(10)
+                                   in a thread that has allocated before, the peak may read
+                                   144 (the nine 16-byte blocks that one refill took) while
+                                   bytes_in_use reads 16. */
     size_t bytes_mapped;      /**< Memory the heap holds from the OS (pages and huge blocks). */
     size_t pages;             /**< 512 KiB pages held. */
     size_t huge_blocks;       /**< Live huge blocks (larger than the largest size class). */

@@ -399,13 +399,13 @@ static DOG_NOINLINE void *heap_malloc_slow(dog_heap_t *heap, size_t size)
 }
 
 /* The heap the thread used last, when its cache has a block: one compare stands for the
- * heap check (a cache is made only for a live heap, and its heap's destroy marks it
- * dead), and no heap field is read. Anything else takes the path with every check. */
+ * heap check (a cache is made only for a live heap, and its heap's destroy or reset
+ * empties it), and no heap field is read. Anything else takes the path with every
+ * check. */
 DOG_API void *dog_heap_malloc(dog_heap_t *heap, size_t size)
 {
-    dog_tcache_t *tc = dog__tl_heap_tc;
-    if (DOG_LIKELY(heap == dog__tl_heap && size <= DOG_TCACHE_SIZE_MAX &&
-                   !dog__tcache_dead(tc))) {
+    dog_tcache_t *tc = dog__tl_last.tc;
+    if (DOG_LIKELY(heap == dog__tl_last.heap && size <= DOG_TCACHE_SIZE_MAX)) {
         void *p = dog__tcache_pop(tc, size);
         if (DOG_LIKELY(p != NULL))
             return small_out(p, size);

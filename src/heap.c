@@ -554,25 +554,58 @@ DOG_API dog_heap_t *(dog_heap_new)(const dog_heap_options_t *opts)
     return dog_heap_new_sized(opts, OPTIONS_SIZE_0_1);
 }
 
-/* Take every page of shard without visiting a block, and hand them to the pool. */
-static void shard_release_pages(dog_shard_t *shard)
+/* Warm pages a shard keeps through dog_heap_reset: the first page of each of the first
+ * DOG_RESET_KEEP bins in use (the smallest sizes), emptied in place, so that a loop that
+ * fills a heap and resets it finds pages mapped and touched. The rest go to the pool. */
+#define DOG_RESET_KEEP 8
+
+/* Empty every page of shard (lock held) without visiting a block, for dog_heap_destroy
+ * (keep_max 0) and dog_heap_reset: the first page of each of the first keep_max bins in
+ * use stays, re-initialised; every other page goes to the pool. The shard starts again
+ * as a new one would, with a new token: caches of its past (dead by now:
+ * dog__tcache_heap_dead) hold the old one, so no dog_free matches a kept page to them. */
+static void shard_empty(dog_shard_t *shard, size_t keep_max)
 {
-    dog_page_t *all = NULL;
+    dog_page_t *all = NULL, *keep = NULL;
+    size_t kept = 0, given = 0;
     for (size_t bin = 0; bin <= DOG_BIN_COUNT; bin++) {
         dog_page_queue_t *q = bin < DOG_BIN_COUNT ? &shard->queues[bin] : &shard->full;
         for (dog_page_t *page = q->first, *next; page != NULL; page = next) {
             next = page->next;
             if (DOG_TRACK_ENABLED)
                 dog__page_untrack(page);
+            if (bin < DOG_BIN_COUNT && page == q->first && kept < keep_max) {
+                page->next = keep;
+                keep = page;
+                kept++;
+                continue;
+            }
             page->shard = NULL;
             page->heap = NULL;
             page->tc_token = 0;
             page->next = all;
             all = page;
+            given++;
         }
         q->first = q->last = NULL;
     }
+    for (size_t w = 0; w <= DOG_DIRECT_WSIZE_MAX; w++)
+        shard->pages_direct[w] = &dog__page_empty;
     dog__store_relaxed(&shard->xdelayed, NULL);
+    shard->token = dog__shard_token_new();
+    dog__store_relaxed(&shard->xhomes, 0);      /* the caches of its past are dead */
+    shard->pages = kept;
+    shard->retire_bins = 0;
+    shard->in_use = shard->allocs = shard->frees = 0;
+    dog__store_relaxed(&shard->xpublished, 0);
+    for (dog_page_t *page = keep, *next; page != NULL; page = next) {
+        next = page->next;
+        size_t bin = page->bin;
+        dog__page_init(page, shard, bin);
+        page->tc_token = bin < DOG_TCACHE_BINS ? shard->token : 0;
+        bin_push_front(shard, page);
+    }
+    dog__fetch_sub_relaxed(&shard->heap->xmapped, given * DOG_PAGE_SIZE);
     if (all != NULL)
         dog__pool_give(all);
 }
@@ -607,66 +640,12 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     for (unsigned i = 0; i < n; i++) {
         dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
         dog__lock_acquire(&shard->lock);
-        shard_release_pages(shard);
+        shard_empty(shard, 0);
         dog__lock_release(&shard->lock);
         dog__meta_free(shard, sizeof *shard);
     }
     dog__huge_free_all(heap);
     dog__meta_free_late(heap, sizeof *heap);    /* a stale handle stays dead a while */
-}
-
-/* Warm pages a shard keeps through dog_heap_reset: the first page of each of its first
- * DOG_RESET_KEEP bins in use, emptied (a loop that fills a heap and resets it finds its
- * commonest sizes' pages mapped and touched). The rest go to the pool. */
-#define DOG_RESET_KEEP 8
-
-/* Empty every page of shard (lock held) without visiting a block: a few stay, emptied
- * and named by a new token, the rest are returned for the pool (after the lock goes). */
-static dog_page_t *shard_reset(dog_shard_t *shard)
-{
-    dog_page_t *all = NULL, *keep = NULL;
-    size_t kept = 0, given = 0;
-    for (size_t bin = 0; bin <= DOG_BIN_COUNT; bin++) {
-        dog_page_queue_t *q = bin < DOG_BIN_COUNT ? &shard->queues[bin] : &shard->full;
-        for (dog_page_t *page = q->first, *next; page != NULL; page = next) {
-            next = page->next;
-            if (DOG_TRACK_ENABLED)
-                dog__page_untrack(page);
-            if (bin < DOG_BIN_COUNT && page == q->first && kept < DOG_RESET_KEEP) {
-                page->next = keep;
-                keep = page;
-                kept++;
-                continue;
-            }
-            page->shard = NULL;
-            page->heap = NULL;
-            page->tc_token = 0;
-            page->next = all;
-            all = page;
-            given++;
-        }
-        q->first = q->last = NULL;
-    }
-    for (size_t w = 0; w <= DOG_DIRECT_WSIZE_MAX; w++)
-        shard->pages_direct[w] = &dog__page_empty;
-    dog__store_relaxed(&shard->xdelayed, NULL);
-    /* Caches of the shard's past (dead now: dog__tcache_heap_dead) hold its old token; the
-     * pages it keeps get a new one, so no dog_free matches them to such a cache. */
-    shard->token = dog__shard_token_new();
-    dog__store_relaxed(&shard->xhomes, 0);
-    shard->pages = kept;
-    shard->retire_bins = 0;
-    shard->in_use = shard->allocs = shard->frees = 0;
-    dog__store_relaxed(&shard->xpublished, 0);
-    for (dog_page_t *page = keep, *next; page != NULL; page = next) {
-        next = page->next;
-        size_t bin = page->bin;
-        dog__page_init(page, shard, bin);
-        page->tc_token = bin < DOG_TCACHE_BINS ? shard->token : 0;
-        bin_push_front(shard, page);
-    }
-    dog__fetch_sub_relaxed(&shard->heap->xmapped, given * DOG_PAGE_SIZE);
-    return all;
 }
 
 DOG_API void dog_heap_reset(dog_heap_t *heap)
@@ -680,21 +659,20 @@ DOG_API void dog_heap_reset(dog_heap_t *heap)
         return;
 
     /* A new generation first, then the old one's caches die: a thread's next call with
-     * the heap makes a new cache, and no old cache is found again (tcache.h). */
+     * the heap makes a new cache, and no old cache is found again (tcache.h). Both under
+     * the heaps lock, which fork takes first: a child never sees one without the other. */
     dog__lock_acquire(&dog__heaps_lock);
     uint64_t old_id = heap->tc_id;
     heap->tc_id = ++heap_ids;
-    dog__lock_release(&dog__heaps_lock);
     dog__tcache_heap_dead(heap, old_id);
+    dog__lock_release(&dog__heaps_lock);
 
     unsigned n = dog__load_acquire(&heap->xshard_count);
     for (unsigned i = 0; i < n; i++) {
         dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
         dog__lock_acquire(&shard->lock);
-        dog_page_t *all = shard_reset(shard);
+        shard_empty(shard, DOG_RESET_KEEP);
         dog__lock_release(&shard->lock);
-        if (all != NULL)
-            dog__pool_give(all);
     }
     dog__huge_free_all(heap);
 }

@@ -8,13 +8,10 @@
 #include "tcache.h"
 
 DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
-DOG_TLS const dog_heap_t *dog__tl_heap = DOG_TL_HEAP_NONE;
-/* What dog__tl_heap_tc is while dog__tl_heap is DOG_TL_HEAP_NONE: a cache that is dead,
- * so that dog_heap_malloc's fast path turns away a bogus handle equal to
- * DOG_TL_HEAP_NONE without reading through NULL (the slow path reports it). No bin is
- * ever read: the fast path tests xdead first. */
-static dog_tcache_t tcache_none = { .xdead = 1 };
-DOG_TLS dog_tcache_t *dog__tl_heap_tc = &tcache_none;
+/* The cache dog__tl_last names while its heap is NULL: every bin empty, for ever (a pop
+ * from an empty bin writes nothing), so the fast path never reads through NULL. */
+static dog_tcache_t tcache_none;
+DOG_TLS dog_tl_last_t dog__tl_last = { NULL, &tcache_none };
 static DOG_TLS uint8_t tc_dead;         /* this thread's caches are gone: make no more */
 static DOG_TLS uint8_t tc_keyed;        /* the pthread key is set: its destructor runs */
 
@@ -52,6 +49,20 @@ void dog__tcache_init(void)
         dog__store_release(&tc_ready, 1);
 }
 
+/* tc is heap's cache as of now, empty and with no home: a new cache, or the caller's own
+ * cache of a heap it resets (dog__tcache_heap_dead). */
+static void tcache_bind(dog_tcache_t *tc, dog_heap_t *heap)
+{
+    for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
+        __atomic_store_n(&tc->bins[bin].count, 0, __ATOMIC_RELAXED);
+    tc->heap_id = heap->tc_id;
+    tc->heap = heap;
+    tc->slot = heap->tc_slot;
+    tc->home_token = DOG_TCACHE_NO_HOME;
+    tc->home = (dog_shard_t *)(void *)tc;   /* no shard yet, and never NULL (alloc.c) */
+    tc->pushes = tc->refilled = tc->flushed = 0;
+}
+
 static dog_tcache_t *tcache_new(dog_heap_t *heap)
 {
     if (tc_dead || !dog__load_acquire(&tc_ready))
@@ -59,11 +70,7 @@ static dog_tcache_t *tcache_new(dog_heap_t *heap)
     dog_tcache_t *tc = dog__meta_alloc(dog__tcache_bytes());
     if (tc == NULL)
         return NULL;
-    tc->heap_id = heap->tc_id;
-    tc->heap = heap;
-    tc->slot = heap->tc_slot;
-    tc->home_token = DOG_TCACHE_NO_HOME;
-    tc->home = (dog_shard_t *)(void *)tc;   /* no shard yet, and never NULL (alloc.c) */
+    tcache_bind(tc, heap);
     /* Each bin's range starts where the previous one ends; the caps add up to
      * tc_slots_total, so the last range ends at the end of the allocation. */
     void **next = tc->slots;
@@ -96,10 +103,8 @@ static bool tcache_dead(const dog_tcache_t *tc)
 /* tc leaves this thread: dog_heap_malloc must not find it any more (tcache.h). */
 static void tcache_forget(const dog_tcache_t *tc)
 {
-    if (dog__tl_heap_tc == tc) {
-        dog__tl_heap = DOG_TL_HEAP_NONE;
-        dog__tl_heap_tc = &tcache_none;
-    }
+    if (dog__tl_last.tc == tc)
+        dog__tcache_remember(NULL, &tcache_none);
 }
 
 /* The cache's home is a shard (not the placeholder of a cache that never refilled). */
@@ -451,19 +456,35 @@ static void tcache_retire_all(void *arg)
 
 /* dog_heap_destroy(heap) and dog_heap_reset(heap), before they free a page: every cache
  * of heap made while its tc_id was id is dead, and the statistics of caches start again
- * from zero. The caller's own is freed at once; the other threads free theirs when they
- * next need the slot, trim or exit. A reset has given the heap a new tc_id already, so
- * the threads' next calls make new caches (tcache_miss). */
+ * from zero. A dead cache's bins are emptied too (their blocks go with the pages), so
+ * that dog_heap_malloc's fast path, which tests only its thread's last heap and a bin's
+ * count, finds nothing there and takes the slow path, which checks the heap. The other
+ * threads free their dead caches when they next need the slot, trim or exit; nothing
+ * of theirs runs meanwhile (the heap is not in use: include/dogmalloc.h).
+ * The caller's own cache is freed at once, on a destroy; on a reset, which has given
+ * the heap a new tc_id already, it stays, empty, as the heap's new cache (one reset per
+ * request then costs no cache rebuilt). */
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 {
     dog_tcache_t *mine = dog__tcs[heap->tc_slot];
+    if (mine != NULL && mine->heap_id != id)
+        mine = NULL;
+    bool keep_mine = mine != NULL && heap->tc_id != id;
     dog__lock_acquire(&registry_lock);
-    for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next)
-        if (tc->heap_id == id)
-            dog__store_release(&tc->xdead, 1);
+    for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
+        if (tc->heap_id != id)
+            continue;
+        if (tc == mine && keep_mine) {
+            tcache_bind(tc, heap);
+            continue;
+        }
+        for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
+            __atomic_store_n(&tc->bins[bin].count, 0, __ATOMIC_RELAXED);
+        dog__store_release(&tc->xdead, 1);
+    }
     heap->tc_retired_pushes = heap->tc_retired_refilled = heap->tc_retired_flushed = 0;
     dog__lock_release(&registry_lock);
-    if (mine != NULL && mine->heap_id == id) {
+    if (mine != NULL && !keep_mine) {
         dog__tcs[heap->tc_slot] = NULL;
         tcache_drop(mine);
     }
@@ -471,8 +492,8 @@ void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 
 /* For dog_heap_stats(heap): blocks and bytes cached now, and the counters that turn the
  * shards' view (cached blocks are allocated) into the user's. */
-void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes, size_t *pushes_out,
-                       size_t *refilled_out, size_t *flushed_out)
+void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
+                       size_t *pushes_out, size_t *refilled_out, size_t *flushed_out)
 {
     size_t nb = 0, nbytes = 0;
     dog__lock_acquire(&registry_lock);

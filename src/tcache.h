@@ -70,8 +70,8 @@ typedef struct dog_tcache {
      * another thread's live blocks (false sharing). Until the first refill the token is
      * DOG_TCACHE_NO_HOME and home is the cache itself, never a shard. */
     uint64_t home_token;
-    /* Its heap was destroyed (registry lock). Next to home_token, which every dog_free
-     * reads: dog_heap_malloc's test of it touches no other line. */
+    /* Its heap was destroyed or reset (registry lock): its blocks are not its own any more,
+     * and its bins were emptied. */
     _Atomic int xdead;
     unsigned slot;                      /* heap->tc_slot: where its thread keeps it */
     struct dog_shard *home;
@@ -88,14 +88,19 @@ typedef struct dog_tcache {
 
 /* The thread's caches by slot; NULL where it has none. */
 extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
-/* The heap whose cache this thread found last, and that cache (at first, and when the
- * cache goes, DOG_TL_HEAP_NONE, which no live heap can be, and a dead dummy cache):
- * dog_heap_malloc's test of its heap argument and its cache in one compare, with no
- * read of the heap (alloc.c). The cache stays readable until this thread frees it, and
- * it clears both first; a destroy of the heap marks the cache dead. */
-extern DOG_HIDDEN DOG_TLS const dog_heap_t *dog__tl_heap;
-#define DOG_TL_HEAP_NONE ((const dog_heap_t *)(uintptr_t)1)
-extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tl_heap_tc;
+/* The heap whose cache this thread found last, and that cache: dog_heap_malloc's test of
+ * its heap argument and its cache in one compare, with no read of the heap (alloc.c).
+ * One struct, so that both are reached through one thread-pointer offset. At first, and
+ * when the cache goes, the heap is NULL and the cache an empty one that is never filled
+ * (tcache.c), so that a match there (dog_heap_malloc(NULL)) pops nothing and the slow
+ * path reports it. The cache stays readable until this thread frees it, and it clears
+ * both first; a destroy or reset of the heap empties the cache's bins
+ * (dog__tcache_heap_dead), so the fast path never pops a block of a dead generation. */
+typedef struct dog_tl_last {
+    const struct dog_heap *heap;
+    dog_tcache_t *tc;
+} dog_tl_last_t;
+extern DOG_HIDDEN DOG_TLS dog_tl_last_t dog__tl_last;
 
 /* tcache.c */
 void *dog__tcache_miss(dog_heap_t *heap, size_t size);
@@ -111,8 +116,8 @@ DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id);
-void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes, size_t *pushes,
-                       size_t *refilled, size_t *flushed);
+void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
+                       size_t *pushes, size_t *refilled, size_t *flushed);
 bool dog__tcache_fork_lock(void);
 void dog__tcache_fork_parent(void);
 void dog__tcache_fork_child(bool give_back);
@@ -160,14 +165,8 @@ static DOG_INLINE dog_tcache_t *dog__tcache_of(const dog_heap_t *heap)
  * with heap finds tc at once. */
 static DOG_INLINE void dog__tcache_remember(const dog_heap_t *heap, dog_tcache_t *tc)
 {
-    dog__tl_heap = heap;
-    dog__tl_heap_tc = tc;
-}
-
-/* Has tc's heap been destroyed or reset (dog__tcache_heap_dead)? */
-static DOG_INLINE bool dog__tcache_dead(const dog_tcache_t *tc)
-{
-    return dog__load_relaxed(&tc->xdead) != 0;
+    dog__tl_last.heap = heap;
+    dog__tl_last.tc = tc;
 }
 
 /* Cache p in bin, which has room; cookie is dog__block_cookie(p). */
@@ -181,8 +180,9 @@ static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p, u
     dog__tc_bump(tc->pushes);
 }
 
-/* free of block index of page, a page of a cached bin of tc's home shard, into tc. The block must be live and not parked (in a cache, or on a thread
- * free list after another thread's free: block.h); one xor and shift test both. A full
+/* free of block index of page, a page of a cached bin of tc's home shard, into tc. The
+ * block must be live and not parked (in a cache, or on a thread free list after another
+ * thread's free: block.h); one xor and shift test both. A full
  * bin is emptied by half out of line (dog__tcache_free_full), which keeps this path a
  * leaf. */
 static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void *p, size_t index)

@@ -114,7 +114,8 @@ struct dog_heap {
     /* Thread caches (tcache.h): a thread keeps this heap's cache in its slot tc_slot
      * (0 for dog_default, 1..DOG_TCACHE_SLOTS-1 shared as evenly as heaps allow), and a
      * cache is this heap's if it carries tc_id, which no other heap ever has (0 for
-     * dog_default). Both are set at creation, never changed. */
+     * dog_default). Both are set at creation; dog_heap_reset gives the heap a new tc_id
+     * (a new generation of caches), under dog__heaps_lock. */
     uint64_t tc_id;
     unsigned tc_slot;
     char name[DOG_HEAP_NAME_MAX];

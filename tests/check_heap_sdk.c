@@ -33,13 +33,6 @@ static dog_heap_t *heap_new(const char *name, size_t limit)
     return h;
 }
 
-static dog_heap_stats_t stats_of(const dog_heap_t *h)
-{
-    dog_heap_stats_t s;
-    ck_assert_int_eq(dog_heap_stats(h, &s), 0);
-    return s;
-}
-
 /* --- Strings and zalloc --- */
 
 START_TEST(test_sdk_strdup)
@@ -177,7 +170,7 @@ START_TEST(test_sdk_expand_huge)
     ck_assert_uint_ge(usable, 1 * MiB);
     ck_assert_uint_lt(usable, 2 * MiB);
     ck_assert_uint_eq(bytes_check(p, 1 * MiB, 3), SIZE_MAX);
-    ck_assert_uint_lt(stats_of(h).bytes_mapped, 2 * MiB);
+    ck_assert_uint_lt(test_heap_stats(h).bytes_mapped, 2 * MiB);
     /* Growth: in place or not at all. */
     char *q = dog_expand(p, 3 * MiB);
     if (q != NULL) {
@@ -195,7 +188,7 @@ START_TEST(test_sdk_expand_huge)
     ck_assert_int_eq(errno, ENOMEM);
     ck_assert_uint_eq(dog_usable_size(p), before);
     ck_assert_uint_eq(bytes_check(p, 1 * MiB, 3), SIZE_MAX);
-    ck_assert_uint_le(stats_of(h).bytes_mapped, 16 * MiB);
+    ck_assert_uint_le(test_heap_stats(h).bytes_mapped, 16 * MiB);
     /* An over-aligned block keeps its alignment and may shrink in place. */
     char *a = dog_heap_aligned_alloc(h, 1 * MiB, 2 * MiB);
     ck_assert_ptr_eq(dog_expand(a, 100 * KiB), a);
@@ -401,7 +394,7 @@ START_TEST(test_sdk_contains_threads)
     pthread_barrier_destroy(&start);
     for (size_t i = 0; i < STABLE; i++)
         dog_free(stable[i]);
-    ck_assert_uint_eq(stats_of(h).blocks_in_use, 0);
+    ck_assert_uint_eq(test_heap_stats(h).blocks_in_use, 0);
     dog_heap_destroy(h);
 }
 END_TEST
@@ -437,7 +430,7 @@ START_TEST(test_sdk_stats_under_churn)
     ck_assert_int_eq(pthread_create(&t, NULL, churn_worker, &a), 0);
     size_t readings = test_scaled(100000), bad = 0, worst = 0;
     for (size_t i = 0; i < readings; i++) {
-        dog_heap_stats_t st = stats_of(a.heap);
+        dog_heap_stats_t st = test_heap_stats(a.heap);
         if (st.blocks_in_use > 2000 || st.bytes_in_use > 2000 * 32 || st.frees > st.allocs) {
             bad++;
             worst = st.blocks_in_use;
@@ -447,7 +440,7 @@ START_TEST(test_sdk_stats_under_churn)
     pthread_join(t, NULL);
     ck_assert_msg(bad == 0, "%zu of %zu readings out of range (blocks_in_use %zu)", bad,
                   readings, worst);
-    dog_heap_stats_t st = stats_of(a.heap);
+    dog_heap_stats_t st = test_heap_stats(a.heap);
     ck_assert_uint_eq(st.blocks_in_use, 0);     /* exact once the worker is gone */
     ck_assert_uint_eq(st.allocs, st.frees);
     dog_heap_destroy(a.heap);
@@ -469,9 +462,35 @@ START_TEST(test_sdk_limit_minimum)
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(dog_heap_set_limit(h, DOG_HEAP_LIMIT_MIN - 1), EINVAL);
     ck_assert_int_eq(dog_heap_set_limit(h, 1), EINVAL);
-    ck_assert_uint_eq(stats_of(h).limit, DOG_HEAP_LIMIT_MIN);    /* unchanged */
+    ck_assert_uint_eq(test_heap_stats(h).limit, DOG_HEAP_LIMIT_MIN);    /* unchanged */
     ck_assert_int_eq(dog_heap_set_limit(NULL, 0), EINVAL);
     dog_free(p);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+/* At the budget, the caller's own cache of the heap goes back to its pages first: a page
+ * that only blocks in that cache kept held is then empty and given back, so a request of
+ * another size class that needs a page of its own fits. */
+START_TEST(test_sdk_budget_takes_back_own_cache)
+{
+    dog_heap_t *h = heap_new("one-page", DOG_HEAP_LIMIT_MIN);
+    enum { N = 100 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = dog_heap_malloc(h, 4000);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    for (int i = 0; i < N; i++)
+        dog_free(p[i]);                     /* the last few stay in this thread's cache */
+    dog_heap_stats_t st = test_heap_stats(h);
+    ck_assert_uint_eq(st.blocks_in_use, 0);
+    ck_assert_uint_eq(st.bytes_mapped, DOG_HEAP_LIMIT_MIN);    /* the page is still held */
+    void *q = dog_heap_malloc(h, 100);      /* another class: needs the budget's one page */
+    ck_assert_ptr_nonnull(q);
+    ck_assert_ptr_eq(dog_heap_of(q), h);
+    ck_assert_uint_eq(test_heap_stats(h).bytes_mapped, DOG_HEAP_LIMIT_MIN);
+    dog_free(q);
     dog_heap_destroy(h);
 }
 END_TEST
@@ -490,15 +509,15 @@ START_TEST(test_sdk_set_limit)
     size_t at_first = n;
 
     ck_assert_int_eq(dog_heap_set_limit(h, 3 * MiB), 0);         /* raise: room again */
-    ck_assert_uint_eq(stats_of(h).limit, 3 * MiB);
+    ck_assert_uint_eq(test_heap_stats(h).limit, 3 * MiB);
     while (n < MAX && (blocks[n] = dog_heap_malloc(h, 4000)) != NULL)
         n++;
     ck_assert_uint_gt(n, 2 * at_first);
-    ck_assert_uint_le(stats_of(h).bytes_mapped, 3 * MiB);
+    ck_assert_uint_le(test_heap_stats(h).bytes_mapped, 3 * MiB);
 
     /* Lower below what it holds: accepted; it keeps its blocks and refuses to grow. */
     ck_assert_int_eq(dog_heap_set_limit(h, 1 * MiB), 0);
-    dog_heap_stats_t s = stats_of(h);
+    dog_heap_stats_t s = test_heap_stats(h);
     ck_assert_uint_eq(s.limit, 1 * MiB);
     ck_assert_uint_gt(s.bytes_mapped, 1 * MiB);
     ck_assert_uint_eq(s.blocks_in_use, n);
@@ -510,7 +529,7 @@ START_TEST(test_sdk_set_limit)
     /* Under the limit again once the frees are in: it serves. */
     void *p = dog_heap_malloc(h, 200 * KiB);
     ck_assert_ptr_nonnull(p);
-    ck_assert_uint_le(stats_of(h).bytes_mapped, 1 * MiB);
+    ck_assert_uint_le(test_heap_stats(h).bytes_mapped, 1 * MiB);
     dog_free(p);
 
     ck_assert_int_eq(dog_heap_set_limit(h, 0), 0);               /* none */
@@ -587,7 +606,7 @@ START_TEST(test_sdk_on_limit_frees)
         v.blocks[v.count++] = p;
     }
     ck_assert_uint_gt(v.calls, 0);
-    ck_assert_uint_le(stats_of(h).bytes_mapped, 2 * MiB);
+    ck_assert_uint_le(test_heap_stats(h).bytes_mapped, 2 * MiB);
     dog_heap_destroy(h);
 }
 END_TEST
@@ -600,7 +619,7 @@ START_TEST(test_sdk_on_limit_raises)
     ck_assert_ptr_nonnull(big);
     ck_assert_uint_eq(v.calls, 1);
     ck_assert_uint_eq(v.last_request, 3 * MiB);
-    ck_assert_uint_eq(stats_of(h).limit, 9 * MiB);
+    ck_assert_uint_eq(test_heap_stats(h).limit, 9 * MiB);
     void *z = dog_heap_calloc(h, 1, 3 * MiB);                   /* fits: no call */
     ck_assert_ptr_nonnull(z);
     ck_assert_uint_eq(v.calls, 1);
@@ -620,7 +639,7 @@ START_TEST(test_sdk_on_limit_raises)
     ck_assert_ptr_nonnull(c);
     ck_assert_uint_eq(v.calls, 5);
     ck_assert_uint_eq(v.last_request, 10 * MiB);
-    ck_assert_uint_le(stats_of(h).bytes_mapped, stats_of(h).limit);
+    ck_assert_uint_le(test_heap_stats(h).bytes_mapped, test_heap_stats(h).limit);
     dog_heap_destroy(h);
 }
 END_TEST
@@ -742,7 +761,7 @@ START_TEST(test_sdk_on_limit_threads)
     atomic_store(&b.done, 1);
     pthread_join(mover, NULL);
     pthread_barrier_destroy(&b.start);
-    dog_heap_stats_t s = stats_of(b.heap);
+    dog_heap_stats_t s = test_heap_stats(b.heap);
     ck_assert_uint_gt(atomic_load(&b.calls), 0);
     ck_assert_uint_eq(s.blocks_in_use, 0);
     ck_assert_uint_le(s.bytes_mapped, 6 * MiB);
@@ -756,7 +775,7 @@ START_TEST(test_sdk_stats_json)
 {
     dog_heap_t *h = heap_new("j\"s\\on\n", 2 * MiB);
     void *p = dog_heap_malloc(h, 1000), *q = dog_heap_malloc(h, 100 * KiB);
-    dog_heap_stats_t s = stats_of(h);
+    dog_heap_stats_t s = test_heap_stats(h);
     char buf[1024], want[256];
     int n = dog_heap_stats_json(h, buf, sizeof buf);
     ck_assert_int_gt(n, 0);
@@ -817,7 +836,7 @@ START_TEST(test_sdk_print_all)
     ck_assert_ptr_eq(strstr(text, "dogmalloc heaps: "), text);
     ck_assert_ptr_nonnull(strstr(text, "\n  default "));
     char want[200];
-    dog_heap_stats_t s = stats_of(a);
+    dog_heap_stats_t s = test_heap_stats(a);
     snprintf(want, sizeof want, "  %-20s %10zu %14zu %14zu %14zu %14s\n", "sdk-table-a",
              s.blocks_in_use, s.bytes_in_use, s.peak_bytes_in_use, s.bytes_mapped, "none");
     ck_assert_ptr_nonnull(strstr(text, want));
@@ -900,7 +919,7 @@ START_TEST(test_sdk_peak)
         blocks[i] = dog_heap_malloc(h, 10);
     for (int i = 0; i < 100; i++)
         dog_free(blocks[i]);
-    dog_heap_stats_t s = stats_of(h);
+    dog_heap_stats_t s = test_heap_stats(h);
     ck_assert_uint_eq(s.bytes_in_use, 0);
     ck_assert_uint_eq(s.peak_bytes_in_use, 100 * dog_good_size(10));
     dog_heap_destroy(h);
@@ -908,7 +927,7 @@ START_TEST(test_sdk_peak)
      * (the blocks one refill took: documented in dog_heap_stats_t). */
     warm_thread_cache();
     void *p = dog_malloc(10);
-    s = stats_of(dog_default);
+    s = test_heap_stats(dog_default);
     ck_assert_uint_ge(s.peak_bytes_in_use, s.bytes_in_use);
     ck_assert_uint_ge(s.bytes_in_use, dog_good_size(10));
     dog_free(p);
@@ -966,7 +985,7 @@ START_TEST(test_sdk_abi_options)
     dog_heap_options_t zero;                                         /* zero: defaults */
     memset(&zero, 0, sizeof zero);
     ck_assert_ptr_nonnull(h = dog_heap_new(&zero));
-    ck_assert_uint_eq(stats_of(h).limit, 0);
+    ck_assert_uint_eq(test_heap_stats(h).limit, 0);
     ck_assert_str_eq(dog_heap_name(h), "heap");
     dog_heap_destroy(h);
 }
@@ -1039,6 +1058,7 @@ Suite *heap_sdk_suite(void)
     TCase *limits = tcase_create("limits");
     tcase_add_test(limits, test_sdk_realloc_aligned_budget);
     tcase_add_test(limits, test_sdk_limit_minimum);
+    tcase_add_test(limits, test_sdk_budget_takes_back_own_cache);
     tcase_add_test(limits, test_sdk_set_limit);
     tcase_add_test(limits, test_sdk_on_limit_frees);
     tcase_add_test(limits, test_sdk_on_limit_raises);

@@ -452,6 +452,49 @@ START_TEST(test_lifecycle_cached_blocks_counted_then_destroyed)
 }
 END_TEST
 
+/* A thread whose cache of a heap holds blocks, and whose last heap it was, calls
+ * dog_heap_malloc on it after another thread destroyed it: the call must report the dead
+ * heap, not hand out a block of the freed pages from the cache (the destroy empties the
+ * cache, so the fast path finds nothing and the slow path checks the heap). */
+typedef struct dead_cache {
+    dog_heap_t *heap;
+    pthread_barrier_t step;
+} dead_cache_t;
+
+static void *dead_cache_user(void *arg)
+{
+    dead_cache_t *d = arg;
+    fill_heap_cache(d->heap, 48);
+    pthread_barrier_wait(&d->step);         /* the other thread destroys the heap */
+    pthread_barrier_wait(&d->step);
+    void *volatile q = dog_heap_malloc(d->heap, 48);
+    (void)q;
+    _exit(0);                               /* not reported: the test fails */
+}
+
+static void destroy_under_a_cache(void *unused)
+{
+    (void)unused;
+    static dead_cache_t d;
+    d.heap = dog_heap_new(NULL);
+    if (d.heap == NULL || pthread_barrier_init(&d.step, NULL, 2) != 0)
+        _exit(3);
+    pthread_t t;
+    if (pthread_create(&t, NULL, dead_cache_user, &d) != 0)
+        _exit(4);
+    pthread_barrier_wait(&d.step);
+    dog_heap_destroy(d.heap);
+    pthread_barrier_wait(&d.step);
+    pthread_join(t, NULL);
+}
+
+START_TEST(test_lifecycle_destroyed_heap_in_a_cache_is_reported)
+{
+    ck_assert_dies(destroy_under_a_cache, NULL,
+                   "dog_heap_malloc of a heap another thread destroyed");
+}
+END_TEST
+
 /* More live heaps than a thread has cache slots: heaps share slots, the first one a
  * thread uses keeps it, and the others go to their shards; every block stays right. */
 START_TEST(test_lifecycle_more_heaps_than_cache_slots)
@@ -516,6 +559,7 @@ Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_lifecycle_stats_exact_after_threads_exit);
     tcase_add_test(tc, test_lifecycle_cached_blocks_counted_then_destroyed);
     tcase_add_test(tc, test_lifecycle_more_heaps_than_cache_slots);
+    tcase_add_test(tc, test_lifecycle_destroyed_heap_in_a_cache_is_reported);
     suite_add_tcase(s, tc);
     return s;
 }

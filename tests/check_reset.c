@@ -27,13 +27,6 @@
 #define KEEP 8                          /* warm pages a shard keeps (dogmalloc.h) */
 #define THREADS 8                       /* four per core on the 2-core CI machine */
 
-static dog_heap_stats_t stats_of(const dog_heap_t *h)
-{
-    dog_heap_stats_t s;
-    ck_assert_int_eq(dog_heap_stats(h, &s), 0);
-    return s;
-}
-
 /* Sizes over the small classes, the large ones and, every 97th, a huge block. */
 static size_t mixed_size(size_t i)
 {
@@ -74,13 +67,13 @@ START_TEST(test_reset_frees_every_block)
     static void *p[MIXED];
     size_t bytes;
     fill_mixed(h, p, MIXED, &bytes);
-    dog_heap_stats_t before = stats_of(h);
+    dog_heap_stats_t before = test_heap_stats(h);
     ck_assert_uint_eq(before.blocks_in_use, MIXED);
     ck_assert_uint_eq(before.bytes_in_use, bytes);
     ck_assert_uint_gt(before.huge_blocks, 0);
 
     dog_heap_reset(h);
-    dog_heap_stats_t after = stats_of(h);
+    dog_heap_stats_t after = test_heap_stats(h);
     ck_assert_uint_eq(after.blocks_in_use, 0);
     ck_assert_uint_eq(after.bytes_in_use, 0);
     ck_assert_uint_eq(after.huge_blocks, 0);
@@ -100,7 +93,7 @@ START_TEST(test_reset_frees_every_block)
     /* The heap works as a new one, from its warm pages first. */
     fill_mixed(h, p, MIXED, &bytes);
     check_mixed(p, MIXED);
-    dog_heap_stats_t again = stats_of(h);
+    dog_heap_stats_t again = test_heap_stats(h);
     ck_assert_uint_eq(again.blocks_in_use, MIXED);
     ck_assert_uint_eq(again.bytes_in_use, bytes);
     ck_assert_uint_eq(again.allocs, MIXED);
@@ -108,7 +101,7 @@ START_TEST(test_reset_frees_every_block)
         REQUIRE(dog_heap_of(p[i]) == h, "block %zu", i);
         dog_free(p[i]);
     }
-    dog_heap_stats_t freed = stats_of(h);
+    dog_heap_stats_t freed = test_heap_stats(h);
     ck_assert_uint_eq(freed.blocks_in_use, 0);
     ck_assert_uint_eq(freed.frees, MIXED);
     dog_heap_destroy(h);
@@ -122,14 +115,14 @@ START_TEST(test_reset_empty_and_null)
     ck_assert_ptr_nonnull(h);
     dog_heap_reset(h);                                  /* never used */
     dog_heap_reset(h);
-    ck_assert_uint_eq(stats_of(h).bytes_mapped, 0);
+    ck_assert_uint_eq(test_heap_stats(h).bytes_mapped, 0);
     void *p = dog_heap_malloc(h, 40);
     ck_assert_ptr_nonnull(p);
     ck_assert_ptr_eq(dog_heap_of(p), h);
     dog_heap_reset(h);
     dog_heap_reset(h);                                  /* twice in a row */
-    ck_assert_uint_eq(stats_of(h).blocks_in_use, 0);
-    ck_assert_uint_le(stats_of(h).pages, 1);
+    ck_assert_uint_eq(test_heap_stats(h).blocks_in_use, 0);
+    ck_assert_uint_le(test_heap_stats(h).pages, 1);
     dog_heap_destroy(h);
 }
 END_TEST
@@ -156,14 +149,14 @@ START_TEST(test_reset_frees_the_budget)
     ck_assert_uint_gt(first, 100);
     for (int round = 0; round < 20; round++) {
         dog_heap_reset(h);
-        ck_assert_uint_eq(stats_of(h).limit, 4 * PAGE);
-        ck_assert_uint_le(stats_of(h).bytes_mapped, 4 * PAGE);
+        ck_assert_uint_eq(test_heap_stats(h).limit, 4 * PAGE);
+        ck_assert_uint_le(test_heap_stats(h).bytes_mapped, 4 * PAGE);
         /* a huge block fits the freed budget, and goes with the next reset */
         void *big = dog_heap_malloc(h, 1 * MiB);
         ck_assert_ptr_nonnull(big);
         memset(big, 1, 1 * MiB);
         dog_heap_reset(h);
-        ck_assert_uint_eq(stats_of(h).huge_blocks, 0);
+        ck_assert_uint_eq(test_heap_stats(h).huge_blocks, 0);
         ck_assert_uint_eq(fill_to_budget(h, p, MAX), first);   /* the same every round */
     }
     dog_heap_destroy(h);
@@ -186,13 +179,13 @@ START_TEST(test_reset_rounds_stay_bounded)
             REQUIRE(p[i] != NULL, "round %zu block %zu", round, i);
             memset(p[i], (int)round, size < 16 ? size : 16);
         }
-        dog_heap_stats_t st = stats_of(h);
+        dog_heap_stats_t st = test_heap_stats(h);
         ck_assert_uint_eq(st.blocks_in_use, N);
         if (round == 0)
             first_peak = st.bytes_mapped;
         ck_assert_uint_le(st.bytes_mapped, first_peak);
         dog_heap_reset(h);
-        ck_assert_uint_le(stats_of(h).pages, KEEP);
+        ck_assert_uint_le(test_heap_stats(h).pages, KEEP);
     }
     dog_heap_destroy(h);
 }
@@ -276,7 +269,7 @@ START_TEST(test_reset_from_any_thread)
     pthread_barrier_destroy(&sh.phase);
     ck_assert_uint_eq(atomic_load(&sh.wrong), 0);
     /* The threads exited with caches of the heap's last generation: counted right. */
-    dog_heap_stats_t st = stats_of(sh.heap);
+    dog_heap_stats_t st = test_heap_stats(sh.heap);
     ck_assert_uint_eq(st.blocks_in_use, 0);
     ck_assert_uint_eq(st.allocs, st.frees);
     dog_heap_destroy(sh.heap);
@@ -322,7 +315,7 @@ START_TEST(test_reset_races_thread_exit)
         dog_heap_reset(h);              /* while the threads are exiting */
         for (unsigned i = 0; i < THREADS; i++)
             pthread_join(t[i], NULL);
-        dog_heap_stats_t st = stats_of(h);
+        dog_heap_stats_t st = test_heap_stats(h);
         REQUIRE(st.blocks_in_use == 0 && st.allocs == st.frees,
                 "round %zu: %zu blocks in use, %zu allocs, %zu frees", round,
                 st.blocks_in_use, st.allocs, st.frees);
@@ -335,64 +328,103 @@ START_TEST(test_reset_races_thread_exit)
 }
 END_TEST
 
-/* A thread whose cache of the heap died in a reset, and that has not allocated from the
- * heap since, frees blocks that another thread allocated after the reset from the same
- * shard: they must go back to the heap, not into the dead cache (the reset renames the
- * shard for caches). */
-typedef struct stale_arg {
+/* A thread fills its cache of a fresh heap (its last heap, too); the main thread resets
+ * the heap and allocates STALE_MINE blocks; then the thread, whose cache died in the
+ * reset and which has not used the heap since, frees STALE_THEIRS of those blocks
+ * (frees) or allocates STALE_THEIRS blocks of its own. The blocks all come from the
+ * heap's one shard, whose pages the dead cache knew. */
+enum { STALE_MINE = 64, STALE_THEIRS = 32 };
+
+typedef struct stale_run {
     dog_heap_t *heap;
-    pthread_barrier_t *step;
-    void *volatile *hand;
-} stale_arg_t;
+    pthread_barrier_t step;
+    bool frees;
+    void *mine[STALE_MINE];
+    void *theirs[STALE_THEIRS];
+} stale_run_t;
 
 static void *stale_worker(void *argp)
 {
-    stale_arg_t *a = argp;
-    for (int i = 0; i < 50; i++)        /* a cache of the heap, with a home shard */
-        dog_free(dog_heap_malloc(a->heap, 48));
-    pthread_barrier_wait(a->step);      /* the main thread resets and allocates */
-    pthread_barrier_wait(a->step);
-    for (int i = 0; i < 32; i++)
-        dog_free(a->hand[i]);
-    pthread_barrier_wait(a->step);
+    stale_run_t *r = argp;
+    fill_heap_cache(r->heap, 48);
+    pthread_barrier_wait(&r->step);     /* the main thread resets and allocates */
+    pthread_barrier_wait(&r->step);
+    for (int i = 0; i < STALE_THEIRS; i++) {
+        if (r->frees)
+            dog_free(r->mine[i]);
+        else
+            r->theirs[i] = dog_heap_malloc(r->heap, 48);
+    }
     return NULL;
 }
 
+static stale_run_t *stale_run(const char *name, bool frees)
+{
+    static stale_run_t r;
+    memset(&r, 0, sizeof r);
+    r.heap = dog_heap_new(&(dog_heap_options_t){ .name = name });
+    ck_assert_ptr_nonnull(r.heap);
+    r.frees = frees;
+    pthread_barrier_init(&r.step, NULL, 2);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, stale_worker, &r), 0);
+    pthread_barrier_wait(&r.step);
+    dog_heap_reset(r.heap);
+    for (int i = 0; i < STALE_MINE; i++) {
+        r.mine[i] = dog_heap_malloc(r.heap, 48);
+        ck_assert_ptr_nonnull(r.mine[i]);
+    }
+    pthread_barrier_wait(&r.step);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&r.step);
+    return &r;
+}
+
+/* Its frees go back to the heap, not into the dead cache (the reset renames the shard for
+ * caches), and none of those blocks is handed out twice afterwards. */
 START_TEST(test_reset_stale_cache_frees)
 {
-    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "stale" });
-    ck_assert_ptr_nonnull(h);
-    pthread_barrier_t step;
-    pthread_barrier_init(&step, NULL, 2);
-    static void *volatile hand[32];
-    stale_arg_t a = { .heap = h, .step = &step, .hand = hand };
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, stale_worker, &a), 0);
-    pthread_barrier_wait(&step);
-    dog_heap_reset(h);
-    for (int i = 0; i < 32; i++) {
-        hand[i] = dog_heap_malloc(h, 48);
-        ck_assert_ptr_nonnull(hand[i]);
-    }
-    pthread_barrier_wait(&step);
-    pthread_barrier_wait(&step);        /* the worker freed them all */
-    dog_heap_stats_t st = stats_of(h);
-    ck_assert_uint_eq(st.blocks_in_use, 0);
-    ck_assert_uint_eq(st.frees, 32);
-    /* and none is handed out twice: 64 live blocks, all distinct */
-    void *p[64];
-    for (int i = 0; i < 64; i++) {
-        p[i] = dog_heap_malloc(h, 48);
+    stale_run_t *r = stale_run("stale", true);
+    dog_heap_stats_t st = test_heap_stats(r->heap);
+    ck_assert_uint_eq(st.blocks_in_use, STALE_MINE - STALE_THEIRS);
+    ck_assert_uint_eq(st.frees, STALE_THEIRS);
+    void *p[STALE_MINE];
+    for (int i = 0; i < STALE_MINE; i++) {
+        p[i] = dog_heap_malloc(r->heap, 48);
         ck_assert_ptr_nonnull(p[i]);
         for (int j = 0; j < i; j++)
             ck_assert_ptr_ne(p[i], p[j]);
+        for (int j = STALE_THEIRS; j < STALE_MINE; j++)
+            ck_assert_ptr_ne(p[i], r->mine[j]);
     }
-    pthread_join(t, NULL);
-    pthread_barrier_destroy(&step);
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < STALE_MINE; i++)
         dog_free(p[i]);
-    ck_assert_uint_eq(stats_of(h).blocks_in_use, 0);
-    dog_heap_destroy(h);
+    for (int i = STALE_THEIRS; i < STALE_MINE; i++)
+        dog_free(r->mine[i]);
+    ck_assert_uint_eq(test_heap_stats(r->heap).blocks_in_use, 0);
+    dog_heap_destroy(r->heap);
+}
+END_TEST
+
+/* Its mallocs get blocks of the new generation, never one that its cache held from before
+ * the reset (the reset empties the cache), so no block is handed out twice. */
+START_TEST(test_reset_stale_cache_mallocs)
+{
+    stale_run_t *r = stale_run("stale-malloc", false);
+    for (int i = 0; i < STALE_THEIRS; i++) {
+        ck_assert_ptr_nonnull(r->theirs[i]);
+        for (int j = 0; j < STALE_MINE; j++)
+            ck_assert_ptr_ne(r->theirs[i], r->mine[j]);
+        for (int j = 0; j < i; j++)
+            ck_assert_ptr_ne(r->theirs[i], r->theirs[j]);
+    }
+    ck_assert_uint_eq(test_heap_stats(r->heap).blocks_in_use, STALE_MINE + STALE_THEIRS);
+    for (int i = 0; i < STALE_THEIRS; i++)
+        dog_free(r->theirs[i]);
+    for (int i = 0; i < STALE_MINE; i++)
+        dog_free(r->mine[i]);
+    ck_assert_uint_eq(test_heap_stats(r->heap).blocks_in_use, 0);
+    dog_heap_destroy(r->heap);
 }
 END_TEST
 
@@ -410,6 +442,7 @@ Suite *reset_suite(void)
     tcase_add_test(threads, test_reset_from_any_thread);
     tcase_add_test(threads, test_reset_races_thread_exit);
     tcase_add_test(threads, test_reset_stale_cache_frees);
+    tcase_add_test(threads, test_reset_stale_cache_mallocs);
     tcase_set_timeout(threads, 300);
     suite_add_tcase(s, threads);
     return s;

@@ -92,6 +92,27 @@ static inline void warm_thread_cache(void)
         dog_free(dog_malloc(16));
 }
 
+/* The statistics of heap h, asserted to succeed. The struct is filled with junk first, so
+ * a field that dog_heap_stats leaves unwritten does not read as a plausible 0. */
+static inline dog_heap_stats_t test_heap_stats(const dog_heap_t *h)
+{
+    dog_heap_stats_t s;
+    memset(&s, 0xee, sizeof s);
+    ck_assert_int_eq(dog_heap_stats(h, &s), 0);
+    return s;
+}
+
+/* Leave free blocks of size bytes in the calling thread's cache of heap h, and make h the
+ * heap the thread used last (its dog_heap_malloc fast path): 40 allocated, then freed. */
+static inline void fill_heap_cache(dog_heap_t *h, size_t size)
+{
+    void *p[40];
+    for (int i = 0; i < 40; i++)
+        p[i] = dog_heap_malloc(h, size);
+    for (int i = 0; i < 40; i++)
+        dog_free(p[i]);
+}
+
 /* The process's resident size in bytes (/proc/self/statm), 0 if it cannot be read. */
 static inline size_t test_resident_bytes(void)
 {
