@@ -56,7 +56,7 @@ LIBS       := -pthread
 
 OS_SRC   := src/os_posix.c
 LIB_SRCS := src/size_class.c src/segmap.c src/page.c src/page_pool.c src/heap.c \
-            src/heap_pool.c src/meta.c src/tcache.c src/huge.c src/alloc.c src/heap_api.c src/stats.c \
+            src/heap_pool.c src/meta.c src/tcache.c src/huge.c src/alloc.c src/heap_api.c src/stats.c src/visit.c \
             src/options.c src/misuse.c src/init.c $(OS_SRC)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/%.o)
 OVR_OBJS := $(LIB_OBJS) $(BUILD)/override.o

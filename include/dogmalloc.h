@@ -174,8 +174,13 @@ typedef enum dog_option {
      *  carved from it before anything else is mapped, so they lie together. 0 (the
      *  default) for none. Only before the first allocation. */
     DOG_OPTION_RESERVE = 7,
+    /** `DOGMALLOC_LEAK_REPORT`: 1 gives every heap the leak report of
+     *  #DOG_HEAP_LEAK_REPORT: at dog_heap_destroy(), and at exit for every heap still
+     *  live, #dog_default included (under the override, its blocks include those the C
+     *  library keeps to the end). Changes at run time. @since 0.2 */
+    DOG_OPTION_LEAK_REPORT = 8,
     /** The number of options (not an option). */
-    DOG_OPTION_COUNT = 8
+    DOG_OPTION_COUNT = 9
 } dog_option_t;
 
 /** #DOG_OPTION_MISUSE: an invalid or double free and the other misuses abort the
@@ -502,6 +507,34 @@ extern DOG_API dog_heap_t *const dog_default;
  */
 typedef int (*dog_limit_fn)(dog_heap_t *heap, size_t request, void *arg);
 
+/**
+ * A visitor of live blocks: dog_heap_visit() and the leak report's handler,
+ * dog_heap_options_t.on_leak.
+ *
+ * Called once for each block that is handed out: allocated and not yet freed (a block
+ * that a thread cache holds, or that waits on a thread free list after another thread
+ * freed it, is free and never visited). Runs in the thread that asked, with no lock of
+ * dogmalloc held: it may allocate and free in any heap, print, and free @p block itself,
+ * but no other block of @p heap that the visit has yet to reach (the visit would then
+ * hand it over although it is freed).
+ * @param heap         the heap being visited.
+ * @param block        the block's start, as the allocation returned it.
+ * @param usable_size  its usable size (dog_usable_size()).
+ * @param arg          the argument given with the visitor.
+ * @since 0.2
+ */
+typedef void (*dog_visit_fn)(const dog_heap_t *heap, void *block, size_t usable_size,
+                             void *arg);
+
+/** dog_heap_options_t.flags: report the blocks still live when the heap is destroyed
+ *  (dog_heap_destroy()) or, for a heap still live then, at exit: by default a table on
+ *  stderr with the heap's name, its live blocks and bytes, and a row per size class
+ *  (its blocks, bytes and first few addresses), huge blocks last; nothing when no block
+ *  is live. With dog_heap_options_t.on_leak set, that handler gets each live block
+ *  instead. `DOGMALLOC_LEAK_REPORT=1` (#DOG_OPTION_LEAK_REPORT) turns it on for every
+ *  heap. Costs nothing until the report. @since 0.2 */
+#define DOG_HEAP_LEAK_REPORT 1u
+
 /** Options for dog_heap_new(). A zero-initialised struct means the defaults, and will in
  *  every later version (see the rule for structs that grow in dogmalloc.h).
  *  dog_heap_new() copies what it needs, so the struct may be temporary. @since 0.1 */
@@ -522,6 +555,16 @@ typedef struct dog_heap_options {
     dog_limit_fn on_limit;
     /** Passed to on_limit as it is. @since 0.2 */
     void *on_limit_arg;
+    /** #DOG_HEAP_LEAK_REPORT, or 0. dog_heap_new() refuses a flag it does not know with
+     *  EINVAL. @since 0.2 */
+    unsigned flags;
+    /** The leak report's handler (#DOG_HEAP_LEAK_REPORT), or NULL for the table on
+     *  stderr: called for each block live at dog_heap_destroy() or at exit, as
+     *  dog_heap_visit() calls its visitor; at exit with heap creation and destruction
+     *  held off (it must not create or destroy a heap). @since 0.2 */
+    dog_visit_fn on_leak;
+    /** Passed to on_leak as it is. @since 0.2 */
+    void *on_leak_arg;
 } dog_heap_options_t;
 
 /**
@@ -745,6 +788,31 @@ DOG_API void *dog_heap_realloc_aligned(dog_heap_t *heap, void *p, size_t size,
  * @since 0.2
  */
 DOG_API bool dog_heap_contains(const dog_heap_t *heap, const void *p);
+
+/**
+ * Call @p fn for every live block of @p heap, small and huge.
+ *
+ * Each block that is handed out (allocated, not yet freed) is visited once; free blocks,
+ * including those in thread caches and those waiting on a thread free list, never are.
+ * The order is unspecified. The visit copies which blocks are live, a shard of the heap
+ * at a time under that shard's lock (a bit per block), into memory it maps for the
+ * purpose, and runs @p fn on the copy with no lock held: see #dog_visit_fn for what
+ * @p fn may do. Time is proportional to the heap's pages and live blocks.
+ *
+ * Thread-safety: safe from any thread while other threads allocate and free in other
+ * heaps. No other thread may allocate from or free into @p heap during the call (the
+ * contract of dog_heap_reset()): the visit reads the first word of each live block to
+ * tell it from a cached one, and a block freed or allocated meanwhile may or may not be
+ * visited. For #dog_default that means a quiet moment of the whole program.
+ * @param heap  a live heap (#dog_default too).
+ * @param fn    the visitor.
+ * @param arg   passed to @p fn as it is.
+ * @return 0 once every live block was visited; -1 with `errno` = EINVAL (NULL or dead
+ *         @p heap, NULL @p fn) or ENOMEM (no memory for the copy; some blocks may have
+ *         been visited).
+ * @since 0.2
+ */
+DOG_API int dog_heap_visit(const dog_heap_t *heap, dog_visit_fn fn, void *arg);
 
 /**
  * Return the heap that the live block @p p belongs to.

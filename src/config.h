@@ -43,5 +43,7 @@
 #define DOG_HUGE_CACHE_BYTES   ((size_t)192 << 20)
 
 #define DOG_HEAP_NAME_MAX   32
+/* The dog_heap_options_t.flags this library knows (dogmalloc.h): others are refused. */
+#define DOG_HEAP_FLAGS_KNOWN DOG_HEAP_LEAK_REPORT
 
 #endif

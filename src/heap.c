@@ -509,6 +509,11 @@ static bool options_read(dog_heap_options_t *o, const dog_heap_options_t *opts, 
             return false;
         }
     }
+    if ((o->flags & ~(unsigned)DOG_HEAP_FLAGS_KNOWN) != 0) {
+        dog__error("dog_heap_new: flags 0x%x unknown to this library (%s)",
+                   o->flags & ~(unsigned)DOG_HEAP_FLAGS_KNOWN, DOG_VERSION_STRING);
+        return false;
+    }
     if (o->limit != 0 && o->limit < DOG_HEAP_LIMIT_MIN) {
         dog__error("dog_heap_new: a limit of %zu bytes cannot hold a page (at least %zu)",
                    o->limit, DOG_HEAP_LIMIT_MIN);
@@ -536,6 +541,9 @@ DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t si
     heap->limit = o.limit;
     heap->on_limit = o.on_limit;
     heap->on_limit_arg = o.on_limit_arg;
+    heap->flags = o.flags;
+    heap->on_leak = o.on_leak;
+    heap->on_leak_arg = o.on_leak_arg;
     dog__lock_acquire(&dog__heaps_lock);
     heap->tc_id = ++heap_ids;
     heap->tc_slot = slot_take();
@@ -621,6 +629,8 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     }
     if (dog__heap_check(heap, "dog_heap_destroy") == NULL)
         return;
+    if (DOG_UNLIKELY(dog__leak_wanted(heap)))
+        dog__leak_report(heap, "dog_heap_destroy");   /* visit.c: before anything goes */
 
     dog__lock_acquire(&dog__heaps_lock);
     if (heap->list_prev)

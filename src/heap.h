@@ -67,6 +67,12 @@ extern DOG_HIDDEN DOG_TLS dog_heap_t *dog__tl_limit_hit;
 bool dog__limit_begin(dog_heap_t *heap, size_t request);
 void dog__limit_end(void);
 
+/* visit.c: the leak report (DOG_HEAP_LEAK_REPORT, DOGMALLOC_LEAK_REPORT) of a live heap,
+ * at dog_heap_destroy, and of every live heap that wants one at exit. */
+bool dog__leak_wanted(const dog_heap_t *heap);
+void dog__leak_report(dog_heap_t *heap, const char *when);
+void dog__leak_report_exit(void);
+
 /* The heap's budget (0: none); dog_heap_set_limit may change it at any time. */
 static inline size_t dog__heap_limit(const dog_heap_t *heap)
 {

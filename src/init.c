@@ -174,6 +174,7 @@ void dog__init(void)
  * live heaps to stderr, with write(2) and no allocation. */
 __attribute__((destructor)) static void dog__stats_at_exit(void)
 {
+    dog__leak_report_exit();            /* the heaps that want a leak report (visit.c) */
     if (!dog__option(DOG_OPTION_SHOW_STATS))
         return;
     char buf[1024];

@@ -28,6 +28,7 @@ static const option_info_t table[DOG_OPTION_COUNT] = {
     [DOG_OPTION_LIMIT]       = { "DOGMALLOC_LIMIT", KIND_BYTES, false, 0 },
     [DOG_OPTION_THP]         = { "DOGMALLOC_THP", KIND_THP, false, DOG_THP_DEFAULT },
     [DOG_OPTION_RESERVE]     = { "DOGMALLOC_RESERVE", KIND_BYTES, false, 0 },
+    [DOG_OPTION_LEAK_REPORT] = { "DOGMALLOC_LEAK_REPORT", KIND_FLAG, true, 0 },
 };
 
 /* The defaults of the table, so that a read before dog__options_load is right. */
@@ -222,7 +223,7 @@ static void set_value(dog_option_t opt, long v, unsigned char from)
 {
     dog__store_relaxed(&dog__options[opt], v);
     dog__store_relaxed(&source[opt], from);
-    if (opt == DOG_OPTION_SHOW_STATS && v != 0)
+    if ((opt == DOG_OPTION_SHOW_STATS || opt == DOG_OPTION_LEAK_REPORT) && v != 0)
         keep_stderr_once();
 }
 

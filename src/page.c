@@ -183,6 +183,28 @@ void dog__page_untrack(dog_page_t *page)
     }
 }
 
+/* dog_heap_visit (visit.c): copy into bits[0 .. (capacity + 63) / 64) the bitmap of the
+ * blocks of page that are handed out: live, and not parked in a thread cache or on the
+ * thread free list (block.h). Returns how many. Lock held; reads the first word of every
+ * live block, so no other thread may be writing the page's blocks. */
+size_t dog__page_live_snapshot(dog_page_t *page, uint64_t *bits)
+{
+    size_t capacity = page->capacity, size = page->block_size, n = 0;
+    const char *base = (const char *)page + page->block_start;
+    for (size_t w = 0; w * 64 < capacity; w++) {
+        uint64_t live = dog__load_relaxed(&page->live[w]), out = live;
+        while (live != 0) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(live);
+            live &= live - 1;
+            if (dog__block_parked(base + i * size))
+                out &= ~((uint64_t)1 << (i & 63));
+        }
+        bits[w] = out;
+        n += (size_t)__builtin_popcountll(out);
+    }
+    return n;
+}
+
 /* A link on a thread free list that no free wrote: the block was written after it was
  * freed, or freed twice at the same moment by two threads. The list cannot be trusted
  * past it, so this never continues, whatever the misuse policy (misuse.h). */

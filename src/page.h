@@ -83,6 +83,7 @@ void dog__page_extend(dog_page_t *page);
 size_t dog__page_collect(struct dog_shard *shard, dog_page_t *page);
 void dog__page_reorder(dog_page_t *page);
 void dog__page_untrack(dog_page_t *page);
+size_t dog__page_live_snapshot(dog_page_t *page, uint64_t *bits);
 uint32_t dog__page_collect_cached(struct dog_shard *shard, dog_page_t *page, void **out,
                                   uint32_t want);
 uint32_t dog__page_carve_cached(struct dog_shard *shard, dog_page_t *page, void **out,

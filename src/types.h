@@ -123,6 +123,9 @@ struct dog_heap {
                                        (dog__heap_limit): dog_heap_set_limit changes it */
     dog_limit_fn on_limit;          /* heap_api.c: called past the budget; set at creation */
     void *on_limit_arg;
+    unsigned flags;                 /* DOG_HEAP_* of the options; set at creation */
+    dog_visit_fn on_leak;           /* visit.c: the leak report's handler, or NULL */
+    void *on_leak_arg;
     _Atomic size_t xmapped;         /* bytes held from the OS: pages and huge mappings */
     _Atomic size_t xpeak;           /* peak of the sum of shards' xpublished + huge */
     _Atomic unsigned xshard_count;  /* shards[0 .. count) exist */

@@ -728,6 +728,12 @@ static void act_heap_of_bad(mctx_t *c)
 
 /* The eight functions that take a heap, called with c->bad as the heap. Under report (or
  * for a NULL heap, always) each returns its documented error: NULL or -1 with EINVAL. */
+static void visit_nothing(const dog_heap_t *heap, void *block, size_t usable, void *arg)
+{
+    (void)heap, (void)block, (void)usable, (void)arg;
+    _exit(68);                      /* a dead or bad handle has nothing to visit */
+}
+
 static void heap_call(mctx_t *c, int which, int always)
 {
     dog_heap_t *h = c->bad;
@@ -768,13 +774,16 @@ static void heap_call(mctx_t *c, int which, int always)
     case 8:
         dog_heap_reset(h);
         break;
+    case 9:
+        check(dog_heap_visit(h, visit_nothing, NULL) == -1 && errno == EINVAL, 69);
+        break;
     }
 }
 
 static const char *const heap_funcs[] = {
     "dog_heap_malloc", "dog_heap_calloc", "dog_heap_aligned_alloc", "dog_heap_realloc",
     "dog_heap_destroy", "dog_heap_stats", "dog_heap_stats_print", "dog_heap_name",
-    "dog_heap_reset",
+    "dog_heap_reset", "dog_heap_visit",
 };
 
 static void prep_heap_common(mctx_t *c)
@@ -868,7 +877,8 @@ static void prep_heap_null(mctx_t *c, int which)
     static void prep_heap_##kind##_5(mctx_t *c) { prep_heap_##kind(c, 5); }                \
     static void prep_heap_##kind##_6(mctx_t *c) { prep_heap_##kind(c, 6); }                \
     static void prep_heap_##kind##_7(mctx_t *c) { prep_heap_##kind(c, 7); }              \
-    static void prep_heap_##kind##_8(mctx_t *c) { prep_heap_##kind(c, 8); }
+    static void prep_heap_##kind##_8(mctx_t *c) { prep_heap_##kind(c, 8); }                \
+    static void prep_heap_##kind##_9(mctx_t *c) { prep_heap_##kind(c, 9); }
 
 /* One act per heap function; always: a QUIET case, whose results hold under both policies. */
 #define HEAP_ACTS(always)                                                                    \
@@ -880,7 +890,8 @@ static void prep_heap_null(mctx_t *c, int which)
     static void act_heap_##always##_5(mctx_t *c) { heap_call(c, 5, always); }              \
     static void act_heap_##always##_6(mctx_t *c) { heap_call(c, 6, always); }              \
     static void act_heap_##always##_7(mctx_t *c) { heap_call(c, 7, always); }              \
-    static void act_heap_##always##_8(mctx_t *c) { heap_call(c, 8, always); }
+    static void act_heap_##always##_8(mctx_t *c) { heap_call(c, 8, always); }              \
+    static void act_heap_##always##_9(mctx_t *c) { heap_call(c, 9, always); }
 
 HEAP_CASES(dead)
 HEAP_CASES(dead_later)
@@ -914,7 +925,7 @@ static void prep_reset_default(mctx_t *c)
     HEAP_ROW(kind, 3, "dog_heap_realloc", flags), HEAP_ROW(kind, 4, "dog_heap_destroy", flags), \
     HEAP_ROW(kind, 5, "dog_heap_stats", flags),                                              \
     HEAP_ROW(kind, 6, "dog_heap_stats_print", flags), HEAP_ROW(kind, 7, "dog_heap_name", flags), \
-    HEAP_ROW(kind, 8, "dog_heap_reset", flags)
+    HEAP_ROW(kind, 8, "dog_heap_reset", flags), HEAP_ROW(kind, 9, "dog_heap_visit", flags)
 
 /* --- The table --------------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
  * blocks and up to 4 explicit heaps, and exercises every allocation entry point, frees,
  * sized frees, realloc across classes and into huge blocks (in place, moving, into
  * another heap), usable sizes, heap_of, heap budgets, heap reset and destroy with blocks
- * still live, stats, trim, and frees made by another thread (the remote path). Every live
+ * still live, stats, visits (every live block exactly), trim, and frees made by another thread (the remote path). Every live
  * block holds a pattern over its whole usable size, verified before it is freed or
  * resized and at the end, so a block handed out twice, overlapping another, or losing
  * its contents shows up; stats must match the slots exactly. Any mismatch aborts, which
@@ -214,6 +214,43 @@ static void heap_check_stats(int h)
                   st.bytes_mapped, heap_limit[h]);
 }
 
+/* dog_heap_visit of heap h (or dog_default) against the slots: every block it hands over
+ * is a slot of h with its usable size, once, and it hands over every such slot. */
+typedef struct visit_seen {
+    int h;
+    size_t count;
+    unsigned char seen[SLOTS];
+} visit_seen_t;
+
+static void visit_one(const dog_heap_t *heap, void *block, size_t usable, void *arg)
+{
+    visit_seen_t *v = arg;
+    if (heap != heap_at(v->h))
+        fuzz_fail("visit of heap %d: called with heap %p", v->h, (const void *)heap);
+    for (int i = 0; i < SLOTS; i++) {
+        if (slots[i].p == block && slots[i].heap == v->h) {
+            if (usable != slots[i].usable || v->seen[i]++ != 0)
+                fuzz_fail("visit of heap %d: block %p seen again or with usable %zu, not %zu",
+                          v->h, block, usable, slots[i].usable);
+            v->count++;
+            return;
+        }
+    }
+    fuzz_fail("visit of heap %d: %p is not a live block of it", v->h, block);
+}
+
+static void heap_check_visit(int h)
+{
+    visit_seen_t v = { .h = h };
+    if (dog_heap_visit(heap_at(h), visit_one, &v) != 0)
+        fuzz_fail("dog_heap_visit failed");
+    size_t want = 0;
+    for (int i = 0; i < SLOTS; i++)
+        want += slots[i].p != NULL && slots[i].heap == h;
+    if (v.count != want)
+        fuzz_fail("visit of heap %d: %zu blocks, the slots hold %zu", h, v.count, want);
+}
+
 /* A heap for an operation: dog_default, or an explicit one (made if needed). */
 static int pick_heap(void)
 {
@@ -370,6 +407,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 12: {
             int h = (int)((op >> 4) % (HEAPS + 1)) - 1;
             heap_check_stats(h >= 0 && heaps[h] != NULL ? h : -1);
+            heap_check_visit(h >= 0 && heaps[h] != NULL ? h : -1);
             break;
         }
         case 13:

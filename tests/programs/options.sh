@@ -5,7 +5,8 @@
 # its value and source, SHOW_STATS prints the report at exit, LIMIT makes a large
 # allocation fail (Python's MemoryError), SHOW_ERRORS says why, MISUSE=report lets a
 # double free continue, THP shows in /proc/self/smaps (VmFlags hg/nh), RESERVE as a large
-# PROT_NONE mapping in /proc/self/maps, PURGE_DELAY in the resident size after a free;
+# PROT_NONE mapping in /proc/self/maps, PURGE_DELAY in the resident size after a free,
+# LEAK_REPORT as the table of dog_default's live blocks at exit;
 # values that do not parse and unknown names get warnings. Prints "N passed, N failed";
 # exits nonzero on a failure.
 set -u
@@ -38,7 +39,7 @@ skip() { skipped=$((skipped + 1)); echo "SKIP options: $1"; }
 expect "DOGMALLOC_VERBOSE=1 names the version" "$(run DOGMALLOC_VERBOSE=1)" \
     "^dogmalloc: version $version active" 1
 out=$(run DOGMALLOC_VERBOSE=1 DOGMALLOC_LIMIT=1G DOGMALLOC_PURGE_DELAY=never)
-for o in SHOW_STATS VERBOSE SHOW_ERRORS MISUSE PURGE_DELAY LIMIT THP RESERVE; do
+for o in SHOW_STATS VERBOSE SHOW_ERRORS MISUSE PURGE_DELAY LIMIT THP RESERVE LEAK_REPORT; do
     expect "DOGMALLOC_VERBOSE=1 lists DOGMALLOC_$o" "$out" "^dogmalloc: option DOGMALLOC_$o = " 1
 done
 expect "DOGMALLOC_VERBOSE=1 gives a value from the environment and its source" "$out" \
@@ -52,6 +53,12 @@ expect "DOGMALLOC_SHOW_STATS=1 prints the report" "$(run DOGMALLOC_SHOW_STATS=1)
 expect "DOGMALLOC_SHOW_STATS=1 prints the table of every heap" "$(run DOGMALLOC_SHOW_STATS=1)" \
     '^  default +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +none$' 1
 expect "DOGMALLOC_SHOW_STATS=0 prints nothing" "$(run DOGMALLOC_SHOW_STATS=0)" 'dogmalloc' 0
+leak='import ctypes; ctypes.CDLL(None).malloc(70000); ctypes.CDLL(None).malloc(40)'
+out=$(run DOGMALLOC_LEAK_REPORT=1 python3 -c "$leak")
+expect "DOGMALLOC_LEAK_REPORT=1 reports dog_default's live blocks at exit" "$out" \
+    '^dogmalloc: leak report of heap "default" at exit: [0-9]+ live blocks, [0-9]+ bytes \(pid [0-9]+\)$' 1
+expect "DOGMALLOC_LEAK_REPORT=1 gives the huge row (the 70000-byte block)" "$out" \
+    '^ +huge +[1-9][0-9]* +[0-9]+  0x' 1
 expect "an unknown option is named in a warning" "$(run DOGMALLOC_SHOW_STAT=1)" \
     '^dogmalloc: warning: unknown option DOGMALLOC_SHOW_STAT ' 1
 expect "a value that does not parse is named in a warning" "$(run DOGMALLOC_LIMIT=12Q)" \
