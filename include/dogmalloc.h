@@ -240,14 +240,15 @@ DOG_API long dog_option_get(dog_option_t opt);
  *  16 bytes or more.
  *
  *  Every function here is safe to call from any thread, concurrently. The blocks
- *  they return belong to #dog_default (dog_realloc() keeps a block in the heap it
- *  came from) and live until dog_free(); any thread may free them. The same
+ *  they return belong to #dog_default, or to the heap the calling thread routes to with
+ *  dog_thread_set_heap() (dog_realloc() keeps a block in the heap it came from), and
+ *  live until dog_free(); any thread may free them. The same
  *  functions back `malloc` and friends when libdogmalloc-override.so is preloaded.
  *  @since 0.1
  *  @{ */
 
 /**
- * Allocate @p size bytes from #dog_default.
+ * Allocate @p size bytes from #dog_default (or the thread's route: dog_thread_set_heap()).
  *
  * `dog_malloc(0)` returns a unique pointer that dog_free() accepts. The block is
  * uninitialised and may hold more than @p size bytes (see dog_usable_size()).
@@ -621,6 +622,45 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap);
  * @since 0.2
  */
 DOG_API void dog_heap_reset(dog_heap_t *heap);
+
+/**
+ * Route the calling thread's allocations to @p heap: until the route is changed again,
+ * dog_malloc(), dog_calloc(), dog_realloc() and dog_reallocarray() of `NULL`,
+ * dog_aligned_alloc(), dog_posix_memalign(), dog_strdup() and dog_strndup() called by
+ * this thread allocate from @p heap, as the `dog_heap_*` calls do (with its budget and
+ * `on_limit` handler). Under the override (`LD_PRELOAD` or the linked override library)
+ * that includes the C library's `malloc`, `calloc`, `realloc`, `aligned_alloc`,
+ * `memalign`, `strdup` callers and C++ `operator new`, so a subsystem's third-party code
+ * is accounted and budgeted in the subsystem's heap.
+ *
+ * Frees are not routed: dog_free() returns every block to its own heap, and dog_realloc()
+ * of an existing block keeps it in its heap, whichever route is set. The route belongs to
+ * the calling thread only (a new thread starts with none); it costs the unrouted
+ * dog_malloc() one predictable test. Save and restore it around the routed code:
+ * @code
+ * dog_heap_t *saved = dog_thread_set_heap(parser_heap);
+ * third_party_parse(input);           // its mallocs go to parser_heap
+ * dog_thread_set_heap(saved);
+ * @endcode
+ * Destroying the routed heap from this thread ends the route; destroying it from another
+ * thread while a route to it is set is a misuse (this thread's next allocation reports
+ * the dead heap).
+ * @param heap  a live heap, or NULL or #dog_default for no route.
+ * @return the route before the call (NULL for #dog_default). A handle that is not a live
+ *         heap is reported as a misuse (an abort, by default); under
+ *         `DOGMALLOC_MISUSE=report` the route stays as it was and `errno` is EINVAL.
+ * @since 0.2
+ */
+DOG_API dog_heap_t *dog_thread_set_heap(dog_heap_t *heap);
+
+/**
+ * The calling thread's route (dog_thread_set_heap()). Safe from any thread; reads only
+ * the caller's own state.
+ * @return the heap the thread's dog_malloc() family allocates from, or NULL when that is
+ *         #dog_default.
+ * @since 0.2
+ */
+DOG_API dog_heap_t *dog_thread_heap(void);
 
 /**
  * Allocate @p size bytes from @p heap.

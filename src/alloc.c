@@ -180,6 +180,38 @@ static DOG_NOINLINE void free_other(void *p, unsigned kind)
 
 /* --- The global allocator ------------------------------------------------------------ */
 
+/* dog_thread_set_heap: while it is set, this thread's dog_malloc family (and the C
+ * library's names under the override) allocates from that heap through the heap API, with
+ * its checks and budget handler; frees and the resizing of existing blocks go to each
+ * block's own heap as always. */
+DOG_TLS dog_heap_t *dog__tl_route;
+
+DOG_API dog_heap_t *dog_thread_set_heap(dog_heap_t *heap)
+{
+    dog_heap_t *previous = dog__tl_route;
+    if (heap == &dog__default_heap)
+        heap = NULL;
+    if (heap != NULL && dog__heap_check(heap, "dog_thread_set_heap") == NULL) {
+        errno = EINVAL;     /* reported: the route stays as it was */
+        return previous;
+    }
+    dog__tl_route = heap;
+    return previous;
+}
+
+DOG_API dog_heap_t *dog_thread_heap(void)
+{
+    return dog__tl_route;
+}
+
+/* The routed forms of the dog_malloc family: the calls of the heap API (below), on the
+ * heap the thread routes to. Out of line, so that the unrouted paths pay one test of
+ * dog__tl_route and nothing more. */
+static DOG_NOINLINE void *routed_malloc(size_t size)
+{
+    return dog_heap_malloc(dog__tl_route, size);
+}
+
 static DOG_NOINLINE void *malloc_large(size_t size)
 {
     if (size <= DOG_SMALL_SIZE_MAX)
@@ -189,6 +221,8 @@ static DOG_NOINLINE void *malloc_large(size_t size)
 
 DOG_API void *dog_malloc(size_t size)
 {
+    if (DOG_UNLIKELY(dog__tl_route != NULL))    /* dog_thread_set_heap: one test */
+        return routed_malloc(size);
     if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
         return small_out(dog__tcache_malloc(dog__tcs[0], &dog__default_heap, size), size);
     return malloc_large(size);
@@ -196,11 +230,15 @@ DOG_API void *dog_malloc(size_t size)
 
 DOG_API void *dog_calloc(size_t count, size_t size)
 {
+    if (DOG_UNLIKELY(dog__tl_route != NULL))
+        return dog_heap_calloc(dog__tl_route, count, size);
     return heap_calloc(&dog__default_heap, count, size);
 }
 
 DOG_API void *dog_realloc(void *p, size_t size)
 {
+    if (DOG_UNLIKELY(p == NULL && dog__tl_route != NULL))
+        return routed_malloc(size);         /* a new block: from the routed heap */
     return heap_realloc(NULL, p, size, "dog_realloc");
 }
 
@@ -212,11 +250,15 @@ DOG_API void *dog_reallocarray(void *p, size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (DOG_UNLIKELY(p == NULL && dog__tl_route != NULL))
+        return routed_malloc(total);
     return heap_realloc(NULL, p, total, "dog_reallocarray");
 }
 
 DOG_API void *dog_aligned_alloc(size_t alignment, size_t size)
 {
+    if (DOG_UNLIKELY(dog__tl_route != NULL))
+        return dog_heap_aligned_alloc(dog__tl_route, alignment, size);
     return heap_aligned(&dog__default_heap, alignment, size);
 }
 
@@ -225,7 +267,9 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = heap_aligned(&dog__default_heap, alignment, size);
+    void *p = DOG_UNLIKELY(dog__tl_route != NULL)
+                  ? dog_heap_aligned_alloc(dog__tl_route, alignment, size)
+                  : heap_aligned(&dog__default_heap, alignment, size);
     if (p == NULL) {
         int err = errno;
         errno = saved;

@@ -622,6 +622,8 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     if (dog__heap_check(heap, "dog_heap_destroy") == NULL)
         return;
 
+    if (dog__tl_route == heap)
+        dog__tl_route = NULL;       /* this thread's dog_malloc goes to dog_default again */
     dog__lock_acquire(&dog__heaps_lock);
     if (heap->list_prev)
         heap->list_prev->list_next = heap->list_next;

@@ -93,12 +93,12 @@ static char *copy_string(dog_heap_t *heap, const char *s, size_t n, const char *
 
 DOG_API char *dog_strdup(const char *s)
 {
-    return copy_string(&dog__default_heap, s, SIZE_MAX, "dog_strdup");
+    return copy_string(dog__route(), s, SIZE_MAX, "dog_strdup");
 }
 
 DOG_API char *dog_strndup(const char *s, size_t n)
 {
-    return copy_string(&dog__default_heap, s, n, "dog_strndup");
+    return copy_string(dog__route(), s, n, "dog_strndup");
 }
 
 DOG_API char *dog_heap_strdup(dog_heap_t *heap, const char *s)
