@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dogmalloc.h>
 
@@ -169,6 +170,30 @@ static void set_dead_heap(void *h)
     dog_thread_set_heap(h);
 }
 
+static void *destroy_heap(void *h)
+{
+    dog_heap_destroy(h);
+    return NULL;
+}
+
+/* The routed heap destroyed by another thread: the routed thread's next dog_malloc is a
+ * call on a dead heap, and is reported as one. */
+static void malloc_after_other_destroys(void *unused)
+{
+    (void)unused;
+    dog_heap_t *h = dog_heap_new(NULL);
+    if (h == NULL)
+        _exit(3);
+    dog_thread_set_heap(h);
+    dog_free(dog_malloc(32));
+    pthread_t t;
+    if (pthread_create(&t, NULL, destroy_heap, h) != 0)
+        _exit(4);
+    pthread_join(t, NULL);
+    void *volatile p = dog_malloc(32);
+    (void)p;
+}
+
 START_TEST(test_route_dead_handle_refused)
 {
     dog_heap_t *h = dog_heap_new(NULL);
@@ -176,6 +201,7 @@ START_TEST(test_route_dead_handle_refused)
     dog_heap_destroy(h);
     ck_assert_dies_naming(set_dead_heap, h, h, "dog_thread_set_heap(destroyed heap)");
     ck_assert_ptr_null(dog_thread_heap());
+    ck_assert_dies(malloc_after_other_destroys, NULL, "dog_malloc routed to a destroyed heap");
 }
 END_TEST
 
