@@ -2,10 +2,7 @@
 /* subsystems.c: one heap per subsystem, each named, measured and destroyed on its own.
  * The parser keeps its tokens in the heap "parser"; the word cache keeps its entries in
  * "cache", which has a budget: past it, allocations fail with ENOMEM and the cache stops
- * caching while the rest of the program carries on. Library code that knows nothing of
- * heaps (here legacy_upper, which calls dog_strdup, as third-party code calls malloc or
- * strdup under the override) is routed into the parser's heap with dog_thread_set_heap, so
- * the parser's figures and budget include it.
+ * caching while the rest of the program carries on.
  * Build: cc subsystems.c $(pkg-config --cflags --libs dogmalloc)
  */
 #include <dogmalloc.h>
@@ -48,16 +45,6 @@ static entry_t *cache_count(dog_heap_t *heap, entry_t *cache, const char *word)
     return e;
 }
 
-/* Code that allocates with the global allocator and was never written for heaps. */
-static char *legacy_upper(const char *s)
-{
-    char *copy = dog_strdup(s);
-    for (char *c = copy; c != NULL && *c != '\0'; c++)
-        if (*c >= 'a' && *c <= 'z')
-            *c = (char)(*c - 'a' + 'A');
-    return copy;
-}
-
 int main(void)
 {
     dog_heap_t *parser = dog_heap_new(&(dog_heap_options_t){ .name = "parser" });
@@ -73,13 +60,6 @@ int main(void)
     for (entry_t *e = words; e != NULL; e = e->next)
         printf("%s %s:%zu", e == words ? "word counts in the cache:" : "", e->key, e->hits);
     printf("\n");
-
-    /* The library's allocations land in the parser's heap while the route is set. */
-    dog_heap_t *saved = dog_thread_set_heap(parser);
-    char *shout = legacy_upper(tokens->text);
-    dog_thread_set_heap(saved);
-    printf("legacy_upper(\"%s\") = \"%s\", allocated in heap \"%s\"\n", tokens->text, shout,
-           dog_heap_name(dog_heap_of(shout)));
 
     dog_heap_stats_print(parser, stdout);   /* each subsystem's own figures */
     dog_heap_stats_print(cache, stdout);

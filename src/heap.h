@@ -16,7 +16,12 @@ extern DOG_HIDDEN DOG_TLS unsigned dog__tl_shard;     /* for dog_default */
 extern DOG_HIDDEN DOG_TLS unsigned dog__tl_xshard;    /* for explicit heaps */
 /* dog_thread_set_heap: the heap that the calling thread's dog_malloc family allocates
  * from, NULL for dog_default (alloc.c). */
-extern DOG_HIDDEN DOG_TLS dog_heap_t *dog__tl_route;
+typedef struct dog_route {
+    dog_heap_t *heap;               /* NULL: no route */
+    uint64_t serial;                /* heap->serial when the route was set */
+} dog_route_t;
+extern DOG_HIDDEN DOG_TLS dog_route_t dog__tl_route;
+dog_heap_t *dog__route_heap(void);
 
 dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap);
 uint64_t dog__shard_token_new(void);
@@ -47,7 +52,7 @@ extern DOG_HIDDEN struct dog_heap dog__default_heap;   /* dog_default, without t
 /* The heap a dog_malloc-family call of this thread allocates from. */
 static inline dog_heap_t *dog__route(void)
 {
-    return dog__tl_route != NULL ? dog__tl_route : &dog__default_heap;
+    return dog__tl_route.heap != NULL ? dog__route_heap() : &dog__default_heap;
 }
 
 /* heap, if it is a live heap; else NULL, after a report (misuse.c) unless heap is NULL.

@@ -9,11 +9,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <dogmalloc.h>
@@ -201,7 +203,158 @@ START_TEST(test_route_dead_handle_refused)
     dog_heap_destroy(h);
     ck_assert_dies_naming(set_dead_heap, h, h, "dog_thread_set_heap(destroyed heap)");
     ck_assert_ptr_null(dog_thread_heap());
-    ck_assert_dies(malloc_after_other_destroys, NULL, "dog_malloc routed to a destroyed heap");
+    char msg[4096];
+    int status = death_run(malloc_after_other_destroys, NULL, msg, sizeof msg);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %d: %s", status,
+                  msg);
+    ck_assert_msg(strstr(msg, "route (dog_thread_set_heap) is to ") != NULL &&
+                  strstr(msg, "a destroyed heap") != NULL, "message: %s", msg);
+}
+END_TEST
+
+/* The routed heap destroyed by another thread, and its memory taken by a new heap: the
+ * handle is a live heap again, but not the routed one. Still reported (the heap's serial),
+ * never an allocation from the stranger. */
+static void malloc_after_reuse(void *unused)
+{
+    (void)unused;
+    dog_heap_t *h = dog_heap_new(NULL);
+    if (h == NULL)
+        _exit(3);
+    dog_thread_set_heap(h);
+    pthread_t t;
+    if (pthread_create(&t, NULL, destroy_heap, h) != 0)
+        _exit(4);
+    pthread_join(t, NULL);
+    dog_heap_t *stranger = NULL;
+    for (int i = 0; i < 1000 && stranger == NULL; i++) {
+        dog_heap_t *g = dog_heap_new(&(dog_heap_options_t){ .name = "stranger" });
+        if (g == h)
+            stranger = g;
+        else
+            dog_heap_destroy(g);
+    }
+    if (stranger == NULL)
+        _exit(5);                   /* the slot was never reused: nothing to test */
+    void *volatile p = dog_malloc(32);
+    if (p != NULL && dog_heap_of(p) == stranger)
+        _exit(6);                   /* allocated from a heap the thread never routed to */
+}
+
+START_TEST(test_route_dead_after_reuse_reported)
+{
+    char msg[4096];
+    int status = death_run(malloc_after_reuse, NULL, msg, sizeof msg);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "status %d (exit %d): %s", status, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                  msg);
+    ck_assert_msg(strstr(msg, "a destroyed heap") != NULL, "message: %s", msg);
+}
+END_TEST
+
+/* Under DOGMALLOC_MISUSE=report the dead route is reported once and ends: the call, and
+ * the thread's later ones, allocate from dog_default. */
+static void dead_route_report(void *unused)
+{
+    (void)unused;
+    if (dog_option_set(DOG_OPTION_MISUSE, DOG_MISUSE_REPORT) != 0)
+        _exit(3);
+    dog_heap_t *h = dog_heap_new(NULL);
+    if (h == NULL)
+        _exit(4);
+    dog_thread_set_heap(h);
+    pthread_t t;
+    if (pthread_create(&t, NULL, destroy_heap, h) != 0)
+        _exit(5);
+    pthread_join(t, NULL);
+    void *p = dog_malloc(32), *q = dog_calloc(2, 8);
+    void *r = NULL;
+    if (p == NULL || q == NULL || dog_posix_memalign(&r, 64, 64) != 0)
+        _exit(6);
+    if (dog_heap_of(p) != dog_default || dog_heap_of(q) != dog_default ||
+        dog_heap_of(r) != dog_default || dog_thread_heap() != NULL)
+        _exit(7);
+    dog_free(p);
+    dog_free(q);
+    dog_free(r);
+    _exit(0);
+}
+
+START_TEST(test_route_dead_under_report_ends)
+{
+    char msg[4096];
+    int status = death_run(dead_route_report, NULL, msg, sizeof msg);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d (exit %d): %s",
+                  status, WIFEXITED(status) ? WEXITSTATUS(status) : -1, msg);
+    const char *first = strstr(msg, "a destroyed heap");
+    ck_assert_msg(first != NULL, "no report: %s", msg);
+    ck_assert_msg(strstr(first + 1, "a destroyed heap") == NULL, "reported twice: %s", msg);
+}
+END_TEST
+
+/* realloc in routed code grows a block of the routed heap through the heap API: the
+ * heap's on_limit handler is called as for its mallocs. The handler runs unrouted, so its
+ * own allocations go to dog_default, not into the heap that is out of budget. */
+static _Atomic int grow_calls;
+static void *handler_block;
+
+static int raise_limit(dog_heap_t *heap, size_t request, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&grow_calls, 1);
+    handler_block = dog_malloc(64);
+    return dog_heap_set_limit(heap, request + 4 * MiB) == 0;
+}
+
+START_TEST(test_route_realloc_calls_handler)
+{
+    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){
+        .name = "grow", .limit = 2 * MiB, .on_limit = raise_limit });
+    ck_assert_ptr_nonnull(h);
+    atomic_store(&grow_calls, 0);
+    handler_block = NULL;
+    dog_thread_set_heap(h);
+    char *p = dog_malloc(1000);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 'x', 1000);
+    char *q = dog_realloc(p, 8 * MiB);                  /* past the budget */
+    ck_assert_ptr_eq(dog_thread_heap(), h);             /* the handler left the route */
+    dog_thread_set_heap(NULL);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_int_eq(atomic_load(&grow_calls), 1);
+    ck_assert_ptr_eq(dog_heap_of(q), h);
+    ck_assert(q[0] == 'x' && q[999] == 'x');
+    ck_assert_ptr_nonnull(handler_block);
+    ck_assert_ptr_eq(dog_heap_of(handler_block), dog_default);
+    dog_free(handler_block);
+    /* A block of another heap is resized in its own heap, handler or not. */
+    void *d = dog_malloc(100);
+    dog_thread_set_heap(h);
+    void *e = dog_reallocarray(d, 30, 100);
+    dog_thread_set_heap(NULL);
+    ck_assert_ptr_eq(dog_heap_of(e), dog_default);
+    dog_free(e);
+    dog_free(q);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+/* A reset of the routed heap keeps the route; the blocks that follow are the heap's. */
+START_TEST(test_route_survives_reset)
+{
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    dog_thread_set_heap(h);
+    for (int i = 0; i < 100; i++)
+        ck_assert_ptr_nonnull(dog_malloc((size_t)i * 30 + 1));
+    dog_heap_reset(h);
+    ck_assert_ptr_eq(dog_thread_heap(), h);
+    void *p = dog_malloc(48);
+    dog_thread_set_heap(NULL);
+    ck_assert_ptr_eq(dog_heap_of(p), h);
+    ck_assert_uint_eq(stats_of(h).blocks_in_use, 1);
+    dog_free(p);
+    dog_heap_destroy(h);
 }
 END_TEST
 
@@ -304,6 +457,10 @@ Suite *route_suite(void)
     tcase_add_test(tc, test_route_budget);
     tcase_add_test(tc, test_route_ends_with_destroy);
     tcase_add_test(tc, test_route_dead_handle_refused);
+    tcase_add_test(tc, test_route_dead_after_reuse_reported);
+    tcase_add_test(tc, test_route_dead_under_report_ends);
+    tcase_add_test(tc, test_route_realloc_calls_handler);
+    tcase_add_test(tc, test_route_survives_reset);
     suite_add_tcase(s, tc);
     TCase *threads = tcase_create("threads");
     tcase_add_test(threads, test_route_per_thread);

@@ -35,7 +35,7 @@ static int failures;
 static void libc_blocks_are_dogmalloc(int preloaded)
 {
     dog_heap_t *want = preloaded ? dog_default : NULL;
-    void *blocks[10];
+    void *blocks[14];
     size_t n = 0;
     blocks[n++] = malloc(100);
     blocks[n++] = malloc(0);
@@ -45,6 +45,10 @@ static void libc_blocks_are_dogmalloc(int preloaded)
     blocks[n++] = aligned_alloc(4096, 8192);
     blocks[n++] = memalign(256, 300);
     blocks[n++] = strdup("a string copied by the C library");
+    blocks[n++] = strndup("a string cut short", 8);
+    blocks[n++] = reallocarray(NULL, 10, 30);
+    blocks[n++] = valloc(100);
+    blocks[n++] = pvalloc(100);
     if (posix_memalign(&blocks[n], 64, 640) == 0)
         n++;
     else
@@ -115,7 +119,7 @@ static void routed_libc_blocks(int preloaded)
     EXPECT(h != NULL);
     EXPECT(dog_thread_set_heap(h) == NULL);
     dog_heap_t *want = preloaded ? h : NULL;
-    void *blocks[8];
+    void *blocks[12];
     size_t n = 0;
     blocks[n++] = malloc(100);
     blocks[n++] = calloc(10, 1000);
@@ -124,6 +128,10 @@ static void routed_libc_blocks(int preloaded)
     blocks[n++] = aligned_alloc(4096, 8192);
     blocks[n++] = memalign(256, 300);
     blocks[n++] = strdup("a string copied by the C library");
+    blocks[n++] = strndup("a string cut short", 8);
+    blocks[n++] = reallocarray(NULL, 10, 30);
+    blocks[n++] = valloc(100);
+    blocks[n++] = pvalloc(100);
     if (posix_memalign(&blocks[n], 64, 640) == 0)
         n++;
     else
