@@ -18,7 +18,7 @@
  * in the same thread aborts with a message if it needs a lock the interrupted call holds.
  *
  * Ownership: a block belongs to the heap it was allocated from (#dog_default for the
- * dog_malloc() family) and lives until it is freed or, for a block of an explicit
+ * dog_malloc() family, unless the thread routes it: dog_thread_set_heap()) and lives until it is freed or, for a block of an explicit
  * heap, until that heap is destroyed with dog_heap_destroy(). Blocks do not belong to
  * threads: a thread that exits leaves its blocks valid.
  *
@@ -245,14 +245,15 @@ DOG_API long dog_option_get(dog_option_t opt);
  *  16 bytes or more.
  *
  *  Every function here is safe to call from any thread, concurrently. The blocks
- *  they return belong to #dog_default (dog_realloc() keeps a block in the heap it
- *  came from) and live until dog_free(); any thread may free them. The same
+ *  they return belong to #dog_default, or to the heap the calling thread routes to with
+ *  dog_thread_set_heap() (dog_realloc() keeps a block in the heap it came from), and
+ *  live until dog_free(); any thread may free them. The same
  *  functions back `malloc` and friends when libdogmalloc-override.so is preloaded.
  *  @since 0.1
  *  @{ */
 
 /**
- * Allocate @p size bytes from #dog_default.
+ * Allocate @p size bytes from #dog_default (or the thread's route: dog_thread_set_heap()).
  *
  * `dog_malloc(0)` returns a unique pointer that dog_free() accepts. The block is
  * uninitialised and may hold more than @p size bytes (see dog_usable_size()).
@@ -264,7 +265,8 @@ DOG_API long dog_option_get(dog_option_t opt);
 DOG_API void *dog_malloc(size_t size) DOG_MALLOC_ATTR DOG_ALLOC_SIZE(1);
 
 /**
- * Allocate a zeroed array of @p count elements of @p size bytes from #dog_default.
+ * Allocate a zeroed array of @p count elements of @p size bytes from #dog_default (or
+ * the thread's route: dog_thread_set_heap()).
  *
  * Safe from any thread; the caller owns the block until dog_free().
  * @param count  number of elements.
@@ -309,7 +311,8 @@ DOG_API void *dog_realloc(void *p, size_t size) DOG_ALLOC_SIZE(2);
 DOG_API void *dog_reallocarray(void *p, size_t count, size_t size) DOG_ALLOC_SIZE(2, 3);
 
 /**
- * Allocate @p size bytes aligned to @p alignment from #dog_default (C11).
+ * Allocate @p size bytes aligned to @p alignment from #dog_default (C11; or the
+ * thread's route: dog_thread_set_heap()).
  *
  * Any power of two works, up to at least 1 GiB. @p size need not be a multiple
  * of @p alignment. Free the block with dog_free(), as any other. Safe from any
@@ -387,7 +390,8 @@ DOG_API void dog_free_sized(void *p, size_t size);
 DOG_API size_t dog_usable_size(const void *p);
 
 /**
- * Copy the string @p s into a new block of #dog_default (POSIX `strdup`).
+ * Copy the string @p s into a new block of #dog_default (POSIX `strdup`; or of the
+ * thread's route: dog_thread_set_heap()).
  *
  * Safe from any thread; the caller owns the copy until dog_free().
  * @param s  a NUL-terminated string.
@@ -398,7 +402,7 @@ DOG_API char *dog_strdup(const char *s) DOG_MALLOC_ATTR;
 
 /**
  * Copy at most @p n bytes of the string @p s, and a NUL, into a new block of
- * #dog_default (POSIX `strndup`).
+ * #dog_default (POSIX `strndup`; or of the thread's route: dog_thread_set_heap()).
  *
  * Reads @p s up to its NUL or @p n bytes, whichever comes first, so @p s need not be
  * terminated within @p n bytes. Safe from any thread; the caller owns the copy until
@@ -490,9 +494,12 @@ extern DOG_API dog_heap_t *const dog_default;
  * heap has given back the empty pages it keeps. The functions that name the heap call it:
  * dog_heap_malloc(), dog_heap_calloc(), dog_heap_realloc(), dog_heap_aligned_alloc() and
  * the helpers built on them (dog_heap_zalloc(), dog_heap_strdup(), dog_heap_strndup(),
- * dog_heap_realloc_aligned()); dog_realloc() and dog_expand() of a block of the heap fail
- * with ENOMEM without calling it. It runs in the thread that asked, with
- * no lock of dogmalloc held, so it may free blocks of @p heap (or any other), call
+ * dog_heap_realloc_aligned()), and the dog_malloc() family of a thread routed to the heap
+ * (dog_thread_set_heap(), which makes dog_realloc() of the heap's blocks call it too);
+ * otherwise dog_realloc() and dog_expand() of a block of the heap fail with ENOMEM
+ * without calling it. It runs in the thread that asked, with no lock of dogmalloc held
+ * and no route (its dog_malloc() allocates from #dog_default), so it may free blocks of
+ * @p heap (or any other), call
  * dog_heap_set_limit(), dog_heap_stats() and allocate; an allocation from @p heap that
  * fails inside the handler returns NULL without calling the handler again. It must not
  * destroy or reset @p heap (dog_heap_destroy(), dog_heap_reset()): the request it
@@ -664,6 +671,60 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap);
  * @since 0.2
  */
 DOG_API void dog_heap_reset(dog_heap_t *heap);
+
+/**
+ * Route the calling thread's allocations to @p heap: until the route is changed again,
+ * dog_malloc(), dog_calloc(), dog_realloc() and dog_reallocarray() of `NULL`,
+ * dog_aligned_alloc(), dog_posix_memalign(), dog_strdup() and dog_strndup() called by
+ * this thread allocate from @p heap, as the `dog_heap_*` calls do, with its budget and
+ * `on_limit` handler. Under the override (`LD_PRELOAD` or the linked override library)
+ * that includes the C library's names: `malloc`, `calloc`, `realloc(NULL, n)`,
+ * `reallocarray(NULL, ...)`, `aligned_alloc`, `memalign`, `posix_memalign`, `valloc`,
+ * `pvalloc`, `strdup`, `strndup` (and what calls them: `asprintf`, `getline`, ...) and C++
+ * `operator new`, so a subsystem's third-party code is accounted and budgeted in the
+ * subsystem's heap.
+ *
+ * Frees are not routed: dog_free() returns every block to its own heap, and dog_realloc()
+ * of an existing block keeps it in its heap, whichever route is set (a block of the
+ * routed heap grows through dog_heap_realloc(), so the heap's `on_limit` handler is
+ * called for it too). The route belongs to the calling thread only (a new thread starts
+ * with none); it costs the unrouted dog_malloc() one predictable test. Save and restore
+ * it around the routed code:
+ * @code
+ * dog_heap_t *saved = dog_thread_set_heap(parser_heap);
+ * third_party_parse(input);           // its mallocs go to parser_heap
+ * dog_thread_set_heap(saved);
+ * @endcode
+ * **Lifetime**: a block allocated under the route belongs to @p heap and dies with it:
+ * dog_heap_destroy() and dog_heap_reset() free it, whoever holds it. Route only code whose
+ * allocations end before the heap does. State that the C library or another library
+ * allocates once and keeps (the buffer of a `FILE` at its first use, a thread's own
+ * data in `pthread_create`, locale data, `dlopen`, lazily built caches) must not be made
+ * under a route to a heap that goes away first: the program would later use freed
+ * memory. Do such first uses before setting the route.
+ *
+ * Destroying the routed heap from this thread ends the route; destroying it from another
+ * thread while a route to it is set is a misuse: this thread's next routed allocation
+ * reports it (`... the calling thread's route (dog_thread_set_heap) is to H, a destroyed
+ * heap`), also after a new heap took its memory; under `DOGMALLOC_MISUSE=report` the
+ * route then ends and that call and later ones allocate from #dog_default. The
+ * `on_limit` handler runs with no route, so its own allocations come from #dog_default.
+ * @param heap  a live heap, or NULL or #dog_default for no route.
+ * @return the route before the call (NULL for #dog_default). A handle that is not a live
+ *         heap is reported as a misuse (an abort, by default); under
+ *         `DOGMALLOC_MISUSE=report` the route stays as it was and `errno` is EINVAL.
+ * @since 0.2
+ */
+DOG_API dog_heap_t *dog_thread_set_heap(dog_heap_t *heap);
+
+/**
+ * The calling thread's route (dog_thread_set_heap()). Safe from any thread; reads only
+ * the caller's own state.
+ * @return the heap the thread's dog_malloc() family allocates from, or NULL when that is
+ *         #dog_default.
+ * @since 0.2
+ */
+DOG_API dog_heap_t *dog_thread_heap(void);
 
 /**
  * Allocate @p size bytes from @p heap.

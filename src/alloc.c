@@ -180,6 +180,67 @@ static DOG_NOINLINE void free_other(void *p, unsigned kind)
 
 /* --- The global allocator ------------------------------------------------------------ */
 
+/* dog_thread_set_heap: while it is set, this thread's dog_malloc family (and the C
+ * library's names under the override) allocates from that heap through the heap API, with
+ * its checks and budget handler; frees and the resizing of existing blocks go to each
+ * block's own heap as always. */
+DOG_TLS dog_route_t dog__tl_route;
+
+DOG_API dog_heap_t *dog_thread_set_heap(dog_heap_t *heap)
+{
+    dog_heap_t *previous = dog__tl_route.heap;
+    if (heap == &dog__default_heap)
+        heap = NULL;
+    if (heap != NULL && dog__heap_check(heap, "dog_thread_set_heap") == NULL) {
+        errno = EINVAL;     /* reported: the route stays as it was */
+        return previous;
+    }
+    dog__tl_route.heap = heap;
+    dog__tl_route.serial = heap != NULL ? heap->serial : 0;
+    return previous;
+}
+
+DOG_API dog_heap_t *dog_thread_heap(void)
+{
+    return dog__tl_route.heap;
+}
+
+/* The heap of the thread's route, which is set. A heap destroyed by another thread is
+ * told by its handle (no longer a live heap) or, once its memory went to a new heap, by
+ * that heap's serial: reported, and the route ends (under DOGMALLOC_MISUSE=report the
+ * call then allocates from dog_default). */
+dog_heap_t *dog__route_heap(void)
+{
+    dog_heap_t *heap = dog__tl_route.heap;
+    if (DOG_LIKELY(dog__heap_is_live(heap) && heap->serial == dog__tl_route.serial))
+        return heap;
+    dog__tl_route.heap = NULL;
+    dog__misuse(DOG_MISUSE_BAD_HEAP, heap, "dog_malloc(): the calling thread's route "
+                "(dog_thread_set_heap) is to %p, a destroyed heap", (void *)heap);
+    return &dog__default_heap;
+}
+
+/* The routed forms of the dog_malloc family: the calls of the heap API (below), on the
+ * heap the thread routes to. Out of line, so that the unrouted paths pay one test of
+ * dog__tl_route and nothing more. */
+static DOG_NOINLINE void *routed_malloc(size_t size)
+{
+    return dog_heap_malloc(dog__route_heap(), size);
+}
+
+/* dog_realloc of a block while a route is set: a new block comes from the routed heap; a
+ * block of the routed heap grows through the heap API, so that its on_limit handler is
+ * called as for the heap's other requests; any other block stays in its own heap. */
+static DOG_NOINLINE void *routed_realloc(void *p, size_t size, const char *func)
+{
+    if (p == NULL)
+        return routed_malloc(size);
+    dog_heap_t *heap = dog__route_heap();
+    if (heap != &dog__default_heap && dog_heap_of(p) == heap)
+        return dog_heap_realloc(heap, p, size);
+    return heap_realloc(NULL, p, size, func);
+}
+
 static DOG_NOINLINE void *malloc_large(size_t size)
 {
     if (size <= DOG_SMALL_SIZE_MAX)
@@ -189,6 +250,8 @@ static DOG_NOINLINE void *malloc_large(size_t size)
 
 DOG_API void *dog_malloc(size_t size)
 {
+    if (DOG_UNLIKELY(dog__tl_route.heap != NULL))   /* dog_thread_set_heap: one test */
+        return routed_malloc(size);
     if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
         return small_out(dog__tcache_malloc(dog__tcs[0], &dog__default_heap, size), size);
     return malloc_large(size);
@@ -196,11 +259,15 @@ DOG_API void *dog_malloc(size_t size)
 
 DOG_API void *dog_calloc(size_t count, size_t size)
 {
+    if (DOG_UNLIKELY(dog__tl_route.heap != NULL))
+        return dog_heap_calloc(dog__route_heap(), count, size);
     return heap_calloc(&dog__default_heap, count, size);
 }
 
 DOG_API void *dog_realloc(void *p, size_t size)
 {
+    if (DOG_UNLIKELY(dog__tl_route.heap != NULL))
+        return routed_realloc(p, size, "dog_realloc");
     return heap_realloc(NULL, p, size, "dog_realloc");
 }
 
@@ -212,11 +279,15 @@ DOG_API void *dog_reallocarray(void *p, size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (DOG_UNLIKELY(dog__tl_route.heap != NULL))
+        return routed_realloc(p, total, "dog_reallocarray");
     return heap_realloc(NULL, p, total, "dog_reallocarray");
 }
 
 DOG_API void *dog_aligned_alloc(size_t alignment, size_t size)
 {
+    if (DOG_UNLIKELY(dog__tl_route.heap != NULL))
+        return dog_heap_aligned_alloc(dog__route_heap(), alignment, size);
     return heap_aligned(&dog__default_heap, alignment, size);
 }
 
@@ -225,7 +296,9 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = heap_aligned(&dog__default_heap, alignment, size);
+    void *p = DOG_UNLIKELY(dog__tl_route.heap != NULL)
+                  ? dog_heap_aligned_alloc(dog__route_heap(), alignment, size)
+                  : heap_aligned(&dog__default_heap, alignment, size);
     if (p == NULL) {
         int err = errno;
         errno = saved;

@@ -546,6 +546,7 @@ DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t si
     heap->on_leak_arg = o.on_leak_arg;
     dog__lock_acquire(&dog__heaps_lock);
     heap->tc_id = ++heap_ids;
+    heap->serial = heap->tc_id;     /* the first tc_id: a reset changes only tc_id */
     heap->tc_slot = slot_take();
     heap->magic = DOG_HEAP_MAGIC;
     heap->list_next = dog__heaps;
@@ -632,6 +633,8 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     if (DOG_UNLIKELY(dog__leak_wanted(heap)))
         dog__leak_report(heap, "dog_heap_destroy");   /* visit.c: before anything goes */
 
+    if (dog__tl_route.heap == heap)
+        dog__tl_route.heap = NULL;       /* this thread's dog_malloc goes to dog_default again */
     dog__lock_acquire(&dog__heaps_lock);
     if (heap->list_prev)
         heap->list_prev->list_next = heap->list_next;

@@ -14,6 +14,15 @@
 /* heap_pool.c: a thread's hint, the index of the shard it last locked. */
 extern DOG_HIDDEN DOG_TLS unsigned dog__tl_shard;     /* for dog_default */
 extern DOG_HIDDEN DOG_TLS unsigned dog__tl_xshard;    /* for explicit heaps */
+/* dog_thread_set_heap: the heap that the calling thread's dog_malloc family allocates
+ * from, NULL for dog_default (alloc.c). */
+typedef struct dog_route {
+    dog_heap_t *heap;               /* NULL: no route */
+    uint64_t serial;                /* heap->serial when the route was set */
+} dog_route_t;
+extern DOG_HIDDEN DOG_TLS dog_route_t dog__tl_route;
+dog_heap_t *dog__route_heap(void);
+
 dog_shard_t *dog__shard_acquire_slow(dog_heap_t *heap);
 uint64_t dog__shard_token_new(void);
 
@@ -40,6 +49,11 @@ void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
 extern DOG_HIDDEN dog_lock_t dog__heaps_lock;
 extern DOG_HIDDEN dog_heap_t *dog__heaps;
 extern DOG_HIDDEN struct dog_heap dog__default_heap;   /* dog_default, without the GOT */
+/* The heap a dog_malloc-family call of this thread allocates from. */
+static inline dog_heap_t *dog__route(void)
+{
+    return dog__tl_route.heap != NULL ? dog__route_heap() : &dog__default_heap;
+}
 
 /* heap, if it is a live heap; else NULL, after a report (misuse.c) unless heap is NULL.
  * A heap is dog_default or a DOG_META_ALIGN slot of a META frame (meta.c), readable even

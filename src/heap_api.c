@@ -31,7 +31,13 @@ bool dog__limit_begin(dog_heap_t *heap, size_t request)
     if (errno != ENOMEM)
         return false;
     tl_limit_busy = true;
+    /* The handler runs unrouted (dog_thread_set_heap): its own dog_malloc goes to
+     * dog_default, not into the heap that is out of budget. */
+    dog_route_t route = dog__tl_route;
+    dog__tl_route.heap = NULL;
     int again = heap->on_limit(heap, request, heap->on_limit_arg);
+    if (dog__tl_route.heap == NULL)
+        dog__tl_route = route;      /* unless the handler set a route of its own */
     if (!again) {
         tl_limit_busy = false;
         errno = ENOMEM;
@@ -93,12 +99,12 @@ static char *copy_string(dog_heap_t *heap, const char *s, size_t n, const char *
 
 DOG_API char *dog_strdup(const char *s)
 {
-    return copy_string(&dog__default_heap, s, SIZE_MAX, "dog_strdup");
+    return copy_string(dog__route(), s, SIZE_MAX, "dog_strdup");
 }
 
 DOG_API char *dog_strndup(const char *s, size_t n)
 {
-    return copy_string(&dog__default_heap, s, n, "dog_strndup");
+    return copy_string(dog__route(), s, n, "dog_strndup");
 }
 
 DOG_API char *dog_heap_strdup(dog_heap_t *heap, const char *s)

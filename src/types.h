@@ -118,6 +118,7 @@ struct dog_heap {
      * (a new generation of caches), under dog__heaps_lock. */
     uint64_t tc_id;
     unsigned tc_slot;
+    uint64_t serial;                /* unique over the process's life, set at creation */
     char name[DOG_HEAP_NAME_MAX];
     size_t limit;                   /* budget of xmapped; 0 for none. Atomic access only
                                        (dog__heap_limit): dog_heap_set_limit changes it */

@@ -20,6 +20,7 @@ Suite *api_suite(void);          /* check_api.c */
 Suite *heap_api_suite(void);     /* check_heap_api.c */
 Suite *heap_sdk_suite(void);     /* check_heap_sdk.c */
 Suite *reset_suite(void);        /* check_reset.c */
+Suite *route_suite(void);        /* check_route.c */
 Suite *bad_input_suite(void);    /* check_bad_input.c */
 Suite *threads_suite(void);      /* check_threads.c */
 Suite *fork_suite(void);         /* check_fork.c */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* one_allocator.c: a program linked against libdogmalloc.so and run with
  * libdogmalloc-override.so preloaded sees one allocator: malloc() hands out blocks of
- * dog_default, dog_heap_of() says so, dog_free() takes them, and free() takes blocks
- * from dog_malloc() and from explicit heaps.
+ * dog_default, dog_heap_of() says so, dog_free() takes them, free() takes blocks
+ * from dog_malloc() and from explicit heaps, and a thread routed to an explicit heap
+ * (dog_thread_set_heap) gets its malloc() blocks from that heap.
  *
  * Usage: one_allocator dog    (run with LD_PRELOAD=libdogmalloc-override.so)
  *        one_allocator base   (run without it: malloc is the C library's, and
@@ -34,7 +35,7 @@ static int failures;
 static void libc_blocks_are_dogmalloc(int preloaded)
 {
     dog_heap_t *want = preloaded ? dog_default : NULL;
-    void *blocks[10];
+    void *blocks[14];
     size_t n = 0;
     blocks[n++] = malloc(100);
     blocks[n++] = malloc(0);
@@ -44,6 +45,10 @@ static void libc_blocks_are_dogmalloc(int preloaded)
     blocks[n++] = aligned_alloc(4096, 8192);
     blocks[n++] = memalign(256, 300);
     blocks[n++] = strdup("a string copied by the C library");
+    blocks[n++] = strndup("a string cut short", 8);
+    blocks[n++] = reallocarray(NULL, 10, 30);
+    blocks[n++] = valloc(100);
+    blocks[n++] = pvalloc(100);
     if (posix_memalign(&blocks[n], 64, 640) == 0)
         n++;
     else
@@ -105,6 +110,51 @@ static void dog_blocks_go_to_free(int preloaded)
     printf("dog_malloc and heap blocks: freed\n");
 }
 
+/* With the thread routed to an explicit heap (dog_thread_set_heap), every entry point of
+ * the C library's malloc family allocates from that heap when preloaded; free() returns
+ * the blocks to it, and the route ends when restored. */
+static void routed_libc_blocks(int preloaded)
+{
+    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "routed" });
+    EXPECT(h != NULL);
+    EXPECT(dog_thread_set_heap(h) == NULL);
+    dog_heap_t *want = preloaded ? h : NULL;
+    void *blocks[12];
+    size_t n = 0;
+    blocks[n++] = malloc(100);
+    blocks[n++] = calloc(10, 1000);
+    blocks[n++] = realloc(NULL, 5000);
+    blocks[n++] = malloc(3u << 20);                     /* huge */
+    blocks[n++] = aligned_alloc(4096, 8192);
+    blocks[n++] = memalign(256, 300);
+    blocks[n++] = strdup("a string copied by the C library");
+    blocks[n++] = strndup("a string cut short", 8);
+    blocks[n++] = reallocarray(NULL, 10, 30);
+    blocks[n++] = valloc(100);
+    blocks[n++] = pvalloc(100);
+    if (posix_memalign(&blocks[n], 64, 640) == 0)
+        n++;
+    else
+        EXPECT(!"posix_memalign failed");
+    for (size_t i = 0; i < n; i++) {
+        EXPECT(blocks[i] != NULL);
+        EXPECT(dog_heap_of(blocks[i]) == want);
+    }
+    EXPECT(dog_thread_set_heap(NULL) == h);
+    dog_heap_stats_t st;
+    EXPECT(dog_heap_stats(h, &st) == 0);
+    EXPECT(st.blocks_in_use == (preloaded ? n : 0));
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
+    EXPECT(dog_heap_stats(h, &st) == 0);
+    EXPECT(st.blocks_in_use == 0);
+    void *p = malloc(100);                              /* the route has ended */
+    EXPECT(dog_heap_of(p) == (preloaded ? dog_default : NULL));
+    free(p);
+    dog_heap_destroy(h);
+    printf("routed malloc family: %zu blocks checked\n", n);
+}
+
 /* The statistics of dog_default see malloc() calls when (and only when) preloaded. */
 static void default_stats_count_malloc(int preloaded)
 {
@@ -137,6 +187,7 @@ int main(int argc, char **argv)
     EXPECT(dog_version() == DOG_VERSION);
     libc_blocks_are_dogmalloc(preloaded);
     dog_blocks_go_to_free(preloaded);
+    routed_libc_blocks(preloaded);
     default_stats_count_malloc(preloaded);
     if (failures != 0) {
         printf("one_allocator: FAILED (%d checks)\n", failures);
