@@ -490,8 +490,10 @@ extern DOG_API dog_heap_t *const dog_default;
 /**
  * The budget handler of a heap, dog_heap_options_t.on_limit.
  *
- * Called when an allocation from @p heap would take the heap past its budget, after the
- * heap has given back the empty pages it keeps. The functions that name the heap call it:
+ * Called when an allocation from @p heap, or from one of its descendants (child heaps:
+ * dog_heap_options_t.parent), would take @p heap past its budget, after the heaps have
+ * given back the empty pages they keep; it is the handler of the heap whose budget is
+ * exceeded, called with that heap. The functions that name the heap call it:
  * dog_heap_malloc(), dog_heap_calloc(), dog_heap_realloc(), dog_heap_aligned_alloc() and
  * the helpers built on them (dog_heap_zalloc(), dog_heap_strdup(), dog_heap_strndup(),
  * dog_heap_realloc_aligned()), and the dog_malloc() family of a thread routed to the heap
@@ -554,8 +556,9 @@ typedef struct dog_heap_options {
      *  Free blocks that other threads' caches hold for the heap (up to 16 KiB per size
      *  class and thread) keep the pages they lie in held, a whole page for as little as
      *  one cached block, until those threads use the heap again, trim or exit; the
-     *  caller's own cache of the heap is given back before a request is refused.
-     *  dog_heap_set_limit() changes it later. @since 0.1 */
+     *  caller's own cache of the heap is given back before a request is refused. For a
+     *  heap with children (dog_heap_options_t.parent) it counts their memory too
+     *  (`tree_bytes_mapped`). dog_heap_set_limit() changes it later. @since 0.1 */
     size_t limit;
     /** Called when an allocation would exceed the budget (see #dog_limit_fn), or NULL:
      *  such an allocation fails with ENOMEM at once. @since 0.2 */
@@ -572,6 +575,16 @@ typedef struct dog_heap_options {
     dog_visit_fn on_leak;
     /** Passed to on_leak as it is. @since 0.2 */
     void *on_leak_arg;
+    /** The parent of the new heap, or NULL for none: a live explicit heap (not
+     *  #dog_default), at most 62 levels below a heap without a parent. The child is a heap
+     *  like any other, usable from any thread, with its own name, budget and statistics,
+     *  and also part of its parent's: the memory it holds counts against the budget of
+     *  every ancestor (a request that would take any of them past its limit fails, after
+     *  that heap's `on_limit` handler had its say), dog_heap_destroy() and
+     *  dog_heap_reset() of an ancestor destroy it first (children before parents, the
+     *  newest child first), and dog_stats_print_all() shows it under its parent.
+     *  @since 0.2 */
+    dog_heap_t *parent;
 } dog_heap_options_t;
 
 /**
@@ -899,6 +912,17 @@ DOG_API dog_heap_t *dog_heap_of(const void *p);
  * @since 0.1
  */
 DOG_API const char *dog_heap_name(const dog_heap_t *heap);
+
+/**
+ * Return the parent of @p heap (dog_heap_options_t.parent), or NULL if it has none.
+ *
+ * Safe from any thread; does not change `errno` unless @p heap is NULL.
+ * @param heap  a live heap (#dog_default has no parent).
+ * @return the parent, or NULL: for a heap without one, and with `errno` = EINVAL for a
+ *         NULL heap (and, under #DOG_MISUSE_REPORT, for one that is not live).
+ * @since 0.2
+ */
+DOG_API dog_heap_t *dog_heap_parent(const dog_heap_t *heap);
 /** @} */
 
 /** @defgroup stats Introspection and statistics
@@ -932,6 +956,9 @@ typedef struct dog_heap_stats {
     size_t allocs;            /**< Blocks allocated since the heap was created. */
     size_t frees;             /**< Blocks freed since the heap was created. */
     size_t limit;             /**< The heap's budget, 0 for none. */
+    size_t tree_bytes_mapped; /**< bytes_mapped of the heap and of all its descendants
+                                   (dog_heap_options_t.parent): what its budget counts.
+                                   @since 0.2 */
 } dog_heap_stats_t;
 
 /**

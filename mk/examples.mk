@@ -6,7 +6,7 @@
 # The same sources build against an installed copy with pkg-config: tools/check-install.sh.
 
 # The demo's order tells a story; any other example found in examples/ runs after these.
-EXAMPLE_ORDER := basic subsystems heap_arena requests threads budget evict strings routing leaks
+EXAMPLE_ORDER := basic subsystems heap_arena requests threads budget evict strings routing leaks tree
 EXAMPLE_FOUND := $(patsubst examples/%.c,%,$(sort $(wildcard examples/*.c)))
 EXAMPLE_NAMES := $(filter $(EXAMPLE_FOUND),$(EXAMPLE_ORDER)) \
                  $(filter-out $(EXAMPLE_ORDER),$(EXAMPLE_FOUND))

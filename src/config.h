@@ -43,6 +43,8 @@
 #define DOG_HUGE_CACHE_BYTES   ((size_t)192 << 20)
 
 #define DOG_HEAP_NAME_MAX   32
+/* The deepest heap tree (dog_heap_options_t.parent): a heap at depth 63 has no child. */
+#define DOG_HEAP_DEPTH_MAX  64
 /* The dog_heap_options_t.flags this library knows (dogmalloc.h): others are refused. */
 #define DOG_HEAP_FLAGS_KNOWN DOG_HEAP_LEAK_REPORT
 

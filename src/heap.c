@@ -104,7 +104,7 @@ static void page_retire(dog_shard_t *shard, dog_page_t *page, bool force)
     }
     bin_remove(shard, page);
     shard->pages--;
-    dog__fetch_sub_relaxed(&shard->heap->xmapped, DOG_PAGE_SIZE);
+    dog__heap_unmapped(shard->heap, DOG_PAGE_SIZE);
     page->shard = NULL;
     page->heap = NULL;
     page->tc_token = 0;
@@ -331,23 +331,46 @@ void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held)
     }
 }
 
-/* Count bytes more against the heap's budget. The check and the add are one
- * compare-and-swap, so xmapped never reads above the limit and two racing requests
- * cannot both fail when one fits. */
-static bool budget_try(dog_heap_t *heap, size_t bytes)
+/* Count bytes more in heap's tree (its own and its descendants' memory) against its
+ * budget. The check and the add are one compare-and-swap, so xtree never reads above the
+ * limit and two racing requests cannot both fail when one fits. */
+static bool tree_try(dog_heap_t *heap, size_t bytes)
 {
     size_t limit = dog__heap_limit(heap);
-    if (limit == 0) {               /* dog_heap_set_limit(heap, 0) meanwhile */
-        dog__fetch_add_relaxed(&heap->xmapped, bytes);
+    if (limit == 0) {               /* none, or dog_heap_set_limit(heap, 0) meanwhile */
+        dog__fetch_add_relaxed(&heap->xtree, bytes);
         return true;
     }
-    size_t mapped = dog__load_relaxed(&heap->xmapped);
+    size_t mapped = dog__load_relaxed(&heap->xtree);
     do {
         if (mapped > limit || bytes > limit - mapped)
             return false;
-    } while (!atomic_compare_exchange_weak_explicit(&heap->xmapped, &mapped, mapped + bytes,
+    } while (!atomic_compare_exchange_weak_explicit(&heap->xtree, &mapped, mapped + bytes,
                                                     memory_order_relaxed, memory_order_relaxed));
     return true;
+}
+
+/* Count bytes more against the budget of heap and of every ancestor (child heaps count
+ * in their parents' budgets): NULL if every one had room, else the heap whose budget
+ * refused, with nothing counted anywhere. */
+static dog_heap_t *budget_try(dog_heap_t *heap, size_t bytes)
+{
+    for (dog_heap_t *h = heap; h != NULL; h = h->parent) {
+        if (!tree_try(h, bytes)) {
+            for (dog_heap_t *undo = heap; undo != h; undo = undo->parent)
+                dog__fetch_sub_relaxed(&undo->xtree, bytes);
+            return h;
+        }
+    }
+    dog__fetch_add_relaxed(&heap->xmapped, bytes);
+    return NULL;
+}
+
+void dog__heap_unmapped(dog_heap_t *heap, size_t bytes)
+{
+    dog__fetch_sub_relaxed(&heap->xmapped, bytes);
+    for (dog_heap_t *h = heap; h != NULL; h = h->parent)
+        dog__fetch_sub_relaxed(&h->xtree, bytes);
 }
 
 /* Count bytes more of OS memory against the heap's budget, or fail with ENOMEM. At the
@@ -358,20 +381,29 @@ static bool budget_try(dog_heap_t *heap, size_t bytes)
  * an empty bin, so the flush leaves it alone (tcache.c). */
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held)
 {
-    if (dog__heap_limit(heap) == 0) {
+    if (DOG_LIKELY(heap->parent == NULL) && dog__heap_limit(heap) == 0) {
+        dog__fetch_add_relaxed(&heap->xtree, bytes);
         dog__fetch_add_relaxed(&heap->xmapped, bytes);
         return true;
     }
-    if (budget_try(heap, bytes))
+    if (budget_try(heap, bytes) == NULL)
         return true;
     dog__tcache_flush_heap(heap);
     dog__heap_release_empty(heap, held);
-    if (budget_try(heap, bytes))
+    for (dog_heap_t *up = heap->parent; up != NULL; up = up->parent)
+        dog__heap_release_empty(up, NULL);      /* an ancestor's budget may be the one */
+    dog_heap_t *full = budget_try(heap, bytes);
+    if (full == NULL)
         return true;
-    dog__error("heap \"%s\": %zu more bytes would exceed its budget of %zu (%zu held)",
-               heap->name, bytes, dog__heap_limit(heap), dog__load_relaxed(&heap->xmapped));
-    if (heap->on_limit != NULL)
-        dog__tl_limit_hit = heap;       /* for the entry point's handler call (heap_api.c) */
+    if (full == heap)
+        dog__error("heap \"%s\": %zu more bytes would exceed its budget of %zu (%zu held)",
+                   heap->name, bytes, dog__heap_limit(heap), dog__load_relaxed(&heap->xtree));
+    else
+        dog__error("heap \"%s\": %zu more bytes would exceed the budget of %zu of its "
+                   "ancestor \"%s\" (%zu held)", heap->name, bytes, dog__heap_limit(full),
+                   full->name, dog__load_relaxed(&full->xtree));
+    if (full->on_limit != NULL)
+        dog__tl_limit_hit = full;       /* for the entry point's handler call (heap_api.c) */
     errno = ENOMEM;
     return false;
 }
@@ -384,7 +416,7 @@ static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
     dog_page_t *page = dog__pool_take();
     if (page == NULL) {
         dog__error("heap \"%s\": out of memory mapping a page", heap->name);
-        dog__fetch_sub_relaxed(&heap->xmapped, DOG_PAGE_SIZE);
+        dog__heap_unmapped(heap, DOG_PAGE_SIZE);
         return NULL;
     }
     dog__page_init(page, shard, bin);
@@ -529,6 +561,24 @@ DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t si
         errno = EINVAL;
         return NULL;
     }
+    if (o.parent != NULL) {
+        if (o.parent == &dog__default_heap) {
+            dog__error("dog_heap_new: dog_default cannot be a parent (it is never destroyed "
+                       "or reset)");
+            errno = EINVAL;
+            return NULL;
+        }
+        if (dog__heap_check(o.parent, "dog_heap_new(parent)") == NULL) {
+            errno = EINVAL;             /* reported: a dead or bogus parent */
+            return NULL;
+        }
+        if (o.parent->depth + 1 >= DOG_HEAP_DEPTH_MAX) {
+            dog__error("dog_heap_new: parent \"%s\" is %u levels deep already (at most %u)",
+                       o.parent->name, o.parent->depth, DOG_HEAP_DEPTH_MAX - 1);
+            errno = EINVAL;
+            return NULL;
+        }
+    }
     dog_heap_t *heap = dog__meta_alloc(sizeof *heap);
     if (heap == NULL)
         return NULL;
@@ -541,6 +591,7 @@ DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t si
     heap->limit = o.limit;
     heap->on_limit = o.on_limit;
     heap->on_limit_arg = o.on_limit_arg;
+    heap->parent = o.parent;
     heap->flags = o.flags;
     heap->on_leak = o.on_leak;
     heap->on_leak_arg = o.on_leak_arg;
@@ -549,6 +600,13 @@ DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t si
     heap->serial = heap->tc_id;     /* the first tc_id: a reset changes only tc_id */
     heap->tc_slot = slot_take();
     heap->magic = DOG_HEAP_MAGIC;
+    if (heap->parent != NULL) {         /* the newest child first */
+        heap->depth = heap->parent->depth + 1;
+        heap->next_sibling = heap->parent->first_child;
+        if (heap->next_sibling != NULL)
+            heap->next_sibling->prev_sibling = heap;
+        heap->parent->first_child = heap;
+    }
     heap->list_next = dog__heaps;
     heap->list_prev = NULL;
     dog__heaps->list_prev = heap;
@@ -614,9 +672,24 @@ static void shard_empty(dog_shard_t *shard, size_t keep_max)
         page->tc_token = bin < DOG_TCACHE_BINS ? shard->token : 0;
         bin_push_front(shard, page);
     }
-    dog__fetch_sub_relaxed(&shard->heap->xmapped, given * DOG_PAGE_SIZE);
+    dog__heap_unmapped(shard->heap, given * DOG_PAGE_SIZE);
     if (all != NULL)
         dog__pool_give(all);
+}
+
+/* Destroy the children of heap, each after its own children (depth-first): a child
+ * unlinks itself from heap's list as it goes. The tree is at most DOG_HEAP_DEPTH_MAX
+ * deep, which bounds the recursion. */
+static void destroy_children(dog_heap_t *heap)
+{
+    for (;;) {
+        dog__lock_acquire(&dog__heaps_lock);
+        dog_heap_t *child = heap->first_child;
+        dog__lock_release(&dog__heaps_lock);
+        if (child == NULL)
+            return;
+        dog_heap_destroy(child);
+    }
 }
 
 DOG_API void dog_heap_destroy(dog_heap_t *heap)
@@ -630,12 +703,21 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     }
     if (dog__heap_check(heap, "dog_heap_destroy") == NULL)
         return;
+    destroy_children(heap);
     if (DOG_UNLIKELY(dog__leak_wanted(heap)))
         dog__leak_report(heap, "dog_heap_destroy");   /* visit.c: before anything goes */
 
     if (dog__tl_route.heap == heap)
         dog__tl_route.heap = NULL;       /* this thread's dog_malloc goes to dog_default again */
     dog__lock_acquire(&dog__heaps_lock);
+    if (heap->parent != NULL) {
+        if (heap->prev_sibling != NULL)
+            heap->prev_sibling->next_sibling = heap->next_sibling;
+        else
+            heap->parent->first_child = heap->next_sibling;
+        if (heap->next_sibling != NULL)
+            heap->next_sibling->prev_sibling = heap->prev_sibling;
+    }
     if (heap->list_prev)
         heap->list_prev->list_next = heap->list_next;
     else
@@ -670,6 +752,7 @@ DOG_API void dog_heap_reset(dog_heap_t *heap)
     }
     if (heap == NULL || dog__heap_check(heap, "dog_heap_reset") == NULL)
         return;
+    destroy_children(heap);             /* a reset of a parent ends its subtree first */
 
     /* A new generation first, then the old one's caches die: a thread's next call with
      * the heap makes a new cache, and no old cache is found again (tcache.h). Both under
@@ -688,6 +771,16 @@ DOG_API void dog_heap_reset(dog_heap_t *heap)
         dog__lock_release(&shard->lock);
     }
     dog__huge_free_all(heap);
+}
+
+DOG_API dog_heap_t *dog_heap_parent(const dog_heap_t *heap)
+{
+    heap = dog__heap_check(heap, "dog_heap_parent");
+    if (heap == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return heap->parent;
 }
 
 DOG_API const char *dog_heap_name(const dog_heap_t *heap)

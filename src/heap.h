@@ -43,6 +43,9 @@ DOG_COLD void dog__free_not_live(dog_page_t *page, const void *block, size_t ind
 #define DOG_WHY_HUGE_INSIDE "inside a huge block, or a huge block already freed (double free?)"
 void dog__shard_collect_all(dog_shard_t *shard, bool force);
 bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
+/* bytes of OS memory that heap gave back: out of its xmapped and of its and its ancestors'
+ * xtree (the other side of dog__heap_budget_take). */
+void dog__heap_unmapped(dog_heap_t *heap, size_t bytes);
 DOG_COLD dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func);
 void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);

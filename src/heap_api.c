@@ -20,13 +20,20 @@ DOG_TLS dog_heap_t *dog__tl_limit_hit;
  * handler that returns nonzero without making room cannot loop (include/dogmalloc.h). */
 static DOG_TLS bool tl_limit_busy;
 
-/* An allocation from heap returned NULL. If it was refused at heap's budget
- * (dog__heap_budget_take recorded it) and heap has a handler, call it, with no lock held:
- * true means "try once more", and the caller then calls dog__limit_end. */
+/* An allocation from heap returned NULL. If it was refused at the budget of heap or of
+ * one of its ancestors (dog__heap_budget_take recorded which) and that heap has a
+ * handler, call it, with no lock held: true means "try once more", and the caller then
+ * calls dog__limit_end. */
 bool dog__limit_begin(dog_heap_t *heap, size_t request)
 {
-    if (dog__tl_limit_hit != heap || heap->on_limit == NULL || tl_limit_busy)
+    dog_heap_t *hit = dog__tl_limit_hit;
+    if (hit == NULL || hit->on_limit == NULL || tl_limit_busy)
         return false;
+    dog_heap_t *up = heap;
+    while (up != NULL && up != hit)
+        up = up->parent;
+    if (up == NULL)
+        return false;           /* recorded by another heap's request */
     dog__tl_limit_hit = NULL;
     if (errno != ENOMEM)
         return false;
@@ -35,7 +42,7 @@ bool dog__limit_begin(dog_heap_t *heap, size_t request)
      * dog_default, not into the heap that is out of budget. */
     dog_route_t route = dog__tl_route;
     dog__tl_route.heap = NULL;
-    int again = heap->on_limit(heap, request, heap->on_limit_arg);
+    int again = hit->on_limit(hit, request, hit->on_limit_arg);
     if (dog__tl_route.heap == NULL)
         dog__tl_route = route;      /* unless the handler set a route of its own */
     if (!again) {
@@ -63,7 +70,7 @@ DOG_API int dog_heap_set_limit(dog_heap_t *heap, size_t limit)
     __atomic_store_n(&heap->limit, limit, __ATOMIC_RELAXED);
     /* Below what the heap holds: the empty pages it keeps go now, the rest as frees come
      * (documented: accepted, and growth fails until the heap is under it). */
-    if (limit != 0 && dog__load_relaxed(&heap->xmapped) > limit) {
+    if (limit != 0 && dog__load_relaxed(&heap->xtree) > limit) {
         int saved = errno;
         dog__heap_release_empty(heap, NULL);
         errno = saved;

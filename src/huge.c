@@ -478,7 +478,7 @@ void *dog__huge_alloc(dog_heap_t *heap, size_t size, size_t align, bool zero)
     dog_huge_t *h = huge_map(need, align, &fresh);
     if (h == NULL) {
         dog__error("heap \"%s\": out of memory mapping %zu bytes", heap->name, need);
-        dog__fetch_sub_relaxed(&heap->xmapped, need);
+        dog__heap_unmapped(heap, need);
         errno = ENOMEM;
         return NULL;
     }
@@ -563,7 +563,7 @@ void dog__huge_free(dog_huge_t *h)
     dog__track_free(h->ptr, h->usable);
     dog_heap_t *heap = h->heap;
     heap_unlink(heap, h);
-    dog__fetch_sub_relaxed(&heap->xmapped, h->map_size);
+    dog__heap_unmapped(heap, h->map_size);
     h->heap = NULL;
     cache_put(h);
 }
@@ -599,7 +599,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
             trim_tail(h->map_base, old_map, map_size);
             h->map_size = map_size;
         }
-        dog__fetch_sub_relaxed(&heap->xmapped, old_map - h->map_size);
+        dog__heap_unmapped(heap, old_map - h->map_size);
         set_usable(heap, h, h->map_size - offset);
         if (tail != NULL)
             cache_put(tail);
@@ -624,7 +624,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
      * place is charged the growth only, and a realloc that fits would fail. */
     if (may_move && offset == DOG_HUGE_HEADER && dog__heap_limit(heap) == 0 && old_map <= 2 * (map_size - old_map) &&
         cache_fits(map_size)) {
-        dog__fetch_sub_relaxed(&heap->xmapped, map_size - old_map);
+        dog__heap_unmapped(heap, map_size - old_map);
         return NULL;
     }
     /* The block leaves the heap's list while the system calls run (the header may move),
@@ -640,7 +640,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
         h->ptr = base + offset;
         h->map_size = map_size;
     } else {
-        dog__fetch_sub_relaxed(&heap->xmapped, map_size - old_map);
+        dog__heap_unmapped(heap, map_size - old_map);
     }
     dog__lock_acquire(&heap->huge_lock);
     push_front(&heap->huge_first, NULL, h);
@@ -699,7 +699,7 @@ void dog__huge_free_all(dog_heap_t *heap)
     dog__lock_release(&heap->huge_lock);
     while (h != NULL) {
         dog_huge_t *next = h->next;
-        dog__fetch_sub_relaxed(&heap->xmapped, h->map_size);
+        dog__heap_unmapped(heap, h->map_size);
         dog__track_ref_shown(&h->ptr);
         dog__track_free(h->ptr, h->usable);     /* freed for a memory checker, all at once */
         dog__store_relaxed(&h->xstate, DOG_HUGE_FREE);

@@ -92,6 +92,7 @@ DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out,
         peak = st.bytes_in_use;
     st.peak_bytes_in_use = peak;
     st.bytes_mapped = dog__load_relaxed(&heap->xmapped);
+    st.tree_bytes_mapped = dog__load_relaxed(&heap->xtree);
     st.limit = dog__heap_limit(heap);
     copy_out(out, size, &st, sizeof st);
     return 0;
@@ -158,12 +159,41 @@ DOG_API int dog_heap_stats_print(const dog_heap_t *heap, FILE *out)
 
 /* --- All heaps in one table, and JSON ------------------------------------------------- */
 
-#define TABLE_LINE 192      /* one row: a name of up to 31 bytes and six numbers */
+#define TABLE_LINE 192      /* one row: a name of up to 31 bytes, its indent, six numbers */
+
+typedef void (*emit_fn)(void *ctx, const char *line, size_t n);
+
+/* The row of heap h, indented by its depth in the heap tree, then its children's (newest
+ * first), depth-first: at most DOG_HEAP_DEPTH_MAX calls deep. */
+static void stats_row(const dog_heap_t *h, emit_fn emit, void *ctx)
+{
+    dog_heap_stats_t st;
+    if (dog_heap_stats(h, &st) == 0) {
+        char limit[24], line[TABLE_LINE];
+        if (st.limit != 0)
+            snprintf(limit, sizeof limit, "%zu", st.limit);
+        else
+            snprintf(limit, sizeof limit, "none");
+        char name[DOG_HEAP_NAME_MAX + 16];   /* one row per heap, whatever its name holds */
+        size_t i = 0, indent = h->depth < 8 ? h->depth : 8;
+        for (; i < 2 * indent; i++)
+            name[i] = ' ';
+        for (size_t k = 0; h->name[k] != '\0' && i < sizeof name - 1; k++, i++)
+            name[i] = (unsigned char)h->name[k] < 0x20 ? '?' : h->name[k];
+        name[i] = '\0';
+        int n = snprintf(line, sizeof line, "  %-20s %10zu %14zu %14zu %14zu %14s\n", name,
+                         st.blocks_in_use, st.bytes_in_use, st.peak_bytes_in_use,
+                         st.bytes_mapped, limit);
+        emit(ctx, line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    }
+    for (const dog_heap_t *c = h->first_child; c != NULL; c = c->next_sibling)
+        stats_row(c, emit, ctx);
+}
 
 /* Format the table of every live heap, a line at a time, into emit(ctx, line, n). The heap
  * list's lock is held throughout (no heap comes or goes), so emit must not create or
  * destroy a heap: write(2) at exit (dog__stats_table_exit), a buffer for a FILE. */
-static void stats_table(void (*emit)(void *ctx, const char *line, size_t n), void *ctx)
+static void stats_table(emit_fn emit, void *ctx)
 {
     char line[TABLE_LINE];
     dog__lock_acquire(&dog__heaps_lock);
@@ -174,30 +204,12 @@ static void stats_table(void (*emit)(void *ctx, const char *line, size_t n), voi
                      "%14s %14s\n", heaps, "name", "blocks", "bytes in use", "peak", "mapped",
                      "limit");
     emit(ctx, line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-    /* dog_default first, then the list, which is newest first (dog_heap_new_sized). */
-    for (int pass = 0; pass < 2; pass++) {
-        for (dog_heap_t *h = dog__heaps; h != NULL; h = h->list_next) {
-            if ((h == &dog__default_heap) != (pass == 0))
-                continue;
-            dog_heap_stats_t st;
-            if (dog_heap_stats(h, &st) != 0)
-                continue;
-            char limit[24];
-            if (st.limit != 0)
-                snprintf(limit, sizeof limit, "%zu", st.limit);
-            else
-                snprintf(limit, sizeof limit, "none");
-            char name[DOG_HEAP_NAME_MAX];     /* one row per heap, whatever its name holds */
-            size_t i = 0;
-            for (; h->name[i] != '\0' && i < sizeof name - 1; i++)
-                name[i] = (unsigned char)h->name[i] < 0x20 ? '?' : h->name[i];
-            name[i] = '\0';
-            n = snprintf(line, sizeof line, "  %-20s %10zu %14zu %14zu %14zu %14s\n", name,
-                         st.blocks_in_use, st.bytes_in_use, st.peak_bytes_in_use,
-                         st.bytes_mapped, limit);
-            emit(ctx, line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-        }
-    }
+    /* dog_default first, then the heaps without a parent, newest first (the list's order:
+     * dog_heap_new_sized), each followed by its subtree. */
+    stats_row(&dog__default_heap, emit, ctx);
+    for (dog_heap_t *h = dog__heaps; h != NULL; h = h->list_next)
+        if (h != &dog__default_heap && h->parent == NULL)
+            stats_row(h, emit, ctx);
     dog__lock_release(&dog__heaps_lock);
 }
 
@@ -290,15 +302,16 @@ DOG_API int dog_heap_stats_json(const dog_heap_t *heap, char *buf, size_t len)
         errno = EINVAL;
         return -1;
     }
-    char json[640];     /* a name of 31 bytes escaped is at most 188, ten numbers 400 */
+    char json[768];     /* a name of 31 bytes escaped is at most 188, 11 numbers 440 */
     size_t n = dog__format(json, sizeof json, "{\"name\":");
     n += json_string(json + n, sizeof json - n, heap->name);
     n += dog__format(json + n, sizeof json - n,
                      ",\"bytes_in_use\":%zu,\"blocks_in_use\":%zu,\"peak_bytes_in_use\":%zu,"
                      "\"bytes_mapped\":%zu,\"pages\":%zu,\"huge_blocks\":%zu,\"huge_bytes\":%zu,"
-                     "\"allocs\":%zu,\"frees\":%zu,\"limit\":%zu}",
+                     "\"allocs\":%zu,\"frees\":%zu,\"limit\":%zu,\"tree_bytes_mapped\":%zu}",
                      st.bytes_in_use, st.blocks_in_use, st.peak_bytes_in_use, st.bytes_mapped,
-                     st.pages, st.huge_blocks, st.huge_bytes, st.allocs, st.frees, st.limit);
+                     st.pages, st.huge_blocks, st.huge_bytes, st.allocs, st.frees, st.limit,
+                     st.tree_bytes_mapped);
     if (len > 0) {
         size_t k = n < len ? n : len - 1;
         memcpy(buf, json, k);

@@ -128,6 +128,14 @@ struct dog_heap {
     dog_visit_fn on_leak;           /* visit.c: the leak report's handler, or NULL */
     void *on_leak_arg;
     _Atomic size_t xmapped;         /* bytes held from the OS: pages and huge mappings */
+    /* xmapped of this heap and of all its descendants: what the limit counts. Every heap's
+     * memory is counted in its own xtree and in each ancestor's (heap.c: budget_try). */
+    _Atomic size_t xtree;
+    /* The heap tree (dog_heap_options_t.parent), under dog__heaps_lock; parent is set at
+     * creation and outlives the child (destroying a heap destroys its children first). */
+    struct dog_heap *parent;
+    struct dog_heap *first_child, *next_sibling, *prev_sibling;
+    unsigned depth;                 /* 0 for a heap without a parent */
     _Atomic size_t xpeak;           /* peak of the sum of shards' xpublished + huge */
     _Atomic unsigned xshard_count;  /* shards[0 .. count) exist */
     unsigned shard_max;

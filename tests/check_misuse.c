@@ -777,13 +777,22 @@ static void heap_call(mctx_t *c, int which, int always)
     case 9:
         check(dog_heap_visit(h, visit_nothing, NULL) == -1 && errno == EINVAL, 69);
         break;
+    case 10:
+        check(dog_heap_parent(h) == NULL && errno == EINVAL, 70);
+        break;
+    case 11: {  /* a NULL parent is none: the heap is made */
+        dog_heap_t *child = dog_heap_new(&(dog_heap_options_t){ .parent = h });
+        check(h == NULL ? child != NULL : child == NULL && errno == EINVAL, 71);
+        dog_heap_destroy(child);
+        break;
+    }
     }
 }
 
 static const char *const heap_funcs[] = {
     "dog_heap_malloc", "dog_heap_calloc", "dog_heap_aligned_alloc", "dog_heap_realloc",
     "dog_heap_destroy", "dog_heap_stats", "dog_heap_stats_print", "dog_heap_name",
-    "dog_heap_reset", "dog_heap_visit",
+    "dog_heap_reset", "dog_heap_visit", "dog_heap_parent", "dog_heap_new(parent)",
 };
 
 static void prep_heap_common(mctx_t *c)
@@ -878,7 +887,9 @@ static void prep_heap_null(mctx_t *c, int which)
     static void prep_heap_##kind##_6(mctx_t *c) { prep_heap_##kind(c, 6); }                \
     static void prep_heap_##kind##_7(mctx_t *c) { prep_heap_##kind(c, 7); }              \
     static void prep_heap_##kind##_8(mctx_t *c) { prep_heap_##kind(c, 8); }                \
-    static void prep_heap_##kind##_9(mctx_t *c) { prep_heap_##kind(c, 9); }
+    static void prep_heap_##kind##_9(mctx_t *c) { prep_heap_##kind(c, 9); }                \
+    static void prep_heap_##kind##_10(mctx_t *c) { prep_heap_##kind(c, 10); }              \
+    static void prep_heap_##kind##_11(mctx_t *c) { prep_heap_##kind(c, 11); }
 
 /* One act per heap function; always: a QUIET case, whose results hold under both policies. */
 #define HEAP_ACTS(always)                                                                    \
@@ -891,7 +902,9 @@ static void prep_heap_null(mctx_t *c, int which)
     static void act_heap_##always##_6(mctx_t *c) { heap_call(c, 6, always); }              \
     static void act_heap_##always##_7(mctx_t *c) { heap_call(c, 7, always); }              \
     static void act_heap_##always##_8(mctx_t *c) { heap_call(c, 8, always); }              \
-    static void act_heap_##always##_9(mctx_t *c) { heap_call(c, 9, always); }
+    static void act_heap_##always##_9(mctx_t *c) { heap_call(c, 9, always); }              \
+    static void act_heap_##always##_10(mctx_t *c) { heap_call(c, 10, always); }            \
+    static void act_heap_##always##_11(mctx_t *c) { heap_call(c, 11, always); }
 
 HEAP_CASES(dead)
 HEAP_CASES(dead_later)
@@ -925,7 +938,8 @@ static void prep_reset_default(mctx_t *c)
     HEAP_ROW(kind, 3, "dog_heap_realloc", flags), HEAP_ROW(kind, 4, "dog_heap_destroy", flags), \
     HEAP_ROW(kind, 5, "dog_heap_stats", flags),                                              \
     HEAP_ROW(kind, 6, "dog_heap_stats_print", flags), HEAP_ROW(kind, 7, "dog_heap_name", flags), \
-    HEAP_ROW(kind, 8, "dog_heap_reset", flags), HEAP_ROW(kind, 9, "dog_heap_visit", flags)
+    HEAP_ROW(kind, 8, "dog_heap_reset", flags), HEAP_ROW(kind, 9, "dog_heap_visit", flags), \
+    HEAP_ROW(kind, 10, "dog_heap_parent", flags), HEAP_ROW(kind, 11, "dog_heap_new(parent)", flags)
 
 /* --- The table --------------------------------------------------------------------- */
 
