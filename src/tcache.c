@@ -464,6 +464,30 @@ static void tcache_retire_all(void *arg)
  * The caller's own cache is freed at once, on a destroy; on a reset, which has given
  * the heap a new tc_id already, it stays, empty, as the heap's new cache (one reset per
  * request then costs no cache rebuilt). */
+/* dog_heap_delete: the blocks that any thread's cache of heap holds are freed into their
+ * pages, as another thread's frees are (onto the pages' thread free lists), so that the
+ * delete's collection finds them free; then the caches die as on a destroy. The heap is
+ * not in use meanwhile (include/dogmalloc.h), so no cache's owner pops or pushes. */
+void dog__tcache_heap_give_back(dog_heap_t *heap)
+{
+    dog__lock_acquire(&registry_lock);
+    for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
+        if (tc->heap_id != heap->tc_id || tcache_dead(tc))
+            continue;
+        for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
+            dog_tcache_bin_t *b = &tc->bins[bin];
+            for (uint32_t i = 0; i < b->count; i++) {
+                dog_block_t *block = b->slots[i];
+                dog_page_t *page = dog__page_of(block);
+                dog__free_remote_cached(page, block, 0);
+            }
+            __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        }
+    }
+    dog__lock_release(&registry_lock);
+    dog__tcache_heap_dead(heap, heap->tc_id);
+}
+
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 {
     dog_tcache_t *mine = dog__tcs[heap->tc_slot];

@@ -116,6 +116,7 @@ DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id);
+void dog__tcache_heap_give_back(dog_heap_t *heap);
 void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
                        size_t *pushes, size_t *refilled, size_t *flushed);
 bool dog__tcache_fork_lock(void);
