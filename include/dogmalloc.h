@@ -701,7 +701,8 @@ DOG_API void dog_heap_reset(dog_heap_t *heap);
  * of an existing block keeps it in its heap, whichever route is set (a block of the
  * routed heap grows through dog_heap_realloc(), so the heap's `on_limit` handler is
  * called for it too). The route belongs to the calling thread only (a new thread starts
- * with none); it costs the unrouted dog_malloc() one predictable test. Save and restore
+ * with none); it costs dog_malloc() nothing (its fast path pops from the cache of whichever heap
+ * the thread's route names). Save and restore
  * it around the routed code:
  * @code
  * dog_heap_t *saved = dog_thread_set_heap(parser_heap);

@@ -730,8 +730,10 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
  * this thread ended, its cache slot given up. */
 static void heap_unlink(dog_heap_t *heap)
 {
-    if (dog__tl_route.heap == heap)
+    if (dog__tl_route.heap == heap) {
         dog__tl_route.heap = NULL;       /* this thread's dog_malloc goes to dog_default again */
+        dog__tl_malloc = &dog__tcache_none;
+    }
     dog__lock_acquire(&dog__heaps_lock);
     if (heap->parent != NULL) {
         if (heap->prev_sibling != NULL)

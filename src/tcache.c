@@ -10,8 +10,9 @@
 DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 /* The cache dog__tl_last names while its heap is NULL: every bin empty, for ever (a pop
  * from an empty bin writes nothing), so the fast path never reads through NULL. */
-static dog_tcache_t tcache_none;
-DOG_TLS dog_tl_last_t dog__tl_last = { NULL, &tcache_none };
+dog_tcache_t dog__tcache_none;
+DOG_TLS dog_tl_last_t dog__tl_last = { NULL, &dog__tcache_none };
+DOG_TLS dog_tcache_t *dog__tl_malloc = &dog__tcache_none;
 static DOG_TLS uint8_t tc_dead;         /* this thread's caches are gone: make no more */
 static DOG_TLS uint8_t tc_keyed;        /* the pthread key is set: its destructor runs */
 
@@ -104,7 +105,9 @@ static bool tcache_dead(const dog_tcache_t *tc)
 static void tcache_forget(const dog_tcache_t *tc)
 {
     if (dog__tl_last.tc == tc)
-        dog__tcache_remember(NULL, &tcache_none);
+        dog__tcache_remember(NULL, &dog__tcache_none);
+    if (dog__tl_malloc == tc)
+        dog__tl_malloc = &dog__tcache_none;         /* and dog_malloc neither */
 }
 
 /* The cache's home is a shard (not the placeholder of a cache that never refilled). */
