@@ -6,6 +6,7 @@
  * against its ancestors' budgets, so the server's limit caps all its connections
  * together, and destroying a heap destroys its children first: closing a connection
  * ends its requests, and shutting the server down ends everything in one call.
+ * dog_heap_delete retires a heap without freeing: its blocks become dog_default's.
  * Build: cc tree.c $(pkg-config --cflags --libs dogmalloc)
  */
 #include <dogmalloc.h>
@@ -41,7 +42,12 @@ int main(void)
            "of its %zu KiB budget\n", got, st.tree_bytes_mapped >> 10, st.limit >> 10);
 
     dog_heap_destroy(conn[0]);                  /* a connection closes: its request too */
+    char *kept = dog_heap_strdup(conn[1], "a result the program keeps");
+    dog_heap_delete(conn[1]);                   /* retired: its blocks go to dog_default */
     dog_heap_destroy(server);                   /* and the rest, children first */
+    printf("after the server is gone: \"%s\" lives on in heap \"%s\"\n", kept,
+           dog_heap_name(dog_heap_of(kept)));
+    dog_free(kept);
     dog_stats_t all;
     dog_stats(&all);
     printf("heaps left: %zu (dog_default)\n", all.heaps);

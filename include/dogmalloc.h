@@ -701,7 +701,8 @@ DOG_API void dog_heap_reset(dog_heap_t *heap);
  * of an existing block keeps it in its heap, whichever route is set (a block of the
  * routed heap grows through dog_heap_realloc(), so the heap's `on_limit` handler is
  * called for it too). The route belongs to the calling thread only (a new thread starts
- * with none); it costs the unrouted dog_malloc() one predictable test. Save and restore
+ * with none); it costs dog_malloc() nothing (its fast path pops from the cache of whichever heap
+ * the thread's route names). Save and restore
  * it around the routed code:
  * @code
  * dog_heap_t *saved = dog_thread_set_heap(parser_heap);
@@ -738,6 +739,31 @@ DOG_API dog_heap_t *dog_thread_set_heap(dog_heap_t *heap);
  * @since 0.2
  */
 DOG_API dog_heap_t *dog_thread_heap(void);
+
+/**
+ * Retire @p heap without freeing its blocks: the heap goes, and every block still live
+ * in it becomes a block of #dog_default, where it stays valid (mimalloc's
+ * `mi_heap_delete`).
+ *
+ * The blocks do not move: their pages and huge mappings change hands, in time
+ * proportional to the heap's pages, and dog_heap_of() answers #dog_default for them from
+ * then on; any thread may use, resize and free them as before. Empty pages go back to the
+ * reuse pool, and the free blocks that thread caches held for the heap (this thread's and
+ * others') are taken back first, so nothing of the heap is stranded. The heap's children
+ * (dog_heap_options_t.parent) are deleted with it, first. #dog_default's statistics count
+ * the adopted blocks and memory from then on, even past a `DOGMALLOC_LIMIT` (the memory
+ * is held already); the heap's budget and handler go with the heap.
+ *
+ * Thread-safety: callable from any thread, once no other thread allocates from or frees
+ * into @p heap during the call (the contract of dog_heap_destroy()); the blocks may be
+ * used again, by any thread, as soon as it returns. No other thread needs to cooperate.
+ * @param heap  a heap from dog_heap_new(), or NULL (no-op). Deleting #dog_default aborts
+ *              with a message; a destroyed heap is reported as a dead handle. If
+ *              #dog_default has no shard yet and none can be made (out of memory), nothing
+ *              happens and `errno` is ENOMEM.
+ * @since 0.2
+ */
+DOG_API void dog_heap_delete(dog_heap_t *heap);
 
 /**
  * Allocate @p size bytes from @p heap.

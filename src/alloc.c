@@ -197,6 +197,7 @@ DOG_API dog_heap_t *dog_thread_set_heap(dog_heap_t *heap)
     }
     dog__tl_route.heap = heap;
     dog__tl_route.serial = heap != NULL ? heap->serial : 0;
+    dog__tl_malloc = &dog__tcache_none;     /* dog_malloc's next miss finds its cache */
     return previous;
 }
 
@@ -215,6 +216,7 @@ dog_heap_t *dog__route_heap(void)
     if (DOG_LIKELY(dog__heap_is_live(heap) && heap->serial == dog__tl_route.serial))
         return heap;
     dog__tl_route.heap = NULL;
+    dog__tl_malloc = &dog__tcache_none;
     dog__misuse(DOG_MISUSE_BAD_HEAP, heap, "dog_malloc(): the calling thread's route "
                 "(dog_thread_set_heap) is to %p, a destroyed heap", (void *)heap);
     return &dog__default_heap;
@@ -222,7 +224,7 @@ dog_heap_t *dog__route_heap(void)
 
 /* The routed forms of the dog_malloc family: the calls of the heap API (below), on the
  * heap the thread routes to. Out of line, so that the unrouted paths pay one test of
- * dog__tl_route and nothing more. */
+ * dog__tl_route and nothing more (dog_malloc not even that: dog__tl_malloc). */
 static DOG_NOINLINE void *routed_malloc(size_t size)
 {
     return dog_heap_malloc(dog__route_heap(), size);
@@ -248,12 +250,48 @@ static DOG_NOINLINE void *malloc_large(size_t size)
     return dog__huge_alloc(&dog__default_heap, size, DOG_WORD_SIZE, false);
 }
 
+/* dog_malloc's cache had no block of the size (or is not known: dog__tl_malloc): the
+ * heap API's malloc on the routed heap, or dog_default's miss; then the cache that
+ * served it is dog_malloc's, if it is the heap's (a slot shared with another heap
+ * leaves dog__tcache_none, and every call comes here). */
+static DOG_NOINLINE void *malloc_miss(size_t size)
+{
+    if (DOG_UNLIKELY(dog__tl_route.heap != NULL)) {
+        dog_heap_t *heap = dog__route_heap();
+        void *p = dog_heap_malloc(heap, size);
+        dog_tcache_t *tc = dog__tcache_of(heap);
+        if (tc != NULL && dog__tl_route.heap == heap)
+            dog__tl_malloc = tc;
+        return p;
+    }
+    /* dog_default's cache may hold a block of the size although dog__tl_malloc did not
+     * know it: pop first, since a refill expects an empty bin (tcache.c). */
+    dog_tcache_t *tc = dog__tcs[0];
+    if (tc != NULL) {
+        dog__tl_malloc = tc;
+        void *p = dog__tcache_pop(tc, size);
+        if (p != NULL)
+            return small_out(p, size);
+    }
+    void *p = small_out(dog__tcache_miss(&dog__default_heap, size), size);
+    if (dog__tcs[0] != NULL)
+        dog__tl_malloc = dog__tcs[0];
+    return p;
+}
+
+/* The fast path: a pop from dog__tl_malloc, the cache of the heap that the thread's
+ * dog_malloc allocates from (dog_default's, or the routed heap's): no test of the route,
+ * and no test for a missing cache (an empty one stands in: tcache.h). */
 DOG_API void *dog_malloc(size_t size)
 {
-    if (DOG_UNLIKELY(dog__tl_route.heap != NULL))   /* dog_thread_set_heap: one test */
+    if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX)) {
+        void *p = dog__tcache_pop(dog__tl_malloc, size);
+        if (DOG_LIKELY(p != NULL))
+            return small_out(p, size);
+        return malloc_miss(size);
+    }
+    if (DOG_UNLIKELY(dog__tl_route.heap != NULL))   /* dog_thread_set_heap */
         return routed_malloc(size);
-    if (DOG_LIKELY(size <= DOG_TCACHE_SIZE_MAX))
-        return small_out(dog__tcache_malloc(dog__tcs[0], &dog__default_heap, size), size);
     return malloc_large(size);
 }
 

@@ -680,6 +680,8 @@ static void shard_empty(dog_shard_t *shard, size_t keep_max)
 /* Destroy the children of heap, each after its own children (depth-first): a child
  * unlinks itself from heap's list as it goes. The tree is at most DOG_HEAP_DEPTH_MAX
  * deep, which bounds the recursion. */
+static void heap_unlink(dog_heap_t *heap);
+
 static void destroy_children(dog_heap_t *heap)
 {
     for (;;) {
@@ -707,8 +709,31 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     if (DOG_UNLIKELY(dog__leak_wanted(heap)))
         dog__leak_report(heap, "dog_heap_destroy");   /* visit.c: before anything goes */
 
-    if (dog__tl_route.heap == heap)
+    heap_unlink(heap);
+    /* Other threads' caches of the heap are dead from here on: no exit or trim flushes
+     * into the pages freed below (tcache.h). */
+    dog__tcache_heap_dead(heap, heap->tc_id);
+
+    unsigned n = dog__load_acquire(&heap->xshard_count);
+    for (unsigned i = 0; i < n; i++) {
+        dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
+        dog__lock_acquire(&shard->lock);
+        shard_empty(shard, 0);
+        dog__lock_release(&shard->lock);
+        dog__meta_free(shard, sizeof *shard);
+    }
+    dog__huge_free_all(heap);
+    dog__meta_free_late(heap, sizeof *heap);    /* a stale handle stays dead a while */
+}
+
+/* The handle of heap dies: out of the heap list and its parent's children, its route in
+ * this thread ended, its cache slot given up. */
+static void heap_unlink(dog_heap_t *heap)
+{
+    if (dog__tl_route.heap == heap) {
         dog__tl_route.heap = NULL;       /* this thread's dog_malloc goes to dog_default again */
+        dog__tl_malloc = &dog__tcache_none;
+    }
     dog__lock_acquire(&dog__heaps_lock);
     if (heap->parent != NULL) {
         if (heap->prev_sibling != NULL)
@@ -727,20 +752,122 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     heap->magic = 0;
     slot_heaps[heap->tc_slot]--;
     dog__lock_release(&dog__heaps_lock);
-    /* Other threads' caches of the heap are dead from here on: no exit or trim flushes
-     * into the pages freed below (tcache.h). */
-    dog__tcache_heap_dead(heap, heap->tc_id);
+}
 
+/* dog_heap_delete: the pages of shard that still hold live blocks, taken out of it (lock
+ * held) into a list; the others go to the pool. Every block in a cache was freed onto
+ * its page's thread free list first (dog__tcache_heap_give_back), so one collection
+ * finds the pages' true state. */
+static dog_page_t *shard_take_live(dog_shard_t *shard)
+{
+    dog__shard_collect_all(shard, true);        /* empty pages retire, even the last */
+    dog_page_t *live = NULL;
+    for (size_t bin = 0; bin <= DOG_BIN_COUNT; bin++) {
+        dog_page_queue_t *q = bin < DOG_BIN_COUNT ? &shard->queues[bin] : &shard->full;
+        for (dog_page_t *page = q->first, *next; page != NULL; page = next) {
+            next = page->next;
+            if (page->used == 0) {                          /* kept for retire_wait */
+                if (bin < DOG_BIN_COUNT)
+                    page_retire(shard, page, true);
+                continue;
+            }
+            page->next = live;
+            live = page;
+        }
+        q->first = q->last = NULL;
+    }
+    for (size_t w = 0; w <= DOG_DIRECT_WSIZE_MAX; w++)
+        shard->pages_direct[w] = &dog__page_empty;
+    return live;
+}
+
+/* Give dog_default the pages of list, as they are: their live blocks become its blocks,
+ * in one of its shards, freed and cached there as any of its blocks are. */
+static size_t pages_adopt(dog_page_t *list)
+{
+    if (list == NULL)
+        return 0;
+    /* Never NULL: dog_heap_delete made sure that dog_default has a shard, and shards
+     * are never taken away. */
+    dog_shard_t *shard = dog__shard_acquire(&dog__default_heap);
+    size_t pages = 0;
+    for (dog_page_t *page = list, *next; page != NULL; page = next) {
+        next = page->next;
+        page->shard = shard;
+        page->heap = &dog__default_heap;
+        page->tc_token = page->bin < DOG_TCACHE_BINS ? shard->token : 0;
+        page->tc_slot = 0;
+        page->in_full = 0;
+        page->retire_wait = 0;
+        dog__store_relaxed(&page->xnotify, DOG_NOTIFY_NONE);
+        page->delayed_next = NULL;
+        shard->pages++;
+        shard->in_use += (size_t)page->used * page->block_size;
+        if (shard->in_use > shard->peak)
+            shard->peak = shard->in_use;
+        shard->allocs += page->used;        /* allocs - frees stays the blocks in use */
+        bin_push_back(shard, page);
+        pages++;
+    }
+    dog__lock_release(&shard->lock);
+    return pages;
+}
+
+/* The heap goes; its live blocks stay, as blocks of dog_default. */
+static void heap_delete(dog_heap_t *heap)
+{
+    for (;;) {                          /* children first, depth-first */
+        dog__lock_acquire(&dog__heaps_lock);
+        dog_heap_t *child = heap->first_child;
+        dog__lock_release(&dog__heaps_lock);
+        if (child == NULL)
+            break;
+        heap_delete(child);
+    }
+    heap_unlink(heap);
+    dog__tcache_heap_give_back(heap);
     unsigned n = dog__load_acquire(&heap->xshard_count);
+    size_t moved = 0;
     for (unsigned i = 0; i < n; i++) {
         dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
         dog__lock_acquire(&shard->lock);
-        shard_empty(shard, 0);
+        dog_page_t *live = shard_take_live(shard);
         dog__lock_release(&shard->lock);
+        size_t pages = pages_adopt(live);
+        dog__heap_unmapped(heap, pages * DOG_PAGE_SIZE);
+        moved += pages * DOG_PAGE_SIZE;
         dog__meta_free(shard, sizeof *shard);
     }
-    dog__huge_free_all(heap);
-    dog__meta_free_late(heap, sizeof *heap);    /* a stale handle stays dead a while */
+    size_t huge = dog__huge_move_all(heap, &dog__default_heap);
+    dog__heap_unmapped(heap, huge);
+    moved += huge;
+    /* dog_default holds them now: counted, never refused (the memory is held already). */
+    dog__fetch_add_relaxed(&dog__default_heap.xtree, moved);
+    dog__fetch_add_relaxed(&dog__default_heap.xmapped, moved);
+    dog__heap_publish(&dog__default_heap, NULL);
+    dog__meta_free_late(heap, sizeof *heap);
+}
+
+DOG_API void dog_heap_delete(dog_heap_t *heap)
+{
+    if (heap == NULL)
+        return;
+    if (heap == &dog__default_heap) {
+        dog__misuse(DOG_MISUSE_BAD_HEAP, heap,
+                    "dog_heap_delete(dog_default): the default heap cannot be deleted");
+        return;
+    }
+    if (dog__heap_check(heap, "dog_heap_delete") == NULL)
+        return;
+    dog_shard_t *shard = dog__shard_acquire(&dog__default_heap);   /* one to adopt into */
+    if (shard == NULL) {
+        dog__error("dog_heap_delete(%p): no memory for dog_default's first shard; the heap "
+                   "stays", (void *)heap);
+        errno = ENOMEM;
+        return;
+    }
+    dog__lock_release(&shard->lock);
+    heap_delete(heap);
 }
 
 DOG_API void dog_heap_reset(dog_heap_t *heap)

@@ -688,6 +688,34 @@ size_t dog__huge_good_size(size_t size)
 /* dog_heap_destroy and dog_heap_reset: every huge block of heap goes to the cache or back
  * to the OS, and the heap's huge counts start again from zero (its budget no longer
  * holds their mappings). */
+/* dog_heap_delete: every live huge block of heap becomes one of to, as it is (the
+ * blocks stay where they are). Returns the bytes of their mappings, which the caller
+ * moves from one heap's count to the other's. */
+size_t dog__huge_move_all(dog_heap_t *heap, dog_heap_t *to)
+{
+    dog__lock_acquire(&heap->huge_lock);
+    dog_huge_t *h = heap->huge_first;
+    heap->huge_first = NULL;
+    heap->huge_blocks = 0;
+    __atomic_store_n(&heap->huge_bytes, 0, __ATOMIC_RELAXED);
+    dog__lock_release(&heap->huge_lock);
+    size_t mapped = 0;
+    while (h != NULL) {
+        dog_huge_t *next = h->next;
+        h->next = h->prev = NULL;
+        mapped += h->map_size;
+        h->heap = to;
+        dog__lock_acquire(&to->huge_lock);
+        push_front(&to->huge_first, NULL, h);
+        to->huge_blocks++;
+        __atomic_store_n(&to->huge_bytes, to->huge_bytes + h->usable, __ATOMIC_RELAXED);
+        to->huge_allocs++;          /* allocs - frees stays the blocks in use */
+        dog__lock_release(&to->huge_lock);
+        h = next;
+    }
+    return mapped;
+}
+
 void dog__huge_free_all(dog_heap_t *heap)
 {
     dog__lock_acquire(&heap->huge_lock);

@@ -32,6 +32,7 @@ void *dog__huge_resize(dog_huge_t *huge, size_t size);
 void *dog__huge_expand(dog_huge_t *huge, size_t size);
 size_t dog__huge_good_size(size_t size);
 void dog__huge_free_all(dog_heap_t *heap);
+size_t dog__huge_move_all(dog_heap_t *heap, dog_heap_t *to);
 void dog__huge_trim(void);
 size_t dog__huge_cache_bytes(void);
 bool dog__huge_fork_lock(void);

@@ -10,8 +10,9 @@
 DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 /* The cache dog__tl_last names while its heap is NULL: every bin empty, for ever (a pop
  * from an empty bin writes nothing), so the fast path never reads through NULL. */
-static dog_tcache_t tcache_none;
-DOG_TLS dog_tl_last_t dog__tl_last = { NULL, &tcache_none };
+dog_tcache_t dog__tcache_none;
+DOG_TLS dog_tl_last_t dog__tl_last = { NULL, &dog__tcache_none };
+DOG_TLS dog_tcache_t *dog__tl_malloc = &dog__tcache_none;
 static DOG_TLS uint8_t tc_dead;         /* this thread's caches are gone: make no more */
 static DOG_TLS uint8_t tc_keyed;        /* the pthread key is set: its destructor runs */
 
@@ -104,7 +105,9 @@ static bool tcache_dead(const dog_tcache_t *tc)
 static void tcache_forget(const dog_tcache_t *tc)
 {
     if (dog__tl_last.tc == tc)
-        dog__tcache_remember(NULL, &tcache_none);
+        dog__tcache_remember(NULL, &dog__tcache_none);
+    if (dog__tl_malloc == tc)
+        dog__tl_malloc = &dog__tcache_none;         /* and dog_malloc neither */
 }
 
 /* The cache's home is a shard (not the placeholder of a cache that never refilled). */
@@ -464,6 +467,30 @@ static void tcache_retire_all(void *arg)
  * The caller's own cache is freed at once, on a destroy; on a reset, which has given
  * the heap a new tc_id already, it stays, empty, as the heap's new cache (one reset per
  * request then costs no cache rebuilt). */
+/* dog_heap_delete: the blocks that any thread's cache of heap holds are freed into their
+ * pages, as another thread's frees are (onto the pages' thread free lists), so that the
+ * delete's collection finds them free; then the caches die as on a destroy. The heap is
+ * not in use meanwhile (include/dogmalloc.h), so no cache's owner pops or pushes. */
+void dog__tcache_heap_give_back(dog_heap_t *heap)
+{
+    dog__lock_acquire(&registry_lock);
+    for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
+        if (tc->heap_id != heap->tc_id || tcache_dead(tc))
+            continue;
+        for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++) {
+            dog_tcache_bin_t *b = &tc->bins[bin];
+            for (uint32_t i = 0; i < b->count; i++) {
+                dog_block_t *block = b->slots[i];
+                dog_page_t *page = dog__page_of(block);
+                dog__free_remote_cached(page, block, 0);
+            }
+            __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        }
+    }
+    dog__lock_release(&registry_lock);
+    dog__tcache_heap_dead(heap, heap->tc_id);
+}
+
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 {
     dog_tcache_t *mine = dog__tcs[heap->tc_slot];

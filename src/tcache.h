@@ -102,6 +102,16 @@ typedef struct dog_tl_last {
 } dog_tl_last_t;
 extern DOG_HIDDEN DOG_TLS dog_tl_last_t dog__tl_last;
 
+/* The cache that dog_malloc pops from: this thread's cache of dog_default, or while the
+ * thread routes (dog_thread_set_heap) its cache of the routed heap, so that routing costs
+ * the fast path nothing. dog__tcache_none (an empty cache, never filled) when it is not
+ * known yet: the route changed, or the cache went (tcache.c: tcache_forget). A pop from it
+ * fails, and dog_malloc's miss finds the cache again (alloc.c: malloc_miss). A cache of
+ * a heap that another thread destroys or resets is emptied under the registry lock
+ * (dog__tcache_heap_dead), so a pop never returns a block of a dead generation. */
+extern DOG_HIDDEN dog_tcache_t dog__tcache_none;
+extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tl_malloc;
+
 /* tcache.c */
 void *dog__tcache_miss(dog_heap_t *heap, size_t size);
 void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep);
@@ -116,6 +126,7 @@ DOG_COLD void dog__tcache_bad_free(const void *p);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id);
+void dog__tcache_heap_give_back(dog_heap_t *heap);
 void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
                        size_t *pushes, size_t *refilled, size_t *flushed);
 bool dog__tcache_fork_lock(void);

@@ -780,6 +780,9 @@ static void heap_call(mctx_t *c, int which, int always)
     case 10:
         check(dog_heap_parent(h) == NULL && errno == EINVAL, 70);
         break;
+    case 12:
+        dog_heap_delete(h);
+        break;
     case 11: {  /* a NULL parent is none: the heap is made */
         dog_heap_t *child = dog_heap_new(&(dog_heap_options_t){ .parent = h });
         check(h == NULL ? child != NULL : child == NULL && errno == EINVAL, 71);
@@ -793,6 +796,7 @@ static const char *const heap_funcs[] = {
     "dog_heap_malloc", "dog_heap_calloc", "dog_heap_aligned_alloc", "dog_heap_realloc",
     "dog_heap_destroy", "dog_heap_stats", "dog_heap_stats_print", "dog_heap_name",
     "dog_heap_reset", "dog_heap_visit", "dog_heap_parent", "dog_heap_new(parent)",
+    "dog_heap_delete",
 };
 
 static void prep_heap_common(mctx_t *c)
@@ -889,7 +893,8 @@ static void prep_heap_null(mctx_t *c, int which)
     static void prep_heap_##kind##_8(mctx_t *c) { prep_heap_##kind(c, 8); }                \
     static void prep_heap_##kind##_9(mctx_t *c) { prep_heap_##kind(c, 9); }                \
     static void prep_heap_##kind##_10(mctx_t *c) { prep_heap_##kind(c, 10); }              \
-    static void prep_heap_##kind##_11(mctx_t *c) { prep_heap_##kind(c, 11); }
+    static void prep_heap_##kind##_11(mctx_t *c) { prep_heap_##kind(c, 11); }              \
+    static void prep_heap_##kind##_12(mctx_t *c) { prep_heap_##kind(c, 12); }
 
 /* One act per heap function; always: a QUIET case, whose results hold under both policies. */
 #define HEAP_ACTS(always)                                                                    \
@@ -904,7 +909,8 @@ static void prep_heap_null(mctx_t *c, int which)
     static void act_heap_##always##_8(mctx_t *c) { heap_call(c, 8, always); }              \
     static void act_heap_##always##_9(mctx_t *c) { heap_call(c, 9, always); }              \
     static void act_heap_##always##_10(mctx_t *c) { heap_call(c, 10, always); }            \
-    static void act_heap_##always##_11(mctx_t *c) { heap_call(c, 11, always); }
+    static void act_heap_##always##_11(mctx_t *c) { heap_call(c, 11, always); }            \
+    static void act_heap_##always##_12(mctx_t *c) { heap_call(c, 12, always); }
 
 HEAP_CASES(dead)
 HEAP_CASES(dead_later)
@@ -939,7 +945,8 @@ static void prep_reset_default(mctx_t *c)
     HEAP_ROW(kind, 5, "dog_heap_stats", flags),                                              \
     HEAP_ROW(kind, 6, "dog_heap_stats_print", flags), HEAP_ROW(kind, 7, "dog_heap_name", flags), \
     HEAP_ROW(kind, 8, "dog_heap_reset", flags), HEAP_ROW(kind, 9, "dog_heap_visit", flags), \
-    HEAP_ROW(kind, 10, "dog_heap_parent", flags), HEAP_ROW(kind, 11, "dog_heap_new(parent)", flags)
+    HEAP_ROW(kind, 10, "dog_heap_parent", flags), HEAP_ROW(kind, 11, "dog_heap_new(parent)", flags), \
+    HEAP_ROW(kind, 12, "dog_heap_delete", flags)
 
 /* --- The table --------------------------------------------------------------------- */
 

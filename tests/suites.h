@@ -33,6 +33,7 @@ Suite *faults_suite(void);       /* check_faults.c */
 Suite *misuse_suite(void);       /* check_misuse.c */
 Suite *visit_suite(void);        /* check_visit.c */
 Suite *tree_suite(void);         /* check_tree.c */
+Suite *delete_suite(void);       /* check_delete.c */
 
 /* check_threads.c: 16 threads allocate from heap (NULL: dog_malloc) starting at the same
  * moment; returns the number of failed allocations. check_main.c runs it in a fresh

@@ -6,12 +6,13 @@
  * (fuzz.h reads them; a short input just ends the program). It works on 64 slots of
  * blocks and up to 4 explicit heaps, and exercises every allocation entry point, frees,
  * sized frees, realloc across classes and into huge blocks (in place, moving, into
- * another heap), usable sizes, heap_of, heap budgets, heap reset and destroy with blocks
- * still live, stats, visits (every live block exactly), trim, and frees made by another thread (the remote path). Every live
- * block holds a pattern over its whole usable size, verified before it is freed or
- * resized and at the end, so a block handed out twice, overlapping another, or losing
- * its contents shows up; stats must match the slots exactly. Any mismatch aborts, which
- * libFuzzer reports as a crash with the input that caused it.
+ * another heap), usable sizes, heap_of, heap budgets, heap reset, delete and destroy with
+ * blocks still live, stats, visits (every live block exactly), trim, and frees made by
+ * another thread (the remote path). Every live block holds a pattern over its whole
+ * usable size, verified before it is freed or resized and at the end, so a block handed
+ * out twice, overlapping another, or losing its contents shows up; stats must match the
+ * slots exactly. Any mismatch aborts, which libFuzzer reports as a crash with the input
+ * that caused it.
  *
  * Built with clang -fsanitize=fuzzer,address,undefined by `make fuzz`, and with the
  * replay main (replay.c) by `make check-fuzz`, which runs the kept corpus. */
@@ -173,6 +174,19 @@ static void heap_destroy(int h)
 }
 
 static void heap_check_stats(int h);
+
+/* dog_heap_delete: the heap goes, its live blocks become dog_default's, intact. */
+static void heap_delete(int h)
+{
+    dog_heap_delete(heaps[h]);
+    heaps[h] = NULL;
+    for (int i = 0; i < SLOTS; i++)
+        if (slots[i].p != NULL && slots[i].heap == h) {
+            slots[i].heap = -1;
+            slot_verify(&slots[i]);         /* contents and heap_of: dog_default now */
+        }
+    heap_check_stats(-1);
+}
 
 /* dog_heap_reset: the heap stays, with nothing in use and its budget kept. */
 static void heap_reset(int h)
@@ -397,7 +411,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 11: {
             int h = (int)((op >> 4) % HEAPS);
             if (heaps[h] != NULL) {
-                if (op >> 6)
+                if ((op >> 6) == 3)
+                    heap_delete(h);
+                else if (op >> 6)
                     heap_reset(h);
                 else
                     heap_destroy(h);
