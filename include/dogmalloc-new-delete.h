@@ -161,12 +161,14 @@ DOG_NEW_DELETE_API void *operator new[](std::size_t size, std::align_val_t align
     return dog::new_delete_detail::alloc_aligned(size, align, false);
 }
 
-DOG_NEW_DELETE_API void *operator new(std::size_t size, std::align_val_t align, const std::nothrow_t &) noexcept
+DOG_NEW_DELETE_API void *operator new(std::size_t size, std::align_val_t align,
+                                      const std::nothrow_t &) noexcept
 {
     return dog::new_delete_detail::alloc_aligned(size, align, true);
 }
 
-DOG_NEW_DELETE_API void *operator new[](std::size_t size, std::align_val_t align, const std::nothrow_t &) noexcept
+DOG_NEW_DELETE_API void *operator new[](std::size_t size, std::align_val_t align,
+                                        const std::nothrow_t &) noexcept
 {
     return dog::new_delete_detail::alloc_aligned(size, align, true);
 }
@@ -228,7 +230,8 @@ DOG_NEW_DELETE_API void operator delete(void *p, std::align_val_t, const std::no
     dog_free(p);
 }
 
-DOG_NEW_DELETE_API void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept
+DOG_NEW_DELETE_API void operator delete[](void *p, std::align_val_t,
+                                         const std::nothrow_t &) noexcept
 {
     dog_free(p);
 }

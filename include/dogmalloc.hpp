@@ -14,7 +14,8 @@
  * nothing here needs a library of its own. To route the program's global `new` and
  * `delete` to dogmalloc as well, see dogmalloc-new-delete.h.
  *
- * Errors are exceptions, as the standard library's allocators report them: a NULL from
+ * Errors are exceptions, as the standard library's allocators report them (without
+ * exceptions, `-fno-exceptions`, they call `std::abort()`, as libstdc++ does): a NULL from
  * dogmalloc (out of memory, over the heap's budget) becomes `std::bad_alloc`, and a
  * request whose size in bytes overflows `std::size_t` becomes
  * `std::bad_array_new_length`. A heap's `on_limit` handler (#dog_limit_fn) runs before a
@@ -37,6 +38,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <system_error>
@@ -47,7 +49,8 @@
 #include <memory_resource>
 #endif
 #endif
-#if defined(__cpp_lib_memory_resource) && __cpp_lib_memory_resource >= 201603L
+#if defined(DOG_DOXYGEN) || \
+    (defined(__cpp_lib_memory_resource) && __cpp_lib_memory_resource >= 201603L)
 /** 1 when the standard library has `std::pmr::memory_resource` (C++17's
  *  `<memory_resource>`), so that dog::memory_resource and dog::heap::resource() exist;
  *  0 otherwise (libc++ before 16, for one). @since 0.2 */
@@ -70,6 +73,21 @@
 /** The C++ interface of dogmalloc (dogmalloc.hpp). @since 0.2 */
 namespace dog {
 
+/// @cond DOG_INTERNAL
+namespace detail {
+/* Throw e; without exceptions (-fno-exceptions), abort as libstdc++ does in that mode. */
+template <class E> [[noreturn]] inline void raise(const E &e)
+{
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+    throw e;
+#else
+    (void)e;
+    std::abort();
+#endif
+}
+} /* namespace detail */
+/// @endcond
+
 /**
  * An allocator for the standard containers that takes its memory from one heap.
  *
@@ -81,7 +99,7 @@ namespace dog {
  * `alignof(std::max_align_t)` (dogmalloc blocks of 16 bytes or more are 16-aligned, and
  * an object is never smaller than its alignment, so other types need no more).
  * Deallocation: dog_free_sized() with the size in bytes, so that dogmalloc checks it
- * against the block (a wrong `n` aborts with a message, see #DOG_OPTION_MISUSE).
+ * against the block (an `n` too large for it aborts with a message, see #DOG_OPTION_MISUSE).
  *
  * Equality: two allocators are equal when they name the same heap. Memory from any heap
  * could be freed through any allocator (dog_free() takes every block), but a container
@@ -140,7 +158,7 @@ public:
      * dog_heap_destroy() release it with the heap.
      * @param n  the number of objects; 0 gives a unique block, as dog_heap_malloc(0) does.
      * @return the block, aligned for T.
-     * @exception std::bad_array_new_length  `n * sizeof(T)` does not fit in `std::size_t`.
+     * @exception std::bad_array_new_length  `n * sizeof(T)` does not fit in a `size_t`.
      * @exception std::bad_alloc  more than `PTRDIFF_MAX` bytes, or dogmalloc returned NULL:
      *            out of memory, or over the heap's budget after its `on_limit` handler (if
      *            any) declined.
@@ -150,8 +168,8 @@ public:
     {
         if (n > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T)) {
             if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
-                throw std::bad_array_new_length();
-            throw std::bad_alloc();     /* no block exceeds PTRDIFF_MAX: dogmalloc refuses */
+                detail::raise(std::bad_array_new_length());
+            detail::raise(std::bad_alloc());     /* no block exceeds PTRDIFF_MAX */
         }
         void *p;
         if constexpr (alignof(T) > alignof(std::max_align_t))
@@ -159,7 +177,7 @@ public:
         else
             p = dog_heap_malloc(heap_, n * sizeof(T));
         if (p == nullptr)
-            throw std::bad_alloc();
+            detail::raise(std::bad_alloc());
         return static_cast<T *>(p);
     }
 
@@ -207,7 +225,7 @@ bool operator!=(const heap_allocator<T> &a, const heap_allocator<U> &b) noexcept
     return a.heap() != b.heap();
 }
 
-#if DOG_HAS_MEMORY_RESOURCE || defined(DOG_DOXYGEN)
+#if DOG_HAS_MEMORY_RESOURCE
 /**
  * A `std::pmr::memory_resource` that allocates from one heap.
  *
@@ -257,7 +275,7 @@ protected:
     {
         void *p = dog_heap_aligned_alloc(heap_, alignment, bytes);
         if (p == nullptr)
-            throw std::bad_alloc();
+            detail::raise(std::bad_alloc());
         return p;
     }
 
@@ -410,7 +428,7 @@ public:
         return heap_allocator<T>(heap_);
     }
 
-#if DOG_HAS_MEMORY_RESOURCE || defined(DOG_DOXYGEN)
+#if DOG_HAS_MEMORY_RESOURCE
     /**
      * A `std::pmr` resource on this heap; keep it alive as long as the containers that
      * use it (`auto res = h.resource(); std::pmr::vector<int> v(&res);`).
@@ -433,8 +451,8 @@ private:
     {
         int err = errno;
         if (err == ENOMEM)
-            throw std::bad_alloc();
-        throw std::system_error(err, std::generic_category(), "dog_heap_new");
+            detail::raise(std::bad_alloc());
+        detail::raise(std::system_error(err, std::generic_category(), "dog_heap_new"));
     }
 
     dog_heap_t *heap_;
