@@ -35,6 +35,15 @@ const std::size_t sizes[] = {0, 1, 8, 24, 100, 4096, 100000};
 constexpr std::size_t huge = std::size_t(1) << 62;          // mmap refuses it: ENOMEM
 constexpr std::size_t too_big = std::size_t(PTRDIFF_MAX) + 1; // refused before mmap
 
+// A pointer from a direct ::operator new call that is otherwise unused: stored where the
+// compiler must keep it, or GCC may drop the call (as it did under -fsanitize=thread).
+void *volatile sink;
+void *kept(void *p)
+{
+    sink = p;
+    return p;
+}
+
 bool is_dog(const void *p)
 {
     return p != nullptr && dog_heap_of(p) == dog_default;
@@ -118,7 +127,8 @@ void test_sized_delete_passes_size()
 {
     // Sizes far beyond the block reach dog_free_sized, which aborts: the size is passed.
     const std::align_val_t al{64};
-    CHECK(dog_test::aborts_with("dog_free_sized", [] { ::operator delete(::operator new(16), 8192); }));
+    CHECK(dog_test::aborts_with("dog_free_sized",
+                                [] { ::operator delete(::operator new(16), 8192); }));
     CHECK(dog_test::aborts_with("dog_free_sized",
                                 [] { ::operator delete[](::operator new[](16), 8192); }));
     CHECK(dog_test::aborts_with("dog_free_sized",
@@ -149,20 +159,20 @@ void test_failure()
 {
     const std::align_val_t al{64};
     for (std::size_t n : {huge, too_big}) {
-        CHECK_THROWS(::operator new(n), std::bad_alloc);
-        CHECK_THROWS(::operator new[](n), std::bad_alloc);
-        CHECK_THROWS(::operator new(n, al), std::bad_alloc);
-        CHECK_THROWS(::operator new[](n, al), std::bad_alloc);
-        CHECK(::operator new(n, std::nothrow) == nullptr);
-        CHECK(::operator new[](n, std::nothrow) == nullptr);
-        CHECK(::operator new(n, al, std::nothrow) == nullptr);
-        CHECK(::operator new[](n, al, std::nothrow) == nullptr);
+        CHECK_THROWS(kept(::operator new(n)), std::bad_alloc);
+        CHECK_THROWS(kept(::operator new[](n)), std::bad_alloc);
+        CHECK_THROWS(kept(::operator new(n, al)), std::bad_alloc);
+        CHECK_THROWS(kept(::operator new[](n, al)), std::bad_alloc);
+        CHECK(kept(::operator new(n, std::nothrow)) == nullptr);
+        CHECK(kept(::operator new[](n, std::nothrow)) == nullptr);
+        CHECK(kept(::operator new(n, al, std::nothrow)) == nullptr);
+        CHECK(kept(::operator new[](n, al, std::nothrow)) == nullptr);
     }
     // New-expressions too; their result escapes, or Clang may elide the allocation.
     volatile std::size_t count = huge / sizeof(Line);
-    Line *volatile sink = new (std::nothrow) Line[count];
-    CHECK(sink == nullptr);
-    CHECK_THROWS(sink = new Line[count], std::bad_alloc);
+    Line *volatile lines = new (std::nothrow) Line[count];
+    CHECK(lines == nullptr);
+    CHECK_THROWS(lines = new Line[count], std::bad_alloc);
 }
 
 int handler_calls;
@@ -183,9 +193,9 @@ void test_new_handler_loop()
 {
     const std::align_val_t al{64};
     // A handler that gives up on its third call: three calls, then std::bad_alloc.
-    auto throwing = {+[] { (void)::operator new(huge); }, +[] { (void)::operator new[](huge); },
-                     +[] { (void)::operator new(huge, std::align_val_t{64}); },
-                     +[] { (void)::operator new[](huge, std::align_val_t{64}); }};
+    auto throwing = {+[] { kept(::operator new(huge)); }, +[] { kept(::operator new[](huge)); },
+                     +[] { kept(::operator new(huge, std::align_val_t{64})); },
+                     +[] { kept(::operator new[](huge, std::align_val_t{64})); }};
     for (auto f : throwing) {
         handler_calls = 0;
         std::set_new_handler(give_up_after_three);
@@ -194,21 +204,21 @@ void test_new_handler_loop()
     }
     handler_calls = 0;
     std::set_new_handler(give_up_after_three);
-    CHECK(::operator new(huge, std::nothrow) == nullptr && handler_calls == 3);
+    CHECK(kept(::operator new(huge, std::nothrow)) == nullptr && handler_calls == 3);
     handler_calls = 0;
     std::set_new_handler(give_up_after_three);
-    CHECK(::operator new[](huge, al, std::nothrow) == nullptr && handler_calls == 3);
+    CHECK(kept(::operator new[](huge, al, std::nothrow)) == nullptr && handler_calls == 3);
     // A handler's own exception reaches the caller; the nothrow forms turn it into nullptr.
     std::set_new_handler(throw_own);
     handler_calls = 0;
-    CHECK_THROWS(::operator new(huge), out_of_room);
-    CHECK(::operator new(huge, std::nothrow) == nullptr);
-    CHECK(::operator new[](huge, al, std::nothrow) == nullptr && handler_calls == 3);
+    CHECK_THROWS(kept(::operator new(huge)), out_of_room);
+    CHECK(kept(::operator new(huge, std::nothrow)) == nullptr);
+    CHECK(kept(::operator new[](huge, al, std::nothrow)) == nullptr && handler_calls == 3);
     // A bad alignment is no shortage: no handler call, a failure at once.
     handler_calls = 0;
     volatile std::size_t three = 3, forty_eight = 48;       // hidden from the compiler's check
-    CHECK_THROWS(::operator new(64, std::align_val_t{three}), std::bad_alloc);
-    CHECK(::operator new(64, std::align_val_t{forty_eight}, std::nothrow) == nullptr);
+    CHECK_THROWS(kept(::operator new(64, std::align_val_t{three})), std::bad_alloc);
+    CHECK(kept(::operator new(64, std::align_val_t{forty_eight}, std::nothrow)) == nullptr);
     CHECK(handler_calls == 0);
     std::set_new_handler(nullptr);
 }
