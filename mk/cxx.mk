@@ -27,12 +27,13 @@ CXX_CC_FAMILY := $(if $(SANITIZE),$(if $(findstring clang,$(shell $(CC) --versio
                      head -n 1)),clang,gcc))
 CXX_FAMILIES  := $(if $(SANITIZE),$(CXX_CC_FAMILY),gcc clang)
 CXX_LEFT_OUT  := $(filter-out $(CXX_FAMILIES),gcc clang)
-CXX_LEFT_OUT_MSG := check-cxx: SANITIZE=$(SANITIZE) builds only the $(CXX_CC_FAMILY) half: the library \
-    is $(CC)'s, whose sanitizer runtime $(CXX_LEFT_OUT) cannot share a process with \
+CXX_LEFT_OUT_MSG := check-cxx: SANITIZE=$(SANITIZE) builds only the $(CXX_CC_FAMILY) half: the \
+    library is $(CC)'s, whose sanitizer runtime $(CXX_LEFT_OUT) cannot share a process with \
     (CC=$(if $(filter clang,$(CXX_LEFT_OUT)),clang,gcc) runs the $(CXX_LEFT_OUT) half)
 CXX_COMPILER_gcc   = $(CXX_GCC)
 CXX_COMPILER_clang = $(CXX_CLANG)
-CXX_BINS  := $(foreach c,$(CXX_FAMILIES),$(foreach s,$(CXX_STDS),$(CXX_TESTS:%=$(CXX_DIR)/$(c)-$(s)/%)))
+CXX_BINS  := $(foreach c,$(CXX_FAMILIES),$(foreach s,$(CXX_STDS),\
+                 $(CXX_TESTS:%=$(CXX_DIR)/$(c)-$(s)/%)))
 
 .PHONY: check-cxx deps-cxx cxx-tests
 

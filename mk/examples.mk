@@ -19,7 +19,8 @@ EXAMPLE_DIR   := $(BUILD)/examples
 # static library. Each example's source file, .c or .cpp, for the logs and the loops.
 EXAMPLE_CFLAGS   := -std=c11 -Wall -Wextra -pedantic -Iinclude
 EXAMPLE_CXXFLAGS := -std=c++17 -Wall -Wextra -pedantic -Iinclude
-EXAMPLE_SRCS     := $(foreach n,$(EXAMPLE_NAMES),$(notdir $(wildcard examples/$(n).c examples/$(n).cpp)))
+EXAMPLE_SRCS     := $(foreach n,$(EXAMPLE_NAMES),\
+                        $(notdir $(wildcard examples/$(n).c examples/$(n).cpp)))
 # `make demo` builds the C++ example too.
 DEPS_DEMO := $(DEPS_BUILD) g++
 

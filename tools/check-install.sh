@@ -14,8 +14,9 @@
 # 4. The static override: tests/install/static_override.{c,cpp} linked -static with
 #    libdogmalloc-override.a, every block checked to be dog_default's.
 # 5. CMake: tests/install/cmake-package (find_package through CMAKE_PREFIX_PATH, shared,
-#    static, a C++ program on dogmalloc.hpp, and the static override) and tests/install/cmake-subproject (add_subdirectory
-#    of a copy of this tree; its libraries must define the symbols the Makefile's do).
+#    static, a C++ program on dogmalloc.hpp, and the static override) and
+#    tests/install/cmake-subproject (add_subdirectory of a copy of this tree; its libraries
+#    must define the symbols the Makefile's do).
 # 6. Meson: tests/install/meson, dependency('dogmalloc') through pkg-config, shared and static.
 # 7. The man page: dogmalloc(3) is installed and `man -l` renders it.
 # 8. `make uninstall` and check that no file is left in DESTDIR.
@@ -200,7 +201,8 @@ else
 fi
 # The version file: a request for the next major version is refused.
 if cmake -S "$work/cmake-package" -B "$work/cmake-package/build-v" -DCMAKE_C_COMPILER="$CC" \
-        -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_PREFIX_PATH="$dest$PREFIX" -DDOG_WANT_VERSION=$((MAJOR + 1)).0 \
+        -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_PREFIX_PATH="$dest$PREFIX" \
+        -DDOG_WANT_VERSION=$((MAJOR + 1)).0 \
         > "$work/cmake-v.log" 2>&1; then
     ko "CMake find_package(dogmalloc $((MAJOR + 1)).0) accepted version $MAJOR"
 elif grep -q 'version: ' "$work/cmake-v.log"; then
