@@ -116,6 +116,9 @@ template <class E> [[noreturn]] inline void raise(const E &e)
  * @since 0.2
  */
 template <class T> class heap_allocator {
+    static_assert(alignof(std::max_align_t) <= 16,
+                  "dogmalloc aligns plain blocks to 16 at most: more needs the aligned path");
+
 public:
     /** The type of the objects allocated. @since 0.2 */
     using value_type = T;
