@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # dogmalloc: plain GNU make (modelled on zstd's lib/Makefile).
 #   make                 libraries into build/
-#   make check           Check test suite, examples, real programs under the override
+#   make check           Check test suite, C++ tests, examples, real programs under the override
 #   make demo            build and run the examples
 #   make SANITIZE=address check   (or thread, undefined): sanitizer build in build-<san>/
 #   make check-faults    OS calls failed one by one (FAULTS=1 build in build-faults/)
@@ -78,7 +78,7 @@ DEPS_INSTALL := $(DEPS_BUILD) g++ cmake meson ninja-build man-db
 
 
 .PHONY: check-exports check-license
-.PHONY: all lib check check-unit check-examples check-install check-programs check-bench demo \
+.PHONY: all lib check check-unit check-cxx check-examples check-install check-programs check-bench demo \
         examples bench bench-quick docs docs-internal install uninstall clean \
         deps-build deps-check deps-bench deps-docs deps-install \
         $(BUILD)/dogmalloc.pc
@@ -87,10 +87,11 @@ DEPS_INSTALL := $(DEPS_BUILD) g++ cmake meson ninja-build man-db
 all: lib
 
 # `make check` is the README's test command: every part registers its own check-* target
-# in mk/*.mk (check-unit: Check suite, check-fuzz: the fuzz corpus replayed, check-examples,
-# check-programs: real programs under the override, check-bench: every benchmark binary on
-# a tiny size).
-check: check-exports check-license check-unit check-fuzz check-examples check-programs check-bench
+# in mk/*.mk (check-unit: Check suite, check-cxx: the C++ headers with g++ and clang++,
+# check-fuzz: the fuzz corpus replayed, check-examples, check-programs: real programs under
+# the override, check-bench: every benchmark binary on a tiny size).
+check: check-exports check-license check-unit check-cxx check-fuzz check-examples check-programs \
+       check-bench
 	@echo "make check: all parts passed"
 
 # The shared library exports the public API and nothing else (internal names are dog__ and

@@ -17,7 +17,9 @@ INSTALL_LIB  ?= $(INSTALL) -m 755
 DOCS_HTML_DIR := $(BUILD)/docs/html
 MANDIR        ?= $(PREFIX)/share/man
 
-# What install puts under $(DESTDIR) (the library files are relative to LIBDIR).
+# What install puts under $(DESTDIR) (the library files are relative to LIBDIR, the headers
+# to INCLUDEDIR: the C API and the two C++ headers over it).
+INSTALLED_HEADERS := dogmalloc.h dogmalloc.hpp dogmalloc-new-delete.h
 INSTALLED_LIBS := libdogmalloc.a libdogmalloc.so.$(VERSION) $(SONAME) libdogmalloc.so \
                   libdogmalloc-override.so libdogmalloc-override.a
 # The CMake package config (mk/cmake.mk) lives in a directory of its own under LIBDIR.
@@ -29,7 +31,7 @@ INSTALLED_CMAKE := dogmalloc-config.cmake dogmalloc-config-version.cmake
 install: lib cmake-config
 	$(INSTALL) -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" \
 	    "$(DESTDIR)$(CMAKEDIR)"
-	$(INSTALL_DATA) include/dogmalloc.h "$(DESTDIR)$(INCLUDEDIR)/dogmalloc.h"
+	$(INSTALL_DATA) $(INSTALLED_HEADERS:%=include/%) "$(DESTDIR)$(INCLUDEDIR)/"
 	$(INSTALL_DATA) $(STATIC) "$(DESTDIR)$(LIBDIR)/libdogmalloc.a"
 	$(INSTALL_LIB) $(SHARED) "$(DESTDIR)$(LIBDIR)/libdogmalloc.so.$(VERSION)"
 	ln -sf libdogmalloc.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
@@ -60,7 +62,7 @@ install: lib cmake-config
 # The HTML tree is ours alone (DOCDIR is dogmalloc's own directory), so it goes whole;
 # shared directories such as LIBDIR and PKGCONFIGDIR stay.
 uninstall:
-	rm -f "$(DESTDIR)$(INCLUDEDIR)/dogmalloc.h"
+	rm -f $(INSTALLED_HEADERS:%="$(DESTDIR)$(INCLUDEDIR)/%")
 	rm -f $(INSTALLED_LIBS:%="$(DESTDIR)$(LIBDIR)/%")
 	rm -f "$(DESTDIR)$(PKGCONFIGDIR)/dogmalloc.pc"
 	rm -f $(INSTALLED_CMAKE:%="$(DESTDIR)$(CMAKEDIR)/%")

@@ -7,12 +7,16 @@
 #    `pkg-config --cflags --libs dogmalloc`, shared (run with LD_LIBRARY_PATH, and checked
 #    to load the installed libdogmalloc.so) and static (`pkg-config --static`, linked
 #    with -static so libdogmalloc.a is the only copy), and run each build.
+#    The C++ examples (examples/*.cpp) the same way with $CXX -std=c++17, and
+#    tests/cxx/new_delete.cpp (dogmalloc-new-delete.h) against the installed headers and
+#    libdogmalloc.so.
 # 3. Run examples/preload.sh with the installed override library.
 # 4. The static override: tests/install/static_override.{c,cpp} linked -static with
 #    libdogmalloc-override.a, every block checked to be dog_default's.
 # 5. CMake: tests/install/cmake-package (find_package through CMAKE_PREFIX_PATH, shared,
-#    static and the static override) and tests/install/cmake-subproject (add_subdirectory
-#    of a copy of this tree; its libraries must define the symbols the Makefile's do).
+#    static, a C++ program on dogmalloc.hpp, and the static override) and
+#    tests/install/cmake-subproject (add_subdirectory of a copy of this tree; its libraries
+#    must define the symbols the Makefile's do).
 # 6. Meson: tests/install/meson, dependency('dogmalloc') through pkg-config, shared and static.
 # 7. The man page: dogmalloc(3) is installed and `man -l` renders it.
 # 8. `make uninstall` and check that no file is left in DESTDIR.
@@ -80,6 +84,38 @@ for src in examples/*.c; do
     fi
 done
 
+for src in examples/*.cpp; do
+    name=$(basename "$src" .cpp)
+    # shellcheck disable=SC2046
+    if "$CXX" -std=c++17 -o "$work/$name.shared" "$src" $(pkg-config --cflags --libs dogmalloc) \
+            > "$work/$name.cc.log" 2>&1 &&
+       LD_LIBRARY_PATH=$libdir ldd "$work/$name.shared" | grep -q "=> $libdir/libdogmalloc.so" &&
+       LD_LIBRARY_PATH=$libdir "$work/$name.shared" > "$work/$name.out" 2>&1; then
+        ok "$name.cpp (shared)"
+    else
+        ko "$name.cpp (shared)"; cat "$work/$name.cc.log" "$work/$name.out" 2>/dev/null || true
+    fi
+    # shellcheck disable=SC2046
+    if "$CXX" -std=c++17 -static -o "$work/$name.static" "$src" \
+            $(pkg-config --static --cflags --libs dogmalloc) > "$work/$name.cc.log" 2>&1 &&
+       ! ldd "$work/$name.static" > /dev/null 2>&1 &&
+       "$work/$name.static" > "$work/$name.out" 2>&1; then
+        ok "$name.cpp (static)"
+    else
+        ko "$name.cpp (static)"; cat "$work/$name.cc.log" "$work/$name.out" 2>/dev/null || true
+    fi
+done
+# The installed dogmalloc-new-delete.h: only the test harness comes from the source tree.
+# shellcheck disable=SC2046
+if "$CXX" -std=c++17 -o "$work/new_delete" tests/cxx/new_delete.cpp \
+        $(pkg-config --cflags --libs dogmalloc) > "$work/new_delete.cc.log" 2>&1 &&
+   LD_LIBRARY_PATH=$libdir "$work/new_delete" > "$work/new_delete.out" 2>&1; then
+    ok "dogmalloc-new-delete.h (installed): $(tail -n 1 "$work/new_delete.out")"
+else
+    ko "dogmalloc-new-delete.h (installed)"
+    cat "$work/new_delete.cc.log" "$work/new_delete.out" 2>/dev/null || true
+fi
+
 if sh examples/preload.sh "$libdir/libdogmalloc-override.so" \
         > "$work/preload.out" 2>&1; then
     ok "preload.sh (installed override)"
@@ -119,7 +155,7 @@ consumer() {    # consumer DIR: a fresh copy of tests/install/DIR in $work/DIR
     rm -rf "${work:?}/$1"
     cp -R "tests/install/$1" "$work/$1"
     cp examples/threads.c "$work/$1/app.c"
-    cp tests/install/static_override.c "$work/$1/"
+    cp tests/install/static_override.c examples/containers.cpp "$work/$1/"
 }
 # run_pair DIR WHAT: the shared app must load the installed library (ldd, with no
 # LD_LIBRARY_PATH: the build system put the library's directory in the RUNPATH) or, for
@@ -145,10 +181,15 @@ MAJOR=$(sed -n 's/.*define DOG_VERSION_STRING "\([0-9]*\)\..*/\1/p' include/dogm
 echo "== CMake: find_package(dogmalloc) with CMAKE_PREFIX_PATH=$dest$PREFIX"
 consumer cmake-package
 if cmake -S "$work/cmake-package" -B "$work/cmake-package/build" -DCMAKE_C_COMPILER="$CC" \
-        -DCMAKE_PREFIX_PATH="$dest$PREFIX" > "$work/cmake.log" 2>&1 &&
+        -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_PREFIX_PATH="$dest$PREFIX" > "$work/cmake.log" 2>&1 &&
    cmake --build "$work/cmake-package/build" >> "$work/cmake.log" 2>&1; then
     ok "CMake find_package: configured and built"
     run_pair cmake-package "CMake find_package" "$libdir/"
+    if "$work/cmake-package/build/app-cxx" > "$work/cxx.out" 2>&1; then
+        ok "CMake find_package: C++ on dogmalloc.hpp ($(tail -n 1 "$work/cxx.out"))"
+    else
+        ko "CMake find_package: C++ on dogmalloc.hpp"; cat "$work/cxx.out" || true
+    fi
     if "$work/cmake-package/build/override-static" > "$work/override.out" 2>&1 &&
        ! ldd "$work/cmake-package/build/override-static" > /dev/null 2>&1; then
         ok "CMake find_package: static override linked WHOLE_ARCHIVE"
@@ -160,7 +201,8 @@ else
 fi
 # The version file: a request for the next major version is refused.
 if cmake -S "$work/cmake-package" -B "$work/cmake-package/build-v" -DCMAKE_C_COMPILER="$CC" \
-        -DCMAKE_PREFIX_PATH="$dest$PREFIX" -DDOG_WANT_VERSION=$((MAJOR + 1)).0 \
+        -DCMAKE_CXX_COMPILER="$CXX" -DCMAKE_PREFIX_PATH="$dest$PREFIX" \
+        -DDOG_WANT_VERSION=$((MAJOR + 1)).0 \
         > "$work/cmake-v.log" 2>&1; then
     ko "CMake find_package(dogmalloc $((MAJOR + 1)).0) accepted version $MAJOR"
 elif grep -q 'version: ' "$work/cmake-v.log"; then
