@@ -461,6 +461,35 @@ private:
     dog_heap_t *heap_;
 };
 
+/**
+ * Route the calling thread's allocations to a heap for a scope (dog_thread_set_heap()):
+ * while the object lives, this thread's dog_malloc() family and, under the override,
+ * its `malloc` and `new` allocate from the heap; the destructor restores the route that
+ * was set before. Not movable or copyable: a route belongs to one thread and one scope.
+ * @code
+ * {
+ *     dog::scoped_route in_plugin(plugin_heap.get());
+ *     plugin->run();                  // its new and malloc land in plugin_heap
+ * }                                   // the previous route again
+ * @endcode
+ * What is allocated under the route belongs to the heap and dies with it (see
+ * dog_thread_set_heap()).
+ * @since 0.2
+ */
+class scoped_route {
+public:
+    /** Route to @p h (NULL or #dog_default: no route) until the destructor. */
+    explicit scoped_route(dog_heap_t *h) noexcept : previous_(dog_thread_set_heap(h)) {}
+    /** Route to @p h's heap until the destructor. */
+    explicit scoped_route(const heap &h) noexcept : scoped_route(h.get()) {}
+    ~scoped_route() { dog_thread_set_heap(previous_); }
+    scoped_route(const scoped_route &) = delete;
+    scoped_route &operator=(const scoped_route &) = delete;
+
+private:
+    dog_heap_t *previous_;
+};
+
 } /* namespace dog */
 /** @} */
 

@@ -166,6 +166,40 @@ void test_destroy_drops_contents()
     CHECK(live_heaps() == before);
 }
 
+void test_scoped_route()
+{
+    // new and dog_malloc land in the routed heap for the scope; nested scopes restore
+    // the route that was set before them; frees go to each block's own heap.
+    dog::heap outer("outer"), inner("inner");
+    int *before = nullptr, *in_outer = nullptr, *in_inner = nullptr, *back = nullptr;
+    void *raw = nullptr;
+    before = static_cast<int *>(dog_malloc(sizeof(int)));
+    {
+        dog::scoped_route r1(outer);
+        CHECK(dog_thread_heap() == outer.get());
+        in_outer = static_cast<int *>(dog_malloc(sizeof(int)));
+        {
+            dog::scoped_route r2(inner.get());
+            in_inner = static_cast<int *>(dog_malloc(sizeof(int)));
+            raw = dog_calloc(4, 8);
+        }
+        CHECK(dog_thread_heap() == outer.get());
+        back = static_cast<int *>(dog_malloc(sizeof(int)));
+    }
+    CHECK(dog_thread_heap() == nullptr);
+    CHECK(dog_heap_of(before) == dog_default);
+    CHECK(dog_heap_of(in_outer) == outer.get());
+    CHECK(dog_heap_of(in_inner) == inner.get());
+    CHECK(dog_heap_of(raw) == inner.get());
+    CHECK(dog_heap_of(back) == outer.get());
+    CHECK(stats(outer.get()).blocks_in_use == 2);
+    CHECK(stats(inner.get()).blocks_in_use == 2);
+    for (void *p : {static_cast<void *>(before), static_cast<void *>(in_outer),
+                    static_cast<void *>(in_inner), raw, static_cast<void *>(back)})
+        dog_free(p);
+    CHECK(stats(outer.get()).blocks_in_use == 0 && stats(inner.get()).blocks_in_use == 0);
+}
+
 } // namespace
 
 int main()
@@ -179,5 +213,6 @@ int main()
         {"reset", test_reset},
         {"helpers_bound", test_helpers_bound},
         {"destroy_drops_contents", test_destroy_drops_contents},
+        {"scoped_route", test_scoped_route},
     });
 }
