@@ -1022,6 +1022,41 @@ DOG_API int (dog_heap_stats)(const dog_heap_t *heap, dog_heap_stats_t *out);
 #define dog_heap_stats(heap, ...) \
     dog_heap_stats_sized((heap), (__VA_ARGS__), sizeof(dog_heap_stats_t))
 
+/** One size class of a heap, from dog_heap_class_stats(). @since 0.2 */
+typedef struct dog_class_stats {
+    size_t block_size;        /**< The class's block size: the usable size of its blocks. */
+    size_t blocks_in_use;     /**< Its live blocks (thread caches' free blocks not counted). */
+    size_t bytes_in_use;      /**< blocks_in_use * block_size. */
+    size_t pages;             /**< 512 KiB pages of the class that the heap holds. */
+} dog_class_stats_t;
+
+/**
+ * Fill up to @p n rows at @p out with the statistics of @p heap by size class (what the
+ * dog_heap_class_stats() macro calls).
+ *
+ * One row per size class of which the heap holds a page, in ascending block size; huge
+ * blocks are in dog_heap_stats() (`huge_blocks`, `huge_bytes`). Rows are @p size bytes
+ * apart and each is written as dog_heap_stats_sized() writes its struct. The figures are
+ * as exact as dog_heap_stats(): exact when no other thread uses the heap, else a
+ * snapshot. Allocates nothing; safe from any thread. Call with @p n 0 to learn how many
+ * rows there are (at most 64).
+ * @param heap  a live heap.
+ * @param out   the rows, or NULL when @p n is 0.
+ * @param n     how many rows fit at @p out.
+ * @param size  `sizeof(dog_class_stats_t)` as the caller's header declares it.
+ * @return the number of rows the heap has (more than @p n means some were left out), or
+ *         -1 with `errno` = EINVAL (NULL or dead heap, NULL @p out with @p n > 0, a
+ *         @p size too small).
+ * @since 0.2
+ */
+DOG_API int dog_heap_class_stats_sized(const dog_heap_t *heap, dog_class_stats_t *out,
+                                       size_t n, size_t size);
+/** Fill the rows at `out` (the second argument, room for the third) with the statistics
+ *  of a heap (the first) by size class: dog_heap_class_stats_sized() given the size of
+ *  #dog_class_stats_t as this header declares it. @since 0.2 */
+#define dog_heap_class_stats(heap, out, n) \
+    dog_heap_class_stats_sized((heap), (out), (n), sizeof(dog_class_stats_t))
+
 /**
  * Print a readable report of @p heap's statistics to @p out.
  *
