@@ -504,8 +504,11 @@ extern DOG_API dog_heap_t *const dog_default;
  * @p heap (or any other), call
  * dog_heap_set_limit(), dog_heap_stats() and allocate; an allocation from @p heap that
  * fails inside the handler returns NULL without calling the handler again. It must not
- * destroy or reset @p heap (dog_heap_destroy(), dog_heap_reset()): the request it
- * answers may be a dog_heap_realloc() of one of the heap's blocks.
+ * destroy, reset or delete @p heap or any heap below it (dog_heap_destroy(),
+ * dog_heap_reset(), dog_heap_delete()): the request it answers may be a
+ * dog_heap_realloc() of one of the blocks of the heap that asked, which may be a child
+ * of @p heap. If the heap that asked is gone when the handler returns, that is reported
+ * as a dead heap, and the request fails with EINVAL instead of being tried again.
  * @param heap     the heap that is out of budget.
  * @param request  the size of the allocation that failed, in bytes (for a realloc, the
  *                 new size).
@@ -528,7 +531,9 @@ typedef int (*dog_limit_fn)(dog_heap_t *heap, size_t request, void *arg);
  * hand it over although it is freed).
  * @param heap         the heap being visited.
  * @param block        the block's start, as the allocation returned it.
- * @param usable_size  its usable size (dog_usable_size()).
+ * @param usable_size  its usable size, as dog_usable_size() gives it (under a memory
+ *                     checker's build only the requested bytes are accessible, until the
+ *                     program calls dog_usable_size(): see the debugging page).
  * @param arg          the argument given with the visitor.
  * @since 0.2
  */
@@ -570,8 +575,10 @@ typedef struct dog_heap_options {
     unsigned flags;
     /** The leak report's handler (#DOG_HEAP_LEAK_REPORT), or NULL for the table on
      *  stderr: called for each block live at dog_heap_destroy() or at exit, as
-     *  dog_heap_visit() calls its visitor; at exit with heap creation and destruction
-     *  held off (it must not create or destroy a heap). @since 0.2 */
+     *  dog_heap_visit() calls its visitor; at exit with the heap list's lock held, so it
+     *  must not call what takes that lock: dog_heap_new(), dog_heap_destroy(),
+     *  dog_heap_reset(), dog_heap_delete(), dog_stats(), dog_stats_print_all(), dog_trim()
+     *  or fork(). @since 0.2 */
     dog_visit_fn on_leak;
     /** Passed to on_leak as it is. @since 0.2 */
     void *on_leak_arg;
@@ -630,11 +637,12 @@ DOG_API dog_heap_t *(dog_heap_new)(const dog_heap_options_t *opts);
 /**
  * Change the budget of @p heap at run time.
  *
- * The new limit applies to every later request that takes memory from the OS. A limit
- * below what the heap holds now is accepted: the heap first gives back the empty pages
- * it keeps for reuse, keeps its live blocks, and refuses to grow (NULL, ENOMEM, with
- * `on_limit` called) until frees bring it under the new limit; dog_heap_stats() then
- * shows `bytes_mapped` above `limit` for a while. Safe from any thread, concurrently with
+ * The new limit applies to every later request that takes memory from the OS, and
+ * counts the memory of the heap's children too (`tree_bytes_mapped`). A limit below what
+ * the heap holds now is accepted: the heap and its children first give back the empty
+ * pages they keep for reuse, keep their live blocks, and refuse to grow (NULL, ENOMEM,
+ * with `on_limit` called) until frees bring them under the new limit; dog_heap_stats()
+ * then shows `tree_bytes_mapped` above `limit` for a while. Safe from any thread, concurrently with
  * allocations from @p heap (a request racing the change is judged by the old or the new
  * limit), and from the heap's `on_limit` handler. Works on #dog_default too (as
  * `DOGMALLOC_LIMIT` does at start-up).
@@ -892,7 +900,9 @@ DOG_API bool dog_heap_contains(const dog_heap_t *heap, const void *p);
 /**
  * Call @p fn for every live block of @p heap, small and huge.
  *
- * Each block that is handed out (allocated, not yet freed) is visited once; free blocks,
+ * Each block that is handed out (allocated, not yet freed) is visited once; the blocks of
+ * child heaps (dog_heap_options_t.parent) are theirs, not @p heap's, and are not visited;
+ * free blocks,
  * including those in thread caches and those waiting on a thread free list, never are.
  * The order is unspecified. The visit copies which blocks are live, a shard of the heap
  * at a time under that shard's lock (a bit per block), into memory it maps for the
@@ -1021,6 +1031,41 @@ DOG_API int (dog_heap_stats)(const dog_heap_t *heap, dog_heap_stats_t *out);
  *  @since 0.1 (a macro since 0.2) */
 #define dog_heap_stats(heap, ...) \
     dog_heap_stats_sized((heap), (__VA_ARGS__), sizeof(dog_heap_stats_t))
+
+/** One size class of a heap, from dog_heap_class_stats(). @since 0.2 */
+typedef struct dog_class_stats {
+    size_t block_size;        /**< The class's block size: the usable size of its blocks. */
+    size_t blocks_in_use;     /**< Its live blocks (thread caches' free blocks not counted). */
+    size_t bytes_in_use;      /**< blocks_in_use * block_size. */
+    size_t pages;             /**< 512 KiB pages of the class that the heap holds. */
+} dog_class_stats_t;
+
+/**
+ * Fill up to @p n rows at @p out with the statistics of @p heap by size class (what the
+ * dog_heap_class_stats() macro calls).
+ *
+ * One row per size class of which the heap holds a page, in ascending block size; huge
+ * blocks are in dog_heap_stats() (`huge_blocks`, `huge_bytes`). Rows are @p size bytes
+ * apart and each is written as dog_heap_stats_sized() writes its struct. The figures are
+ * as exact as dog_heap_stats(): exact when no other thread uses the heap, else a
+ * snapshot. Allocates nothing; safe from any thread. Call with @p n 0 to learn how many
+ * rows there are (at most 64).
+ * @param heap  a live heap.
+ * @param out   the rows, or NULL when @p n is 0.
+ * @param n     how many rows fit at @p out.
+ * @param size  `sizeof(dog_class_stats_t)` as the caller's header declares it.
+ * @return the number of rows the heap has (more than @p n means some were left out), or
+ *         -1 with `errno` = EINVAL (NULL or dead heap, NULL @p out with @p n > 0, a
+ *         @p size too small).
+ * @since 0.2
+ */
+DOG_API int dog_heap_class_stats_sized(const dog_heap_t *heap, dog_class_stats_t *out,
+                                       size_t n, size_t size);
+/** Fill the rows at `out` (the second argument, room for the third) with the statistics
+ *  of a heap (the first) by size class: dog_heap_class_stats_sized() given the size of
+ *  #dog_class_stats_t as this header declares it. @since 0.2 */
+#define dog_heap_class_stats(heap, out, n) \
+    dog_heap_class_stats_sized((heap), (out), (n), sizeof(dog_class_stats_t))
 
 /**
  * Print a readable report of @p heap's statistics to @p out.

@@ -494,7 +494,10 @@ DOG_API size_t dog_usable_size(const void *p)
     ({                                                                                       \
         void *p_ = (expr);                                                                   \
         if (DOG_UNLIKELY(p_ == NULL) && dog__limit_begin((heap), (request))) {               \
-            p_ = (expr);                                                                     \
+            if (dog__heap_check((heap), "on_limit retry") != NULL)  /* not destroyed by it */ \
+                p_ = (expr);                                                                 \
+            else                                                                             \
+                errno = EINVAL;                                                              \
             dog__limit_end();                                                                \
         }                                                                                    \
         p_;                                                                                  \

@@ -366,6 +366,31 @@ static dog_heap_t *budget_try(dog_heap_t *heap, size_t bytes)
     return NULL;
 }
 
+/* Give back the empty pages that heap and every descendant keep (dog__heap_release_empty
+ * each: no waiting for a busy shard). The heap list's lock keeps the tree still; it is
+ * only tried, since the caller may hold a shard lock (held), and the stats table takes
+ * the heap list's lock before shard locks: if it is busy, heap's own pages go only. */
+static void release_subtree(dog_heap_t *heap, dog_shard_t *held)
+{
+    dog__heap_release_empty(heap, held);
+    for (dog_heap_t *c = heap->first_child; c != NULL; c = c->next_sibling)
+        release_subtree(c, held);
+}
+
+void dog__heap_release_tree(dog_heap_t *heap, dog_shard_t *held)
+{
+    if (heap->first_child == NULL) {        /* read racily: a heap without children */
+        dog__heap_release_empty(heap, held);
+        return;
+    }
+    if (!dog__lock_try(&dog__heaps_lock)) {
+        dog__heap_release_empty(heap, held);
+        return;
+    }
+    release_subtree(heap, held);
+    dog__lock_release(&dog__heaps_lock);
+}
+
 void dog__heap_unmapped(dog_heap_t *heap, size_t bytes)
 {
     dog__fetch_sub_relaxed(&heap->xmapped, bytes);
@@ -389,9 +414,12 @@ bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held)
     if (budget_try(heap, bytes) == NULL)
         return true;
     dog__tcache_flush_heap(heap);
-    dog__heap_release_empty(heap, held);
-    for (dog_heap_t *up = heap->parent; up != NULL; up = up->parent)
-        dog__heap_release_empty(up, NULL);      /* an ancestor's budget may be the one */
+    /* Any budget from heap up may be the one: every heap under the top one keeps empty
+     * pages that count against it (children and siblings included). */
+    dog_heap_t *top = heap;
+    while (top->parent != NULL)
+        top = top->parent;
+    dog__heap_release_tree(top, held);
     dog_heap_t *full = budget_try(heap, bytes);
     if (full == NULL)
         return true;
@@ -596,6 +624,18 @@ DOG_API dog_heap_t *dog_heap_new_sized(const dog_heap_options_t *opts, size_t si
     heap->on_leak = o.on_leak;
     heap->on_leak_arg = o.on_leak_arg;
     dog__lock_acquire(&dog__heaps_lock);
+    if (heap->parent != NULL &&
+        (heap->parent->magic != DOG_HEAP_MAGIC || heap->parent->dying)) {
+        /* The parent was checked above, but its destroy (or reset, delete) began since:
+         * a child now would outlive it. */
+        dog__lock_release(&dog__heaps_lock);
+        dog__misuse(DOG_MISUSE_BAD_HEAP, heap->parent, "dog_heap_new(parent %p): the parent "
+                    "is being destroyed, reset or deleted by another thread",
+                    (void *)heap->parent);
+        dog__meta_free(heap, sizeof *heap);
+        errno = EINVAL;
+        return NULL;
+    }
     heap->tc_id = ++heap_ids;
     heap->serial = heap->tc_id;     /* the first tc_id: a reset changes only tc_id */
     heap->tc_slot = slot_take();
@@ -686,6 +726,7 @@ static void destroy_children(dog_heap_t *heap)
 {
     for (;;) {
         dog__lock_acquire(&dog__heaps_lock);
+        heap->dying = true;             /* no child is added meanwhile (dog_heap_new) */
         dog_heap_t *child = heap->first_child;
         dog__lock_release(&dog__heaps_lock);
         if (child == NULL)
@@ -818,6 +859,7 @@ static void heap_delete(dog_heap_t *heap)
 {
     for (;;) {                          /* children first, depth-first */
         dog__lock_acquire(&dog__heaps_lock);
+        heap->dying = true;
         dog_heap_t *child = heap->first_child;
         dog__lock_release(&dog__heaps_lock);
         if (child == NULL)
@@ -880,6 +922,9 @@ DOG_API void dog_heap_reset(dog_heap_t *heap)
     if (heap == NULL || dog__heap_check(heap, "dog_heap_reset") == NULL)
         return;
     destroy_children(heap);             /* a reset of a parent ends its subtree first */
+    dog__lock_acquire(&dog__heaps_lock);
+    heap->dying = false;                /* the heap lives on: children may come again */
+    dog__lock_release(&dog__heaps_lock);
 
     /* A new generation first, then the old one's caches die: a thread's next call with
      * the heap makes a new cache, and no old cache is found again (tcache.h). Both under

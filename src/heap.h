@@ -48,6 +48,8 @@ bool dog__heap_budget_take(dog_heap_t *heap, size_t bytes, dog_shard_t *held);
 void dog__heap_unmapped(dog_heap_t *heap, size_t bytes);
 DOG_COLD dog_heap_t *dog__heap_bad(const dog_heap_t *heap, const char *func);
 void dog__heap_release_empty(dog_heap_t *heap, dog_shard_t *held);
+/* dog__heap_release_empty of heap and of every heap below it (child heaps). */
+void dog__heap_release_tree(dog_heap_t *heap, dog_shard_t *held);
 void dog__heap_publish(dog_heap_t *heap, dog_shard_t *shard);
 extern DOG_HIDDEN dog_lock_t dog__heaps_lock;
 extern DOG_HIDDEN dog_heap_t *dog__heaps;
@@ -89,6 +91,15 @@ void dog__limit_end(void);
 bool dog__leak_wanted(const dog_heap_t *heap);
 void dog__leak_report(dog_heap_t *heap, const char *when);
 void dog__leak_report_exit(void);
+
+/* Whether heap or any ancestor has a budget. */
+static inline bool dog__heap_budgeted(const dog_heap_t *heap)
+{
+    for (; heap != NULL; heap = heap->parent)
+        if (__atomic_load_n(&heap->limit, __ATOMIC_RELAXED) != 0)
+            return true;
+    return false;
+}
 
 /* The heap's budget (0: none); dog_heap_set_limit may change it at any time. */
 static inline size_t dog__heap_limit(const dog_heap_t *heap)

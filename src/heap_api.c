@@ -27,13 +27,13 @@ static DOG_TLS bool tl_limit_busy;
 bool dog__limit_begin(dog_heap_t *heap, size_t request)
 {
     dog_heap_t *hit = dog__tl_limit_hit;
-    if (hit == NULL || hit->on_limit == NULL || tl_limit_busy)
+    if (hit == NULL || tl_limit_busy)
         return false;
     dog_heap_t *up = heap;
     while (up != NULL && up != hit)
         up = up->parent;
-    if (up == NULL)
-        return false;           /* recorded by another heap's request */
+    if (up == NULL || hit->on_limit == NULL)
+        return false;           /* recorded by another heap's request, or no handler */
     dog__tl_limit_hit = NULL;
     if (errno != ENOMEM)
         return false;
@@ -72,7 +72,7 @@ DOG_API int dog_heap_set_limit(dog_heap_t *heap, size_t limit)
      * (documented: accepted, and growth fails until the heap is under it). */
     if (limit != 0 && dog__load_relaxed(&heap->xtree) > limit) {
         int saved = errno;
-        dog__heap_release_empty(heap, NULL);
+        dog__heap_release_tree(heap, NULL);         /* its children's pages count too */
         errno = saved;
     }
     return 0;

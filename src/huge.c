@@ -620,10 +620,10 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
     /* A cached mapping that fits is resident: copying the block there (heap_realloc does,
      * on NULL) costs less than faulting the growth in, if the growth is at least a third
      * of the new size (a 4 KiB page copies in about a quarter of the time it faults).
-     * Not for a heap with a budget: the copy holds old and new at once, where growing in
+     * Not for a heap with a budget (its own or an ancestor's): the copy holds old and new at once, where growing in
      * place is charged the growth only, and a realloc that fits would fail. */
-    if (may_move && offset == DOG_HUGE_HEADER && dog__heap_limit(heap) == 0 && old_map <= 2 * (map_size - old_map) &&
-        cache_fits(map_size)) {
+    if (may_move && offset == DOG_HUGE_HEADER && !dog__heap_budgeted(heap) &&
+        old_map <= 2 * (map_size - old_map) && cache_fits(map_size)) {
         dog__heap_unmapped(heap, map_size - old_map);
         return NULL;
     }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "heap.h"
+#include "size_class.h"
 #include "misuse.h"
 #include "huge.h"
 #include "os.h"
@@ -96,6 +97,51 @@ DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out,
     st.limit = dog__heap_limit(heap);
     copy_out(out, size, &st, sizeof st);
     return 0;
+}
+
+DOG_API int dog_heap_class_stats_sized(const dog_heap_t *cheap, dog_class_stats_t *out,
+                                       size_t n, size_t size)
+{
+    dog_heap_t *heap = dog__heap_check(cheap, "dog_heap_class_stats");
+    if (heap == NULL || (out == NULL && n > 0) || size < sizeof(size_t) * 4) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t blocks[DOG_BIN_COUNT] = { 0 }, pages[DOG_BIN_COUNT] = { 0 };
+    unsigned count = dog__load_acquire(&heap->xshard_count);
+    for (unsigned i = 0; i < count; i++) {
+        dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
+        dog__lock_acquire(&shard->lock);
+        dog__shard_collect_all(shard, false);
+        for (size_t q = 0; q <= DOG_BIN_COUNT; q++) {
+            dog_page_queue_t *queue = q < DOG_BIN_COUNT ? &shard->queues[q] : &shard->full;
+            for (dog_page_t *page = queue->first; page != NULL; page = page->next) {
+                blocks[page->bin] += page->used;
+                pages[page->bin]++;
+            }
+        }
+        dog__lock_release(&shard->lock);
+    }
+    /* Blocks in thread caches are allocated for the pages, free for the user; read after
+     * the shards, so that a block cached meanwhile is not taken off twice. */
+    size_t cached[DOG_TCACHE_BINS] = { 0 };
+    dog__tcache_bin_counts(heap, cached);
+    int rows = 0;
+    for (size_t bin = 0; bin < DOG_BIN_COUNT; bin++) {
+        if (pages[bin] == 0)
+            continue;
+        size_t live = blocks[bin];
+        if (bin < DOG_TCACHE_BINS)
+            live = live > cached[bin] ? live - cached[bin] : 0;
+        if ((size_t)rows < n) {
+            dog_class_stats_t row = { .block_size = dog__bin_size(bin), .blocks_in_use = live,
+                                      .bytes_in_use = live * dog__bin_size(bin),
+                                      .pages = pages[bin] };
+            copy_out((char *)out + (size_t)rows * size, size, &row, sizeof row);
+        }
+        rows++;
+    }
+    return rows;
 }
 
 DOG_API int (dog_heap_stats)(const dog_heap_t *heap, dog_heap_stats_t *out)

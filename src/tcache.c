@@ -519,6 +519,20 @@ void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 
 /* For dog_heap_stats(heap): blocks and bytes cached now, and the counters that turn the
  * shards' view (cached blocks are allocated) into the user's. */
+/* For dog_heap_class_stats(heap): add to counts[bin] the blocks that live caches of the
+ * heap hold in each bin. */
+void dog__tcache_bin_counts(const dog_heap_t *heap, size_t counts[DOG_TCACHE_BINS])
+{
+    dog__lock_acquire(&registry_lock);
+    for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
+        if (tc->heap_id != heap->tc_id || tcache_dead(tc))
+            continue;
+        for (size_t bin = 0; bin < DOG_TCACHE_BINS; bin++)
+            counts[bin] += __atomic_load_n(&tc->bins[bin].count, __ATOMIC_RELAXED);
+    }
+    dog__lock_release(&registry_lock);
+}
+
 void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
                        size_t *pushes_out, size_t *refilled_out, size_t *flushed_out)
 {

@@ -123,6 +123,7 @@ void dog__tcache_flush_heap(const dog_heap_t *heap);
  * stack frame (a noreturn call must be a real call, with the stack aligned for it).
  * Callers return right after it. */
 DOG_COLD void dog__tcache_bad_free(const void *p);
+void dog__tcache_bin_counts(const dog_heap_t *heap, size_t counts[DOG_TCACHE_BINS]);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id);

@@ -136,6 +136,7 @@ struct dog_heap {
     struct dog_heap *parent;
     struct dog_heap *first_child, *next_sibling, *prev_sibling;
     unsigned depth;                 /* 0 for a heap without a parent */
+    bool dying;                     /* its children are being destroyed: no new child */
     _Atomic size_t xpeak;           /* peak of the sum of shards' xpublished + huge */
     _Atomic unsigned xshard_count;  /* shards[0 .. count) exist */
     unsigned shard_max;

@@ -21,6 +21,8 @@
 #include "misuse.h"
 #include "options.h"
 #include "os.h"
+#include "segmap.h"
+#include "track.h"
 
 /* One page of the copy, followed by its bitmap: (capacity + 63) / 64 words. */
 typedef struct visit_page {
@@ -157,7 +159,8 @@ static bool visit_huge(dog_heap_t *heap, visit_buf_t *b, dog_visit_fn fn, void *
             visit_huge_t *v = (visit_huge_t *)(void *)b->mem;
             n = 0;
             for (dog_huge_t *h = heap->huge_first; h != NULL; h = h->next)
-                v[n++] = (visit_huge_t){ h->ptr, h->usable };
+                v[n++] = (visit_huge_t){ dog__track_ref_read((void *const *)&h->ptr),
+                                         h->usable };     /* hidden from a checker */
             dog__lock_release(&heap->huge_lock);
             break;
         }
@@ -217,13 +220,14 @@ static void leak_count(const dog_heap_t *heap, void *block, size_t usable, void 
 {
     (void)heap;
     leak_table_t *t = arg;
-    size_t key = usable > DOG_SMALL_SIZE_MAX ? 0 : usable;
+    /* Huge by where it lies, not by its size: an over-aligned huge block may be small. */
+    size_t key = dog__segmap_kind(block) == DOG_FRAME_PAGE ? usable : 0;
     size_t r = 0;
     while (r < t->count && t->rows[r].size != key)
         r++;
     if (r == t->count) {
         if (t->count == LEAK_ROWS)
-            r = LEAK_ROWS - 1;      /* cannot happen: one row per class and one huge */
+            r = LEAK_ROWS - 1;      /* cannot happen: one row per small class, one huge */
         else
             t->rows[t->count++] = (leak_row_t){ .size = key };
     }
@@ -305,14 +309,15 @@ void dog__leak_report(dog_heap_t *heap, const char *when)
     int saved = errno;
     if (heap->on_leak != NULL) {
         if (heap_visit(heap, heap->on_leak, heap->on_leak_arg) != 0)
-            dog__error("dog_heap_destroy(%p): no memory for the leak report", (void *)heap);
+            dog__error("leak report of %p at %s: no memory to visit its blocks", (void *)heap,
+                       when);
     } else {
         leak_table_t t;
         t.count = t.blocks = t.bytes = 0;
         if (heap_visit(heap, leak_count, &t) != 0) {
             char line[128];
-            size_t n = dog__format(line, sizeof line, "dogmalloc: leak report of heap \"%s\" "
-                                   "at %s: out of memory\n", heap->name, when);
+            size_t n = dog__format(line, sizeof line, "dogmalloc: leak report of heap %p at "
+                                   "%s: out of memory\n", (void *)heap, when);
             dog__os_write_report(line, n);
         } else if (t.blocks != 0) {
             leak_print(heap, &t, when);

@@ -1038,6 +1038,108 @@ START_TEST(test_sdk_abi_stats)
 }
 END_TEST
 
+/* --- Statistics by size class --- */
+
+/* The rows of h, checked against dog_heap_stats: ascending, and summing to its small
+ * blocks, bytes and pages. */
+static int class_rows(dog_heap_t *h, dog_class_stats_t *rows, size_t cap)
+{
+    int n = dog_heap_class_stats(h, rows, cap);
+    ck_assert_int_ge(n, 0);
+    ck_assert_uint_le((size_t)n, cap);
+    dog_heap_stats_t st = test_heap_stats(h);
+    size_t blocks = 0, bytes = 0, pages = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            ck_assert_uint_lt(rows[i - 1].block_size, rows[i].block_size);
+        ck_assert_uint_eq(rows[i].bytes_in_use, rows[i].blocks_in_use * rows[i].block_size);
+        blocks += rows[i].blocks_in_use;
+        bytes += rows[i].bytes_in_use;
+        pages += rows[i].pages;
+    }
+    ck_assert_uint_eq(blocks + st.huge_blocks, st.blocks_in_use);
+    ck_assert_uint_eq(bytes + st.huge_bytes, st.bytes_in_use);
+    ck_assert_uint_eq(pages, st.pages);
+    return n;
+}
+
+static const dog_class_stats_t *class_of(const dog_class_stats_t *rows, int n, size_t size)
+{
+    for (int i = 0; i < n; i++)
+        if (rows[i].block_size == dog_good_size(size))
+            return &rows[i];
+    return NULL;
+}
+
+static void *free_all(void *arg)
+{
+    void **p = arg;
+    for (int i = 0; p[i] != NULL; i++)
+        dog_free(p[i]);
+    return NULL;
+}
+
+START_TEST(test_sdk_class_stats)
+{
+    dog_heap_t *h = heap_new("classes", 0);
+    dog_class_stats_t rows[64];
+    ck_assert_int_eq(class_rows(h, rows, 64), 0);
+    void *small[101] = { 0 }, *mid[10], *big[3];
+    for (int i = 0; i < 100; i++)
+        small[i] = dog_heap_malloc(h, 24);
+    for (int i = 0; i < 10; i++)
+        mid[i] = dog_heap_malloc(h, 1000);
+    for (int i = 0; i < 3; i++)
+        big[i] = dog_heap_malloc(h, 20000);
+    void *huge = dog_heap_malloc(h, 300000);
+    int n = class_rows(h, rows, 64);
+    ck_assert_int_eq(n, 3);
+    ck_assert_uint_eq(class_of(rows, n, 24)->blocks_in_use, 100);
+    ck_assert_uint_eq(class_of(rows, n, 1000)->blocks_in_use, 10);
+    ck_assert_uint_eq(class_of(rows, n, 20000)->blocks_in_use, 3);
+    /* Freed blocks in this thread's cache are not in use. */
+    for (int i = 0; i < 5; i++)
+        dog_free(mid[i]);
+    n = class_rows(h, rows, 64);
+    ck_assert_uint_eq(class_of(rows, n, 1000)->blocks_in_use, 5);
+    /* Nor those freed by another thread. */
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, free_all, small + 50), 0);
+    pthread_join(t, NULL);
+    n = class_rows(h, rows, 64);
+    ck_assert_uint_eq(class_of(rows, n, 24)->blocks_in_use, 50);
+    /* n 0 counts; a short array gets the first rows; a larger row gets zeros past ours. */
+    ck_assert_int_eq(dog_heap_class_stats(h, NULL, 0), 3);
+    dog_class_stats_t one[2];
+    memset(one, 0x55, sizeof one);
+    ck_assert_int_eq(dog_heap_class_stats(h, one, 1), 3);
+    ck_assert_uint_eq(one[0].block_size, rows[0].block_size);
+    ck_assert_uint_eq(one[1].block_size, 0x5555555555555555ull);
+    struct { dog_class_stats_t row; size_t later; } wide[3];
+    memset(wide, 0x55, sizeof wide);
+    ck_assert_int_eq(dog_heap_class_stats_sized(h, &wide[0].row, 3, sizeof wide[0]), 3);
+    ck_assert_uint_eq(wide[2].row.blocks_in_use, rows[2].blocks_in_use);
+    ck_assert_uint_eq(wide[1].later, 0);
+    errno = 0;
+    ck_assert_int_eq(dog_heap_class_stats_sized(h, one, 1, 8), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(dog_heap_class_stats(NULL, one, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    for (int i = 0; i < 50; i++)
+        dog_free(small[i]);
+    for (int i = 5; i < 10; i++)
+        dog_free(mid[i]);
+    for (int i = 0; i < 3; i++)
+        dog_free(big[i]);
+    dog_free(huge);
+    n = class_rows(h, rows, 64);
+    for (int i = 0; i < n; i++)
+        ck_assert_uint_eq(rows[i].blocks_in_use, 0);
+    dog_heap_destroy(h);
+}
+END_TEST
+
 Suite *heap_sdk_suite(void)
 {
     Suite *s = suite_create("heap_sdk");
@@ -1051,6 +1153,7 @@ Suite *heap_sdk_suite(void)
     tcase_add_test(tc, test_sdk_realloc_aligned);
     tcase_add_test(tc, test_sdk_contains);
     tcase_add_test(tc, test_sdk_stats_json);
+    tcase_add_test(tc, test_sdk_class_stats);
     tcase_add_test(tc, test_sdk_print_all);
     tcase_add_test(tc, test_sdk_peak);
     tcase_add_test(tc, test_sdk_abi_options);

@@ -48,6 +48,13 @@ START_TEST(test_tree_parent_and_stats)
     ck_assert_uint_eq(sr.tree_bytes_mapped, sa.tree_bytes_mapped);
     ck_assert_uint_eq(sb.blocks_in_use, 1);
     ck_assert_uint_eq(sr.blocks_in_use, 0);      /* blocks are counted in their own heap */
+    /* A huge block shrunk in place gives memory back up the tree too. */
+    pa = dog_realloc(pa, 1 * MiB);
+    ck_assert_ptr_nonnull(pa);
+    sr = test_heap_stats(root), sa = test_heap_stats(a), sb = test_heap_stats(b);
+    ck_assert_uint_lt(sa.bytes_mapped, 3 * MiB);
+    ck_assert_uint_eq(sa.tree_bytes_mapped, sa.bytes_mapped + sb.bytes_mapped);
+    ck_assert_uint_eq(sr.tree_bytes_mapped, sa.tree_bytes_mapped);
     dog_free(pa);
     dog_heap_destroy(b);
     ck_assert_uint_eq(test_heap_stats(root).tree_bytes_mapped, test_heap_stats(a).bytes_mapped);
@@ -75,6 +82,15 @@ START_TEST(test_tree_parent_budget_holds_children)
         ck_assert_uint_lt(got, 100);
     }
     ck_assert_uint_ge(got, 4);
+    /* A refusal by the root undid what it had counted below it: each tree is its own
+     * memory plus its children's trees. */
+    dog_heap_stats_t sr = test_heap_stats(root), s1 = test_heap_stats(c1),
+                     s2 = test_heap_stats(c2), sg = test_heap_stats(g);
+    ck_assert_uint_eq(sg.tree_bytes_mapped, sg.bytes_mapped);
+    ck_assert_uint_eq(s1.tree_bytes_mapped, s1.bytes_mapped + sg.tree_bytes_mapped);
+    ck_assert_uint_eq(s2.tree_bytes_mapped, s2.bytes_mapped);
+    ck_assert_uint_eq(sr.tree_bytes_mapped,
+                      sr.bytes_mapped + s1.tree_bytes_mapped + s2.tree_bytes_mapped);
     /* A heap with no budget of its own, refused by its ancestor's; a small block too. */
     errno = 0;
     ck_assert_ptr_null(dog_heap_malloc(g, 1 * MiB));
@@ -358,6 +374,107 @@ START_TEST(test_tree_threads_create_use_destroy)
 }
 END_TEST
 
+/* The empty pages a sibling keeps count against the parent's budget; a request at the
+ * budget gets them back before it is refused. */
+START_TEST(test_tree_sibling_pages_given_back)
+{
+    dog_heap_t *root = heap_child(NULL, "root", PAGE);
+    dog_heap_t *c1 = heap_child(root, "c1", 0), *c2 = heap_child(root, "c2", 0);
+    dog_free(dog_heap_malloc(c1, 40));          /* c1 keeps its emptied page for reuse */
+    ck_assert_uint_eq(test_heap_stats(c1).bytes_mapped, PAGE);
+    void *p = dog_heap_malloc(c2, 3000);        /* another class: a page of its own */
+    ck_assert_msg(p != NULL, "refused (errno %d) while a sibling kept an empty page", errno);
+    dog_heap_destroy(root);
+}
+END_TEST
+
+/* A child's huge block grows under the parent's budget as under its own: in place, not
+ * by a copy that holds the old and the new block at once. */
+START_TEST(test_tree_huge_realloc_under_parent_budget)
+{
+    dog_heap_t *root = heap_child(NULL, "root", 8 * MiB);
+    dog_heap_t *c = heap_child(root, "c", 0);
+    char *p = dog_heap_malloc(c, 3 * MiB);
+    ck_assert_ptr_nonnull(p);
+    void *big = dog_malloc(12 * MiB);           /* leaves a cached mapping that would fit */
+    dog_free(big);
+    p[0] = 'a';
+    char *q = dog_realloc(p, 6 * MiB);
+    ck_assert_msg(q != NULL, "refused (errno %d)", errno);
+    ck_assert_int_eq(q[0], 'a');
+    dog_heap_destroy(root);
+}
+END_TEST
+
+/* A parent's handler that destroys the child that asked: the retry does not run on the
+ * dead child; it is reported. */
+static dog_heap_t *asker;
+
+static int destroy_asker(dog_heap_t *heap, size_t request, void *arg)
+{
+    (void)heap;
+    (void)request;
+    (void)arg;
+    dog_heap_destroy(asker);
+    return 1;
+}
+
+static void handler_kills_child(void *unused)
+{
+    (void)unused;
+    dog_heap_t *root = dog_heap_new(&(dog_heap_options_t){ .limit = PAGE,
+                                                            .on_limit = destroy_asker });
+    asker = root != NULL ? dog_heap_new(&(dog_heap_options_t){ .parent = root }) : NULL;
+    if (asker == NULL)
+        _exit(3);
+    void *volatile p = dog_heap_malloc(asker, 2 * MiB);   /* past the root's budget */
+    (void)p;
+    _exit(4);                       /* not reported */
+}
+
+START_TEST(test_tree_handler_destroying_asker_reported)
+{
+    char msg[4096];
+    int status = death_run(handler_kills_child, NULL, msg, sizeof msg);
+    ck_assert_msg(WIFSIGNALED(status), "status %d (exit %d): %s", status,
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1, msg);
+    ck_assert_msg(strstr(msg, "not a live heap") != NULL, "message: %s", msg);
+}
+END_TEST
+
+/* A child asked for while its parent's destroy is under way (here from a leak handler
+ * that the destroy calls for a sibling) is refused, never linked to a dying parent. */
+static dog_heap_t *dying_parent;
+
+static void make_child(const dog_heap_t *heap, void *block, size_t usable, void *arg)
+{
+    (void)heap, (void)block, (void)usable, (void)arg;
+    dog_heap_new(&(dog_heap_options_t){ .parent = dying_parent });
+}
+
+static void child_of_dying(void *unused)
+{
+    (void)unused;
+    dying_parent = dog_heap_new(NULL);
+    dog_heap_t *c = dog_heap_new(&(dog_heap_options_t){ .parent = dying_parent,
+                                                         .flags = DOG_HEAP_LEAK_REPORT,
+                                                         .on_leak = make_child });
+    if (c == NULL || dog_heap_malloc(c, 10) == NULL)
+        _exit(3);
+    dog_heap_destroy(dying_parent);
+    _exit(4);
+}
+
+START_TEST(test_tree_child_of_dying_parent_refused)
+{
+    char msg[4096];
+    int status = death_run(child_of_dying, NULL, msg, sizeof msg);
+    ck_assert_msg(WIFSIGNALED(status), "status %d (exit %d): %s", status,
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1, msg);
+    ck_assert_msg(strstr(msg, "the parent is being destroyed") != NULL, "message: %s", msg);
+}
+END_TEST
+
 Suite *tree_suite(void)
 {
     Suite *s = suite_create("tree");
@@ -374,6 +491,10 @@ Suite *tree_suite(void)
     tcase_add_test(tc, test_tree_dead_parent_reported);
     tcase_add_test(tc, test_tree_print_all_indents);
     tcase_add_test(tc, test_tree_threads_create_use_destroy);
+    tcase_add_test(tc, test_tree_sibling_pages_given_back);
+    tcase_add_test(tc, test_tree_huge_realloc_under_parent_budget);
+    tcase_add_test(tc, test_tree_handler_destroying_asker_reported);
+    tcase_add_test(tc, test_tree_child_of_dying_parent_refused);
     suite_add_tcase(s, tc);
     return s;
 }
