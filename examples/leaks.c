@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* leaks.c: what a heap holds. dog_heap_visit() walks a heap's live blocks, and a heap
- * made with DOG_HEAP_LEAK_REPORT says at dog_heap_destroy() which blocks were never
- * freed, by size class.
+/* leaks.c: what a heap holds. dog_heap_visit() walks a heap's live blocks,
+ * dog_heap_class_stats() sums them by size class, and a heap made with
+ * DOG_HEAP_LEAK_REPORT says at dog_heap_destroy() which blocks were never freed.
  *
  * A "session" heap keeps a table of users; closing a session frees them all, except
  * that one code path forgets the users' nicknames. The visit counts what is live before
@@ -61,6 +61,11 @@ int main(void)
         return EXIT_FAILURE;
     printf("session heap: %zu live blocks, %zu usable bytes, %zu of them small\n", c.blocks,
            c.bytes, c.small);
+    dog_class_stats_t rows[64];             /* the same heap by size class */
+    int n = dog_heap_class_stats(session, rows, 64);
+    for (int i = 0; i < n; i++)
+        printf("  class of %4zu bytes: %zu blocks in use\n", rows[i].block_size,
+               rows[i].blocks_in_use);
 
     /* Closing the session: the nicknames are forgotten (the bug the report finds). */
     for (unsigned i = 0; i < USERS; i++) {
