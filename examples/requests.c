@@ -84,7 +84,7 @@ int main(void)
     worker_t w[WORKERS] = { 0 };
     pthread_t t[WORKERS];
     for (int i = 0; i < WORKERS; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "worker-%d", i);
         w[i].heap = dog_heap_new(&(dog_heap_options_t){ .name = name, .limit = 8 << 20 });
         if (w[i].heap == NULL || pthread_create(&t[i], NULL, work, &w[i]) != 0)

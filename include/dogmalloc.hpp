@@ -478,10 +478,17 @@ private:
  */
 class scoped_route {
 public:
-    /** Route to @p h (NULL or #dog_default: no route) until the destructor. */
+    /**
+     * Route to @p h until the destructor.
+     * @param h  a live heap, or NULL or #dog_default for no route.
+     */
     explicit scoped_route(dog_heap_t *h) noexcept : previous_(dog_thread_set_heap(h)) {}
-    /** Route to @p h's heap until the destructor. */
+    /**
+     * Route to the heap that @p h owns until the destructor.
+     * @param h  the owner of a live heap.
+     */
     explicit scoped_route(const heap &h) noexcept : scoped_route(h.get()) {}
+    /** Restore the route that was set before the constructor. */
     ~scoped_route() { dog_thread_set_heap(previous_); }
     scoped_route(const scoped_route &) = delete;
     scoped_route &operator=(const scoped_route &) = delete;
