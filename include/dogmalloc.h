@@ -1025,7 +1025,16 @@ DOG_API int dog_heap_stats_sized(const dog_heap_t *heap, dog_heap_stats_t *out, 
  * @return as dog_heap_stats_sized().
  * @since 0.1
  */
+#if defined(__cplusplus) && defined(__GNUC__)
+/* In C++ a function named as a struct hides the struct's constructor (-Wshadow): the
+ * 0.1 names dog_heap_stats and dog_stats are both, kept for the ABI. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 DOG_API int (dog_heap_stats)(const dog_heap_t *heap, dog_heap_stats_t *out);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 /** Fill `*out` (the second argument) with the statistics of a heap (the first):
  *  dog_heap_stats_sized() given the size of #dog_heap_stats_t as this header declares it.
  *  @since 0.1 (a macro since 0.2) */
@@ -1109,7 +1118,14 @@ DOG_API int dog_stats_sized(dog_stats_t *out, size_t size);
  * @return as dog_stats_sized().
  * @since 0.1
  */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 DOG_API int (dog_stats)(dog_stats_t *out);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 /** Fill `*out` with process-wide statistics: dog_stats_sized() given the size of
  *  #dog_stats_t as this header declares it. @since 0.1 (a macro since 0.2) */
 #define dog_stats(...) dog_stats_sized((__VA_ARGS__), sizeof(dog_stats_t))

@@ -2,7 +2,7 @@
 # mk/cxx.mk: the C++ headers (include/dogmalloc.hpp, include/dogmalloc-new-delete.h) tested
 # with two compilers at two standards.
 #   make check-cxx     build every tests/cxx/*.cpp with g++ and clang++, each at -std=c++17
-#                      and -std=c++20, -Wall -Wextra -Werror, into
+#                      and -std=c++20, -Wall -Wextra -Wshadow -Werror, into
 #                      $(BUILD)/cxx/<gcc|clang>-<std>/, and run them all (part of `make check`)
 #   make check-cxx CXX_GCC=g++-13 CXX_CLANG=clang++-16   other compilers of each family
 # The g++ builds link libdogmalloc.a and the clang++ builds libdogmalloc.so (through an
@@ -17,7 +17,7 @@ CXX_DIR   := $(BUILD)/cxx
 CXX_TESTS := $(patsubst tests/cxx/%.cpp,%,$(sort $(wildcard tests/cxx/*.cpp)))
 CXX_DEPS  := include/dogmalloc.h include/dogmalloc.hpp include/dogmalloc-new-delete.h \
              tests/cxx/cxx_test.h
-CXX_WARN  := -Wall -Wextra -Werror
+CXX_WARN  := -Wall -Wextra -Wshadow -Werror
 CXX_OPT   := $(if $(CXXFLAGS),$(CXXFLAGS),-O2 -g)
 DEPS_CXX  := $(DEPS_BUILD) g++ clang
 # A sanitizer build's library carries the runtime of the compiler that built it ($(CC)), and
