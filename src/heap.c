@@ -717,12 +717,13 @@ static void shard_empty(dog_shard_t *shard, size_t keep_max)
         dog__pool_give(all);
 }
 
-/* Destroy the children of heap, each after its own children (depth-first): a child
- * unlinks itself from heap's list as it goes. The tree is at most DOG_HEAP_DEPTH_MAX
- * deep, which bounds the recursion. */
 static void heap_unlink(dog_heap_t *heap);
 
-static void destroy_children(dog_heap_t *heap)
+/* End the children of heap with end (dog_heap_destroy, or heap_delete), each after its
+ * own children (depth-first): a child unlinks itself from heap's list as it goes, and no
+ * child can be added meanwhile. The tree is at most DOG_HEAP_DEPTH_MAX deep, which
+ * bounds the recursion. */
+static void end_children(dog_heap_t *heap, void (*end)(dog_heap_t *child))
 {
     for (;;) {
         dog__lock_acquire(&dog__heaps_lock);
@@ -731,7 +732,7 @@ static void destroy_children(dog_heap_t *heap)
         dog__lock_release(&dog__heaps_lock);
         if (child == NULL)
             return;
-        dog_heap_destroy(child);
+        end(child);
     }
 }
 
@@ -746,7 +747,7 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
     }
     if (dog__heap_check(heap, "dog_heap_destroy") == NULL)
         return;
-    destroy_children(heap);
+    end_children(heap, dog_heap_destroy);
     if (DOG_UNLIKELY(dog__leak_wanted(heap)))
         dog__leak_report(heap, "dog_heap_destroy");   /* visit.c: before anything goes */
 
@@ -771,10 +772,8 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
  * this thread ended, its cache slot given up. */
 static void heap_unlink(dog_heap_t *heap)
 {
-    if (dog__tl_route.heap == heap) {
-        dog__tl_route.heap = NULL;       /* this thread's dog_malloc goes to dog_default again */
-        dog__tl_malloc = &dog__tcache_none;
-    }
+    if (dog__tl_route.heap == heap)
+        dog_thread_set_heap(NULL);      /* this thread's dog_malloc goes to dog_default again */
     dog__lock_acquire(&dog__heaps_lock);
     if (heap->parent != NULL) {
         if (heap->prev_sibling != NULL)
@@ -857,15 +856,7 @@ static size_t pages_adopt(dog_page_t *list)
 /* The heap goes; its live blocks stay, as blocks of dog_default. */
 static void heap_delete(dog_heap_t *heap)
 {
-    for (;;) {                          /* children first, depth-first */
-        dog__lock_acquire(&dog__heaps_lock);
-        heap->dying = true;
-        dog_heap_t *child = heap->first_child;
-        dog__lock_release(&dog__heaps_lock);
-        if (child == NULL)
-            break;
-        heap_delete(child);
-    }
+    end_children(heap, heap_delete);    /* children first, depth-first */
     heap_unlink(heap);
     dog__tcache_heap_give_back(heap);
     unsigned n = dog__load_acquire(&heap->xshard_count);
@@ -921,7 +912,7 @@ DOG_API void dog_heap_reset(dog_heap_t *heap)
     }
     if (heap == NULL || dog__heap_check(heap, "dog_heap_reset") == NULL)
         return;
-    destroy_children(heap);             /* a reset of a parent ends its subtree first */
+    end_children(heap, dog_heap_destroy);   /* a reset of a parent ends its subtree first */
     dog__lock_acquire(&dog__heaps_lock);
     heap->dying = false;                /* the heap lives on: children may come again */
     dog__lock_release(&dog__heaps_lock);
