@@ -6,6 +6,7 @@
 #   make SANITIZE=address check   (or thread, undefined): sanitizer build in build-<san>/
 #   make check-faults    OS calls failed one by one (FAULTS=1 build in build-faults/)
 #   make TRACK=valgrind            libraries with Valgrind client requests in build-valgrind/
+#   make SECURE=1        the secure build in build-secure/ (libdogmalloc-secure.so: docs/secure.md)
 #   make check-track               faulty programs under memcheck and ASan (docs/debugging.md)
 #   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
 
@@ -40,12 +41,21 @@ endif
 endif
 TRACK_FLAGS := $(if $(TRACK),-DDOG_TRACK_VALGRIND=1)
 
+# SECURE=1: the mitigations of src/config.h, in a build directory of their own; the
+# override of that build is also named libdogmalloc-secure.so, the name to preload.
+ifneq ($(filter-out 0 1,$(SECURE)),)
+$(error SECURE=$(SECURE): SECURE=1 builds the secure build, SECURE=0 (or nothing) the default one)
+endif
+SECURE_ON     := $(filter 1,$(SECURE))
+SECURE_SUFFIX := $(if $(SECURE_ON),-secure)
+SECURE_FLAGS  := $(if $(SECURE_ON),-DDOG_SECURE=1)
+
 ifeq ($(SANITIZE),)
-BUILD   ?= $(if $(TRACK),build-$(TRACK),build)$(FAULT_SUFFIX)
+BUILD   ?= $(if $(TRACK),build-$(TRACK),$(if $(SECURE_ON),build-secure,build))$(if $(TRACK),$(SECURE_SUFFIX))$(FAULT_SUFFIX)
 SAN_FLAGS :=
 else
 comma   := ,
-BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))$(FAULT_SUFFIX)
+BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))$(SECURE_SUFFIX)$(FAULT_SUFFIX)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DDOG_SANITIZE=1
 endif
 
@@ -126,14 +136,14 @@ deps-docs:
 deps-install:
 	@tools/deps.sh $(DEPS_INSTALL)
 lib: $(STATIC) $(SHARED) $(BUILD)/libdogmalloc.so $(BUILD)/$(SONAME) $(OVERRIDE) $(OVERRIDE_STATIC) \
-     $(BUILD)/dogmalloc.pc
+     $(BUILD)/dogmalloc.pc $(if $(SECURE_ON),$(BUILD)/libdogmalloc-secure.so)
 
 $(BUILD):
 	@mkdir -p $(BUILD)
 
 # DEBUG=1 goes last so that its -O0 wins over CFLAGS.
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(CPPFLAGS) $(CFLAGS) \
+	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(SECURE_FLAGS) $(CPPFLAGS) $(CFLAGS) \
 	    $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)
@@ -152,6 +162,10 @@ $(BUILD)/libdogmalloc.so: $(SHARED)
 # soname dependency on libdogmalloc.so, so that LD_PRELOAD needs only this one file.
 $(OVERRIDE): $(OVR_OBJS)
 	$(CC) -shared -Wl,-soname,libdogmalloc-override.so -Wl,-Bsymbolic-functions $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The secure build's override, under the name users preload (docs/secure.md).
+$(BUILD)/libdogmalloc-secure.so: $(OVR_OBJS)
+	$(CC) -shared -Wl,-soname,libdogmalloc-secure.so -Wl,-Bsymbolic-functions $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The static override: the same objects in an archive, for programs linked with -static
 # (which cannot preload). Linked with -Wl,--whole-archive so that its malloc is taken

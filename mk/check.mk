@@ -23,7 +23,7 @@ tests: $(TEST_BIN)
 # force a rebuild.
 $(BUILD)/tests/%.o: tests/%.c | deps-check
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(CHECK_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(SECURE_FLAGS) $(CHECK_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 	$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC) $(CHECK_LIBS) -pthread

@@ -6,8 +6,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* --- Build modes ------------------------------------------------------------------------
+ * One table of what a build adds to the default one (each is a make variable too):
+ *   DOG_DEBUG   (make DEBUG=1)     1: misuse asserts, 2: internal, 3: expensive checks
+ *   DOG_SECURE  (make SECURE=1)    the mitigations below, in build-secure/ and
+ *                                  libdogmalloc-secure.so (docs/secure.md)
+ *   TRACK       (make TRACK=valgrind, or an ASan build): memory checkers see dog blocks
+ *                                  (track.h)
+ * Each mitigation of the secure build has its own switch, on with DOG_SECURE (the names
+ * follow snmalloc's mitigations.h; mimalloc's MI_SECURE levels bundle the same ideas):
+ *   DOG_SECURE_LINKS    local free-list links encoded with a per-page secret and checked
+ *                       before they are followed (block.h)
+ *   DOG_SECURE_FREED    a per-page bitmap of freed blocks, so that a double free is caught
+ *                       whatever the freed block's words now hold (page.h)
+ *   DOG_SECURE_FILL     free blocks filled with a pattern, checked when handed out again:
+ *                       a write after free, or an overflow into a free neighbour, is caught
+ *                       (off under a memory checker, which sees those writes itself)
+ *   DOG_SECURE_SHUFFLE  blocks carved in random order within a page, and the free list
+ *                       never rebuilt in address order
+ *   DOG_SECURE_GUARDS   an inaccessible OS page after each page's metadata, at the end of
+ *                       each page, and after each huge block */
 #ifndef DOG_DEBUG
-#define DOG_DEBUG 0                     /* 1: misuse asserts, 2: internal, 3: expensive */
+#define DOG_DEBUG 0
+#endif
+#ifndef DOG_SECURE
+#define DOG_SECURE 0
+#endif
+#ifndef DOG_SECURE_LINKS
+#define DOG_SECURE_LINKS DOG_SECURE
+#endif
+#ifndef DOG_SECURE_FREED
+#define DOG_SECURE_FREED DOG_SECURE
+#endif
+#ifndef DOG_SECURE_FILL
+#define DOG_SECURE_FILL DOG_SECURE
+#endif
+#ifndef DOG_SECURE_SHUFFLE
+#define DOG_SECURE_SHUFFLE DOG_SECURE
+#endif
+#ifndef DOG_SECURE_GUARDS
+#define DOG_SECURE_GUARDS DOG_SECURE
 #endif
 
 #define DOG_WORD_SIZE       8           /* size classes count in machine words */
@@ -15,6 +53,17 @@
 #define DOG_PAGE_SIZE       ((size_t)1 << DOG_PAGE_SHIFT)
 #define DOG_PAGE_MASK       (DOG_PAGE_SIZE - 1)
 #define DOG_OS_PAGE_SIZE    4096        /* free lists grow one OS page at a time */
+
+/* The live bitmap of a page of the smallest blocks (8 bytes) has this many words; the
+ * secure build's freed bitmap follows it at this fixed distance (page.h). */
+#define DOG_BITMAP_WORDS_MAX (DOG_PAGE_SIZE / 8 / 64)
+/* DOG_SECURE_GUARDS: every page has two guard OS pages at fixed offsets, whatever its size
+ * class: one right after the largest metadata (header and both bitmaps of the smallest
+ * blocks, rounded up to an OS page: types.h checks it) and one at the page's end. Blocks
+ * lie between them. */
+#define DOG_GUARD_SIZE      DOG_OS_PAGE_SIZE
+#define DOG_GUARD_META_OFF  ((size_t)5 * DOG_OS_PAGE_SIZE)
+#define DOG_GUARD_END_OFF   (DOG_PAGE_SIZE - DOG_GUARD_SIZE)
 
 /* Size classes (size_class.h): 8 and 16-byte steps to 64 bytes, then 4 per doubling up
  * to 64 KiB, one eighth of a page. Larger requests are huge (huge.c). */

@@ -38,7 +38,15 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
         align = 16;
     size_t head = offsetof(dog_page_t, live);
     size_t bitmap = ((DOG_PAGE_SIZE - head) / size + 63) / 64 * 8;
-    size_t start = (head + bitmap + align - 1) & ~(align - 1);
+    /* The secure build's freed bitmap sits at a fixed distance after the live one. */
+    size_t meta = head + (DOG_SECURE_FREED ? DOG_BITMAP_WORDS_MAX * 8 + bitmap : bitmap);
+    size_t end = DOG_PAGE_SIZE;
+    if (DOG_SECURE_GUARDS) {
+        /* Blocks lie between the two guard OS pages that page_pool.c set up. */
+        meta = DOG_GUARD_META_OFF + DOG_GUARD_SIZE;
+        end = DOG_GUARD_END_OFF;
+    }
+    size_t start = (meta + align - 1) & ~(align - 1);
 
     /* A memory checker (track.h) may read and write the bitmap, which may lie where
      * blocks of the page's last use were, and no block until it is handed out. */
@@ -49,13 +57,17 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
     if (page->touched > head) {
         size_t dirty = page->touched - head;
         memset((void *)page->live, 0, dirty < bitmap ? dirty : bitmap);
+        if (DOG_SECURE_FREED && dirty > DOG_BITMAP_WORDS_MAX * 8) {
+            dirty -= DOG_BITMAP_WORDS_MAX * 8;
+            memset((void *)dog__page_freed_map(page), 0, dirty < bitmap ? dirty : bitmap);
+        }
     }
     page->free = NULL;
     page->used = 0;
     page->capacity = 0;
     page->unsorted = 0;
     page->remote_fed = 0;
-    page->reserved = (uint32_t)((DOG_PAGE_SIZE - start) / size);
+    page->reserved = (uint32_t)((end - start) / size);
     page->block_size = (uint32_t)size;
     page->block_start = (uint32_t)start;
     page->bin = (uint16_t)bin;

@@ -27,6 +27,15 @@ static DOG_INLINE dog_block_t *dog__page_block(const dog_page_t *page, size_t in
     return (dog_block_t *)((char *)page + page->block_start + index * page->block_size);
 }
 
+/* DOG_SECURE_FREED: the page's freed bitmap, DOG_BITMAP_WORDS_MAX words after the live one
+ * (config.h): one bit per block that a free parked (a thread cache, or the thread free
+ * list), set by the free with one atomic or and cleared when the block leaves the
+ * parking (handed out, or back on the local free list). */
+static DOG_INLINE _Atomic uint64_t *dog__page_freed_map(dog_page_t *page)
+{
+    return page->live + DOG_BITMAP_WORDS_MAX;
+}
+
 /* The live bit of block index (see types.h). Lock held to write; anyone may read. */
 static DOG_INLINE bool dog__page_live(dog_page_t *page, size_t index)
 {

@@ -5,6 +5,7 @@
 #define DOG_TYPES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "atomic.h"
 #include "compiler.h"
@@ -55,6 +56,9 @@ typedef struct dog_page {
                                        order (tcache.c rebuilds it: dog__page_reorder) */
     uint8_t remote_fed;             /* free was last fed by collecting xthread_free, not by
                                        a thread cache's flush (tcache.c: refill_count) */
+    /* DOG_SECURE_LINKS: the local free list's links are next ^ secret (block.h), drawn
+     * for each use of the page (page.c: dog__page_init); 0 in the default build. */
+    uint64_t secret;
 
     _Atomic(dog_block_t *) xthread_free DOG_CACHE_ALIGN;
     _Atomic int xnotify;            /* DOG_NOTIFY_*: the delayed-free protocol (heap.c) */
@@ -63,6 +67,15 @@ typedef struct dog_page {
 
     _Atomic uint64_t live[] DOG_CACHE_ALIGN;  /* the live bitmap, then the blocks */
 } dog_page_t;
+
+/* Layout claims of the page header (page.c lays the page out from them). */
+_Static_assert(offsetof(dog_page_t, xthread_free) == 128,
+               "the owner's fields fit the first two cache lines; remote frees write the third");
+_Static_assert(offsetof(dog_page_t, live) % 64 == 0, "the bitmaps start on a cache line");
+_Static_assert(offsetof(dog_page_t, live) + 2 * DOG_BITMAP_WORDS_MAX * 8 <= DOG_GUARD_META_OFF,
+               "the header and both bitmaps of the smallest blocks end before the metadata guard");
+_Static_assert(DOG_GUARD_META_OFF % DOG_OS_PAGE_SIZE == 0 && DOG_GUARD_END_OFF % DOG_OS_PAGE_SIZE == 0,
+               "guards are whole OS pages");
 
 /* The delayed-free protocol of full pages (heap.c: page_to_full, dog__free_remote). */
 enum {
