@@ -17,6 +17,7 @@
 #define dog__fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define dog__fetch_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 #define dog__fetch_or_relaxed(p, v) atomic_fetch_or_explicit((p), (v), memory_order_relaxed)
+#define dog__fetch_and_relaxed(p, v) atomic_fetch_and_explicit((p), (v), memory_order_relaxed)
 #define dog__cas_weak_release(p, e, d) \
     atomic_compare_exchange_weak_explicit((p), (e), (d), memory_order_release, memory_order_relaxed)
 #define dog__cas_weak_acqrel(p, e, d) \

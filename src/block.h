@@ -5,7 +5,9 @@
  * (mimalloc keeps the same choke point in mi_block_next/mi_block_set_next, where its
  * secure mode encodes the links):
  *   never carved      nothing written; its live bit is clear and its index >= capacity
- *   local free list   word 0 = the next block, raw; live bit clear     (shard lock held)
+ *   local free list   word 0 = the next block, raw (the secure build: xor the page's
+ *                     secret, checked before it is followed); live bit clear
+ *                     (shard lock held)
  *   thread cache      word 0 = key ^ the block's own address; live bit set
  *   thread free list  word 0 = key ^ the next block, or key ^ the page header at the
  *                     end of the list; live bit set until the owner collects it
@@ -62,18 +64,36 @@ static DOG_INLINE void dog__block_set_word(void *p, uint64_t w)
     dog__track_word_close(p, t);
 }
 
-/* --- Local free list (raw links) ------------------------------------------------------ */
+/* --- Local free list ------------------------------------------------------------------- */
 
-static DOG_INLINE dog_block_t *dog__block_next(const dog_block_t *b)
+/* A local free-list link that decodes to no block of its own page (DOG_SECURE_LINKS): the
+ * block was written after it was freed, or by an overflow of the block before it
+ * (page.c). Never returns, whatever the misuse policy: the list cannot be followed. */
+DOG_NORETURN DOG_COLD void dog__block_bad_link(const void *b, uint64_t word);
+
+/* The next block after b on its page's local free list, whose secret is secret (the
+ * page's; ignored unless DOG_SECURE_LINKS). In the secure build the link must lead into
+ * b's own page, or be the end of the list: a random word passes with probability 2^-45,
+ * and an overwrite of its low bytes only is left to the callers' start-of-block and live
+ * bit tests (page.h: dog__page_pop). */
+static DOG_INLINE dog_block_t *dog__block_next(const dog_block_t *b, uint64_t secret)
 {
     dog_track_word_t t = dog__track_word_open(b);
     dog_block_t *next = b->next;
     dog__track_word_close(b, t);
+    if (!DOG_SECURE_LINKS)
+        return next;
+    uint64_t word = (uint64_t)(uintptr_t)next;
+    next = (dog_block_t *)(uintptr_t)(word ^ secret);
+    if (DOG_UNLIKELY(next != NULL && (((uintptr_t)next ^ (uintptr_t)b) >> DOG_PAGE_SHIFT) != 0))
+        dog__block_bad_link(b, word);
     return next;
 }
 
-static DOG_INLINE void dog__block_set_next(dog_block_t *b, dog_block_t *next)
+static DOG_INLINE void dog__block_set_next(dog_block_t *b, dog_block_t *next, uint64_t secret)
 {
+    if (DOG_SECURE_LINKS)
+        next = (dog_block_t *)((uintptr_t)next ^ secret);
     dog_track_word_t t = dog__track_word_open(b);
     b->next = next;
     dog__track_word_close(b, t);
@@ -81,11 +101,12 @@ static DOG_INLINE void dog__block_set_next(dog_block_t *b, dog_block_t *next)
 
 /* Build a list in order: *tail is the list's head (a variable, not a block) or the link
  * of its last block; b goes after it. head names the variable, so that only a block's
- * link is opened and closed. */
-static DOG_INLINE void dog__block_append(dog_block_t ***tail, dog_block_t **head, dog_block_t *b)
+ * link is opened and closed (and encoded, in the secure build: the head is raw). */
+static DOG_INLINE void dog__block_append(dog_block_t ***tail, dog_block_t **head, dog_block_t *b,
+                                         uint64_t secret)
 {
-    if (DOG_TRACK_ENABLED && *tail != head) {
-        dog__block_set_next((dog_block_t *)(void *)*tail, b);
+    if ((DOG_TRACK_ENABLED || DOG_SECURE_LINKS) && *tail != head) {
+        dog__block_set_next((dog_block_t *)(void *)*tail, b, secret);
     } else {
         **tail = b;
     }
@@ -94,10 +115,10 @@ static DOG_INLINE void dog__block_append(dog_block_t ***tail, dog_block_t **head
 
 /* End the list that dog__block_append built with rest. */
 static DOG_INLINE void dog__block_append_end(dog_block_t **tail, dog_block_t **head,
-                                             dog_block_t *rest)
+                                             dog_block_t *rest, uint64_t secret)
 {
-    if (DOG_TRACK_ENABLED && tail != head)
-        dog__block_set_next((dog_block_t *)(void *)tail, rest);
+    if ((DOG_TRACK_ENABLED || DOG_SECURE_LINKS) && tail != head)
+        dog__block_set_next((dog_block_t *)(void *)tail, rest, secret);
     else
         *tail = rest;
 }

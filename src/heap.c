@@ -186,7 +186,12 @@ void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
         dog__free_not_live(page, block, index);
         return;
     }
+    if (DOG_UNLIKELY(dog__page_park(page, index))) {
+        dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, dog__free_why_parked(block));
+        return;
+    }
     dog__track_free(block, page->block_size);
+    dog__page_fill(page, block);
     remote_push(page, block);
 }
 
@@ -236,7 +241,7 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
 void dog__free_reject(dog_page_t *page, const void *p)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
-    if (off >= DOG_PAGE_SIZE || page->shard == NULL)
+    if (off >= (uintptr_t)page->reserved * page->block_size || page->shard == NULL)
         dog__free_invalid(p, DOG_MISUSE_INVALID_FREE, NULL);
     else
         dog__free_invalid(p, DOG_MISUSE_INTERIOR_FREE, "into the middle of a block");
@@ -264,18 +269,28 @@ const char *dog__free_why(const void *p, int *kind)
     size_t index;
     if (!dog__page_is_block(page, p, &index)) {
         uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
-        *kind = off >= DOG_PAGE_SIZE || page->shard == NULL ? DOG_MISUSE_INVALID_FREE
-                                                            : DOG_MISUSE_INTERIOR_FREE;
+        *kind = off >= (uintptr_t)page->reserved * page->block_size || page->shard == NULL
+                    ? DOG_MISUSE_INVALID_FREE : DOG_MISUSE_INTERIOR_FREE;
         return *kind == DOG_MISUSE_INVALID_FREE ? DOG_WHY_FOREIGN : "into the middle of a block";
     }
     if (index >= page->capacity) {
         *kind = DOG_MISUSE_INVALID_FREE;
         return DOG_WHY_FOREIGN;
     }
-    if (!dog__page_live(page, index) || !dog__block_parked(p))
+    if (!dog__page_live(page, index) || !dog__page_parked(page, index, p))
         return "double free";
-    return dog__block_cached(p) ? "double free (the block is already in a thread cache)"
-                                : "double free (another thread freed the block already)";
+    return dog__free_why_parked(p);
+}
+
+/* The words of a double free of p, a parked block (block.h, page.h). */
+const char *dog__free_why_parked(const void *p)
+{
+    if (dog__block_cached(p))
+        return "double free (the block is already in a thread cache)";
+    if (dog__block_parked(p))
+        return "double free (another thread freed the block already)";
+    /* Only the secure build's freed bitmap knows it: the words of the block say "live". */
+    return "double free (the freed block was written since its first free)";
 }
 
 /* A free of block index of page, whose live bit is clear: a block that was freed, or one

@@ -38,6 +38,7 @@ DOG_COLD void dog__free_reject(dog_page_t *page, const void *p);
 DOG_COLD void dog__free_invalid(const void *p, int kind, const char *why);
 DOG_COLD const char *dog__free_why(const void *p, int *kind);
 DOG_COLD void dog__free_not_live(dog_page_t *page, const void *block, size_t index);
+const char *dog__free_why_parked(const void *p);
 /* The words of the bad-free messages that more than one file gives. */
 #define DOG_WHY_FOREIGN "not allocated by dogmalloc, or already freed"
 #define DOG_WHY_HUGE_INSIDE "inside a huge block, or a huge block already freed (double free?)"
@@ -147,16 +148,20 @@ static DOG_INLINE void *dog__heap_malloc_small(dog_heap_t *heap, size_t size)
 static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *page,
                                               dog_block_t *block, size_t index)
 {
-    if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index))) {
+    if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index) ||
+                     (DOG_SECURE_FREED && dog__page_parked(page, index, block)))) {
         if (index >= page->capacity)
             dog__free_invalid(block, DOG_MISUSE_INVALID_FREE, NULL);
         else
-            dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
+            dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE,
+                              DOG_SECURE_FREED && dog__page_live(page, index)
+                                  ? dog__free_why_parked(block) : "double free");
         return;
     }
     dog__page_live_flip(page, index);
     dog__track_free(block, page->block_size);
-    dog__block_set_next(block, page->free);
+    dog__page_fill(page, block);
+    dog__block_set_next(block, page->free, page->secret);
     page->free = block;
     page->used--;
     page->unsorted++;

@@ -18,6 +18,68 @@ void dog__block_key_init(uint64_t random)
     __atomic_store_n(&dog__block_key, random, __ATOMIC_RELAXED);
 }
 
+/* --- The secure build's secrets and shuffles ------------------------------------------- */
+
+/* A thread's random numbers (splitmix64, seeded from the block key and the thread's own
+ * address): page secrets and carve orders. Not for cryptography: what it protects is
+ * that an attacker who cannot read the heap cannot predict them. */
+static DOG_TLS uint64_t secure_rng;
+
+static DOG_UNUSED uint64_t secure_random(void)
+{
+    if (DOG_UNLIKELY(secure_rng == 0))
+        secure_rng = dog__block_key_get() ^ ((uint64_t)(uintptr_t)&secure_rng << 16) ^ 1;
+    uint64_t z = (secure_rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* A page's secret for its local links (block.h): random bits above the page offset that
+ * also differ there from the block key's, so that an encoded link is never taken for a
+ * parked block's word (block.h: dog__block_parked_word). */
+static uint64_t page_secret(void)
+{
+    if (!DOG_SECURE_LINKS)
+        return 0;
+    uint64_t s = secure_random();
+    if (((s ^ dog__block_key_get()) >> DOG_PAGE_SHIFT) == 0 || (s >> DOG_PAGE_SHIFT) == 0)
+        s ^= (uint64_t)1 << 62;
+    return s;
+}
+
+/* DOG_SECURE_SHUFFLE: put out[0 .. n) in a random order (Fisher-Yates), so that the
+ * blocks of a carve are handed out in an order an attacker cannot predict, and an
+ * overflow does not know its neighbour (mimalloc's secure mode randomises its free-list
+ * extension the same way: page.c, mi_page_free_list_extend_secure). */
+static void shuffle(void **out, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(((secure_random() >> 32) * (uint64_t)i) >> 32);
+        void *t = out[i - 1];
+        out[i - 1] = out[j];
+        out[j] = t;
+    }
+}
+
+void dog__block_bad_link(const void *b, uint64_t word)
+{
+    dog__corrupt(b, "heap corruption: the free-list link of free block %p was overwritten "
+                 "(it reads %p): a write after free, or an overflow of the block before it",
+                 b, (void *)(uintptr_t)word);
+}
+
+void dog__page_fill_broken(const dog_page_t *page, const void *block)
+{
+    const uint64_t *w = block;
+    size_t at = 1;
+    while (w[at] == 0)
+        at++;
+    dog__corrupt(block, "heap corruption: free block %p (%u bytes) was written after it was "
+                 "freed, at byte %zu: a use after free, or an overflow of the block before it",
+                 block, page->block_size, at * 8);
+}
+
 void dog__page_corrupt(const dog_page_t *page, const void *block)
 {
     dog__corrupt(block, "heap corruption in page %p: free block %p is linked twice or was "
@@ -80,6 +142,7 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
     dog__store_relaxed(&page->xthread_free, NULL);
     dog__store_relaxed(&page->xnotify, DOG_NOTIFY_NONE);
     page->delayed_next = NULL;
+    page->secret = page_secret();
     if (page->touched < start)
         page->touched = start;
 }
@@ -114,13 +177,31 @@ void dog__page_extend(dog_page_t *page)
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
 
     dog_block_t *block = dog__page_block(page, first);
-    page->free = block;
-    for (size_t i = 1; i < n; i++) {
-        dog_block_t *next = (dog_block_t *)((char *)block + size);
-        dog__block_set_next(block, next);
-        block = next;
+    if (DOG_SECURE_SHUFFLE) {
+        /* At most an OS page of blocks of 8 bytes, plus one (carve_count). */
+        void *order[DOG_OS_PAGE_SIZE / DOG_WORD_SIZE + 1];
+        order[0] = block;
+        for (size_t i = 1; i < n; i++)
+            order[i] = (char *)block + i * size;
+        shuffle(order, n);
+        block = order[0];
+        page->free = block;
+        for (size_t i = 1; i < n; i++) {
+            dog__page_fill(page, block);
+            dog__block_set_next(block, order[i], page->secret);
+            block = order[i];
+        }
+    } else {
+        page->free = block;
+        for (size_t i = 1; i < n; i++) {
+            dog_block_t *next = (dog_block_t *)((char *)block + size);
+            dog__page_fill(page, block);
+            dog__block_set_next(block, next, page->secret);
+            block = next;
+        }
     }
-    dog__block_set_next(block, NULL);
+    dog__page_fill(page, block);
+    dog__block_set_next(block, NULL, page->secret);
     carved(page, n);
 }
 
@@ -141,9 +222,13 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
     char *p = (char *)dog__page_block(page, first);
     for (size_t i = 0; i < n; i++, p += size) {
+        dog__page_fill(page, p);
         dog__block_mark_cached(p, key ^ (uint64_t)(uintptr_t)p);
         out[n - 1 - i] = p;
     }
+    if (DOG_SECURE_SHUFFLE)
+        shuffle(out, n);
+    dog__page_park_run(page, first, n);
     /* The live bits of [first, first + n), a word at a time; all clear before. */
     for (size_t i = first, end = first + n; i < end;) {
         size_t lo = i & 63, span = end - i < 64 - lo ? end - i : 64 - lo;
@@ -175,10 +260,10 @@ void dog__page_reorder(dog_page_t *page)
         while (clear != 0) {
             size_t i = w * 64 + (size_t)__builtin_ctzll(clear);
             clear &= clear - 1;
-            dog__block_append(&tail, &head, (dog_block_t *)(base + i * size));
+            dog__block_append(&tail, &head, (dog_block_t *)(base + i * size), page->secret);
         }
     }
-    dog__block_append_end(tail, &head, NULL);
+    dog__block_append_end(tail, &head, NULL, page->secret);
     page->free = head;
     page->unsorted = 0;
 }
@@ -271,11 +356,12 @@ static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t
             out[n++] = b;
         } else {
             dog__store_relaxed(w, bits ^ bit);
-            dog__block_append(&tail, &head, b);
+            dog__page_unpark(page, index);
+            dog__block_append(&tail, &head, b, page->secret);
             rest++;
         }
     }
-    dog__block_append_end(tail, &head, page->free);
+    dog__block_append_end(tail, &head, page->free, page->secret);
     page->free = head;
     page->used -= rest;
     page->unsorted += rest;

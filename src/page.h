@@ -4,6 +4,7 @@
 #define DOG_PAGE_H
 
 #include <stddef.h>
+#include <string.h>
 #include "types.h"
 
 /* A page whose free list is always empty: empty bins point here, so the fast path has
@@ -34,6 +35,91 @@ static DOG_INLINE dog_block_t *dog__page_block(const dog_page_t *page, size_t in
 static DOG_INLINE _Atomic uint64_t *dog__page_freed_map(dog_page_t *page)
 {
     return page->live + DOG_BITMAP_WORDS_MAX;
+}
+
+/* Park block index (a free put it in a thread cache or on the thread free list): true if
+ * it was parked already, a double free, whatever the block's words say. Any thread; one
+ * atomic or. Nothing, and false, in the default build, where the block's first word
+ * alone tells (block.h). */
+static DOG_INLINE bool dog__page_park(dog_page_t *page, size_t index)
+{
+    if (!DOG_SECURE_FREED)
+        return false;
+    uint64_t bit = (uint64_t)1 << (index & 63);
+    return (dog__fetch_or_relaxed(&dog__page_freed_map(page)[index >> 6], bit) & bit) != 0;
+}
+
+/* Block index leaves the parking: handed out from a cache, or back on the local free
+ * list. Any thread (others may park blocks of the same word): one atomic and. */
+static DOG_INLINE void dog__page_unpark(dog_page_t *page, size_t index)
+{
+    if (DOG_SECURE_FREED)
+        dog__fetch_and_relaxed(&dog__page_freed_map(page)[index >> 6],
+                               ~((uint64_t)1 << (index & 63)));
+}
+
+/* Mark n blocks from index first parked: a refill carved or popped them into a cache.
+ * Lock held (but remote frees may set other bits of the words). */
+static inline void dog__page_park_run(dog_page_t *page, size_t first, size_t n)
+{
+    if (!DOG_SECURE_FREED)
+        return;
+    for (size_t i = first, end = first + n; i < end;) {
+        size_t lo = i & 63, span = end - i < 64 - lo ? end - i : 64 - lo;
+        uint64_t mask = (span == 64 ? ~(uint64_t)0 : (((uint64_t)1 << span) - 1)) << lo;
+        dog__fetch_or_relaxed(&dog__page_freed_map(page)[i >> 6], mask);
+        i += span;
+    }
+}
+
+/* Is block index parked: its first word says so (block.h), or, in the secure build, its
+ * freed bit, which no write into the block can clear. */
+static DOG_INLINE bool dog__page_parked(dog_page_t *page, size_t index, const void *p)
+{
+    if (DOG_SECURE_FREED &&
+        (dog__load_relaxed(&dog__page_freed_map(page)[index >> 6]) >> (index & 63)) & 1)
+        return true;
+    return dog__block_parked(p);
+}
+
+/* --- DOG_SECURE_FILL: free blocks hold zeros after their first word ----------------------
+ * A free writes zeros over bytes [8, fill) of the block (fill: its size, at most
+ * DOG_SECURE_FILL_MAX), a carve does the same for fresh blocks, and every hand-out checks
+ * them (the model is hardened_malloc's zero-on-free with its write-after-free check), so a
+ * write after free, or an overflow into a free neighbour, is caught when that block is
+ * next handed out, and a read after free sees zeros, not the old data. Off under a memory
+ * checker, which sees those accesses itself and would report the allocator's own
+ * writes into free blocks. */
+#define DOG_FILL_ON (DOG_SECURE_FILL && !DOG_TRACK_ENABLED)
+#ifndef DOG_SECURE_FILL_MAX
+#define DOG_SECURE_FILL_MAX 4096
+#endif
+
+/* page.c: the report of a free block whose zeros are gone. */
+DOG_NORETURN DOG_COLD void dog__page_fill_broken(const dog_page_t *page, const void *block);
+
+static DOG_INLINE size_t dog__page_fill_words(const dog_page_t *page)
+{
+    size_t size = page->block_size;
+    return (size < DOG_SECURE_FILL_MAX ? size : DOG_SECURE_FILL_MAX) / 8;
+}
+
+static DOG_INLINE void dog__page_fill(const dog_page_t *page, void *p)
+{
+    if (DOG_FILL_ON)
+        memset((uint64_t *)p + 1, 0, (dog__page_fill_words(page) - 1) * 8);
+}
+
+static DOG_INLINE void dog__page_fill_check(const dog_page_t *page, const void *p)
+{
+    if (!DOG_FILL_ON)
+        return;
+    const uint64_t *w = p;
+    uint64_t any = 0;
+    for (size_t i = 1, n = dog__page_fill_words(page); i < n; i++)
+        any |= w[i];
+    if (DOG_UNLIKELY(any != 0))
+        dog__page_fill_broken(page, p);
 }
 
 /* The live bit of block index (see types.h). Lock held to write; anyone may read. */
@@ -117,13 +203,16 @@ static DOG_INLINE void *dog__page_pop(dog_shard_t *shard, dog_page_t *page)
     dog_block_t *block = page->free;
     if (DOG_UNLIKELY(block == NULL))
         return NULL;
-    size_t index = dog__page_index(page, (uintptr_t)block - (uintptr_t)page - page->block_start);
+    uintptr_t off = (uintptr_t)block - (uintptr_t)page - page->block_start;
+    size_t index = dog__page_index(page, off);
     _Atomic uint64_t *w = &page->live[index >> 6];
     uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-    if (DOG_UNLIKELY((bits & bit) != 0 || index >= page->capacity))
+    if (DOG_UNLIKELY((bits & bit) != 0 || index >= page->capacity ||
+                     (DOG_SECURE_LINKS && index * page->block_size != off)))
         dog__page_corrupt(page, block);
     dog__store_relaxed(w, bits | bit);
-    page->free = dog__block_next(block);
+    page->free = dog__block_next(block, page->secret);
+    dog__page_fill_check(page, block);
     dog__page_took(shard, page, 1);
     return block;
 }
@@ -142,13 +231,17 @@ static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page
     _Atomic uint64_t *const live = page->live;
     uint32_t n = 0;
     for (; n < want && block != NULL; n++) {
-        size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
+        uintptr_t off = (uintptr_t)block - base;
+        size_t index = (size_t)((off * magic) >> 48);
         _Atomic uint64_t *w = &live[index >> 6];
         uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-        if (DOG_UNLIKELY((bits & bit) != 0 || index >= capacity))
+        if (DOG_UNLIKELY((bits & bit) != 0 || index >= capacity ||
+                         (DOG_SECURE_LINKS && index * page->block_size != off)))
             dog__page_corrupt(page, block);
         dog__store_relaxed(w, bits | bit);
-        dog_block_t *next = dog__block_next(block);
+        if (dog__page_park(page, index))
+            dog__page_corrupt(page, block);
+        dog_block_t *next = dog__block_next(block, page->secret);
         dog__block_mark_cached(block, key ^ (uint64_t)(uintptr_t)block);
         out[n] = block;
         block = next;

@@ -185,6 +185,8 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
         dog__lock_release(&shard->lock);
         n = got - 1;
         first = slots[n];               /* a carve's lowest address */
+        if (DOG_SECURE_FREED || DOG_FILL_ON)
+            dog__tcache_secure_out(first);
         dog__block_unmark(first);       /* handed out, not cached */
         dog__track_stale(&slots[n]);    /* no longer a slot's: not a reference */
     } else {
@@ -193,7 +195,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
          * that what is built next lies together (heapdrop: 82% of same-size neighbours
          * within 512 bytes every round, instead of falling by rounds to 64%). Each
          * rebuild follows capacity / 2 pushes, so it costs O(1) per push. */
-        if (page->unsorted > page->capacity / 2)
+        if (!DOG_SECURE_SHUFFLE && page->unsorted > page->capacity / 2)
             dog__page_reorder(page);
         first = dog__page_pop(shard, page);
         if (first == NULL)
@@ -290,7 +292,8 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
                     dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
                 } else {
                     dog__store_relaxed(w, bits ^ bit);
-                    dog__block_set_next(block, free_list);
+                    dog__page_unpark(page, index);
+                    dog__block_set_next(block, free_list, page->secret);
                     free_list = block;
                     run++;
                 }
@@ -383,12 +386,8 @@ void dog__tcache_bad_free(const void *p)
     size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
     if (!dog__page_live(page, index))
         dog__free_not_live(page, p, index);
-    else if (dog__block_cached(p))
-        dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE,
-                          "double free (the block is already in a thread cache)");
     else
-        dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE,
-                          "double free (another thread freed the block already)");
+        dog__free_invalid(p, DOG_MISUSE_DOUBLE_FREE, dog__free_why_parked(p));
 }
 
 /* Registry lock held. A live cache's counters go to its heap's retired ones; a dead

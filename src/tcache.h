@@ -134,6 +134,19 @@ bool dog__tcache_fork_lock(void);
 void dog__tcache_fork_parent(void);
 void dog__tcache_fork_child(bool give_back);
 
+/* The secure build's checks of a cached block p that leaves its cache for the caller: its
+ * cookie and its zeros are intact (a write after free, or an overflow from the block
+ * before it, is reported: page.c), and it leaves the parking (page.h). */
+static DOG_INLINE void dog__tcache_secure_out(void *p)
+{
+    dog_page_t *page = dog__page_of(p);
+    size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
+    if (DOG_UNLIKELY(!dog__block_cached(p)))
+        dog__block_bad_link(p, dog__block_word(p));
+    dog__page_fill_check(page, p);
+    dog__page_unpark(page, index);
+}
+
 #define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 
 /* Pop a block for size bytes (<= DOG_TCACHE_SIZE_MAX) from tc, or NULL if its bin is
@@ -148,6 +161,8 @@ static DOG_INLINE void *dog__tcache_pop(dog_tcache_t *tc, size_t size)
         return NULL;
     void *p = b->slots[n - 1];
     __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
+    if (DOG_SECURE_FREED || DOG_FILL_ON)
+        dog__tcache_secure_out(p);
     dog__block_unmark(p);       /* no longer a cached block */
     dog__track_stale(&b->slots[n - 1]);
     return p;
@@ -201,12 +216,13 @@ static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void
 {
     uint64_t cookie = dog__block_cookie(p);  /* one load of the key for the test and push */
     if (DOG_UNLIKELY(dog__block_parked_word(dog__block_word(p), cookie) ||
-                     !dog__page_live(page, index))) {
+                     !dog__page_live(page, index) || dog__page_park(page, index))) {
         dog__tcache_bad_free(p);
         return;
     }
     size_t bin = page->bin;
     dog__track_free(p, page->block_size);
+    dog__page_fill(page, p);
     if (DOG_UNLIKELY(tc->bins[bin].count >= tc->bins[bin].cap))
         dog__tcache_free_full(tc, bin, p);
     else

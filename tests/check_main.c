@@ -151,6 +151,20 @@ void death_expect(death_fn fn, void *arg, const void *ptr, int ptr_named, const 
     }
 }
 
+void death_expect_saying(death_fn fn, void *arg, const void *ptr, const char *text,
+                         const char *what)
+{
+    char msg[4096], pstr[32];
+    int status = death_run(fn, arg, msg, sizeof msg);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "%s: expected SIGABRT; status %d; stderr: \"%s\"", what, status, msg);
+    snprintf(pstr, sizeof pstr, "%p", ptr);
+    ck_assert_msg(strstr(msg, "dogmalloc: ") != NULL && strstr(msg, text) != NULL &&
+                  strstr(msg, pstr) != NULL,
+                  "%s: expected a dogmalloc message naming %s and saying \"%s\"; got \"%s\"",
+                  what, pstr, text, msg);
+}
+
 /* --- Runner --- */
 
 int main(void)
@@ -171,6 +185,7 @@ int main(void)
     srunner_add_suite(sr, route_suite());
     srunner_add_suite(sr, tree_suite());
     srunner_add_suite(sr, delete_suite());
+    srunner_add_suite(sr, secure_suite());
     srunner_add_suite(sr, bad_input_suite());
     srunner_add_suite(sr, misuse_suite());
     srunner_add_suite(sr, threads_suite());

@@ -15,6 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The build under test is the secure one (make SECURE=1 compiles the tests with it too). */
+#ifdef DOG_SECURE
+#define DOG_SECURE_BUILD DOG_SECURE
+#else
+#define DOG_SECURE_BUILD 0
+#endif
+
 /* --- Suites, one per file --- */
 Suite *api_suite(void);          /* check_api.c */
 Suite *heap_api_suite(void);     /* check_heap_api.c */
@@ -34,6 +41,7 @@ Suite *misuse_suite(void);       /* check_misuse.c */
 Suite *visit_suite(void);        /* check_visit.c */
 Suite *tree_suite(void);         /* check_tree.c */
 Suite *delete_suite(void);       /* check_delete.c */
+Suite *secure_suite(void);       /* check_secure.c */
 
 /* check_threads.c: 16 threads allocate from heap (NULL: dog_malloc) starting at the same
  * moment; returns the number of failed allocations. check_main.c runs it in a fresh
@@ -66,6 +74,10 @@ int death_run(death_fn fn, void *arg, char *msg, size_t cap);
 /* Assert that fn(arg) aborts (SIGABRT) with a message that contains "dogmalloc" and, if
  * ptr_named is true, the pointer `ptr` printed as %p. */
 void death_expect(death_fn fn, void *arg, const void *ptr, int ptr_named, const char *what);
+
+/* Assert that fn(arg) aborts with a dogmalloc message that names ptr and contains text. */
+void death_expect_saying(death_fn fn, void *arg, const void *ptr, const char *text,
+                         const char *what);
 
 #define ck_assert_dies_naming(fn, arg, ptr, what) death_expect((fn), (arg), (ptr), 1, (what))
 #define ck_assert_dies(fn, arg, what) death_expect((fn), (arg), NULL, 0, (what))
