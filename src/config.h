@@ -25,7 +25,11 @@
  *   DOG_SECURE_SHUFFLE  blocks carved in random order within a page, and the free list
  *                       never rebuilt in address order
  *   DOG_SECURE_GUARDS   an inaccessible OS page after each page's metadata, at the end of
- *                       each page, and after each huge block */
+ *                       each page, and after each huge block
+ *   DOG_SECURE_QUARANTINE  an emptied page (a destroyed or reset heap's, or one that a
+ *                       heap gave back) waits behind DOG_SECURE_QUARANTINE_PAGES others
+ *                       before any heap reuses it, so a stale free into it is refused
+ *                       (page_pool.c) */
 #ifndef DOG_DEBUG
 #define DOG_DEBUG 0
 #endif
@@ -46,6 +50,12 @@
 #endif
 #ifndef DOG_SECURE_GUARDS
 #define DOG_SECURE_GUARDS DOG_SECURE
+#endif
+#ifndef DOG_SECURE_QUARANTINE
+#define DOG_SECURE_QUARANTINE DOG_SECURE
+#endif
+#ifndef DOG_SECURE_QUARANTINE_PAGES
+#define DOG_SECURE_QUARANTINE_PAGES 32
 #endif
 
 #define DOG_WORD_SIZE       8           /* size classes count in machine words */

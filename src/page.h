@@ -92,7 +92,7 @@ static DOG_INLINE bool dog__page_parked(dog_page_t *page, size_t index, const vo
  * writes into free blocks. */
 #define DOG_FILL_ON (DOG_SECURE_FILL && !DOG_TRACK_ENABLED)
 #ifndef DOG_SECURE_FILL_MAX
-#define DOG_SECURE_FILL_MAX 4096
+#define DOG_SECURE_FILL_MAX 64
 #endif
 
 /* page.c: the report of a free block whose zeros are gone. */

@@ -22,6 +22,14 @@ static dog_lock_t pool_lock = DOG_LOCK_INIT;
 static dog_page_queue_t resident;     /* newest first */
 static dog_page_queue_t purged;
 static size_t resident_count, purged_count;
+/* DOG_SECURE_QUARANTINE: pages given back wait here, newest first, before they join
+ * resident. A page in the pool has no shard, so a free into it is refused as a foreign
+ * pointer (heap.h: dog__page_is_block); the wait keeps a stale pointer into a destroyed
+ * heap from landing in another heap's live block (hardened_malloc quarantines freed
+ * slabs for the same reason). Counted in the pool; purged after the purge delay as
+ * resident pages are (page_purge is a no-op on a purged page), unmapped by trim. */
+static dog_page_queue_t quarantine;
+static size_t quarantine_count;
 static _Atomic size_t pool_count;
 /* Fresh pages are mapped DOG_POOL_REGION_PAGES at a time (one mmap and two trimming
  * munmaps for all of them) and handed out from [region_next, region_end) untouched. */
@@ -77,11 +85,15 @@ static void pool_balance(uint64_t now)
         STAMP(page) = stamp;
         purged_count++;
     }
+    /* Quarantined pages wait resident no longer than the purge delay either. */
+    for (dog_page_t *page = quarantine.last; page != NULL && pool_expired(page, now, delay);
+         page = page->prev)
+        page_purge(page);
     while (resident_count + purged_count > DOG_POOL_MAPPED_MAX && purged.last != NULL) {
         page_unmap(queue_pop(&purged, false));
         purged_count--;
     }
-    dog__store_relaxed(&pool_count, resident_count + purged_count);
+    dog__store_relaxed(&pool_count, resident_count + purged_count + quarantine_count);
 }
 
 /* A page from the current region, or from a new one; pool lock held. */
@@ -145,6 +157,14 @@ void dog__pool_give(dog_page_t *first)
     dog__lock_acquire(&pool_lock);
     for (dog_page_t *page = first, *next; page != NULL; page = next) {
         next = page->next;
+        if (DOG_SECURE_QUARANTINE) {
+            dog__queue_push_front(&quarantine, page);
+            STAMP(page) = now;
+            if (++quarantine_count <= DOG_SECURE_QUARANTINE_PAGES)
+                continue;
+            page = queue_pop(&quarantine, false);     /* the one that waited longest */
+            quarantine_count--;
+        }
         dog__queue_push_front(&resident, page);
         STAMP(page) = now;
         resident_count++;
@@ -161,7 +181,9 @@ void dog__pool_trim(void)
         page_unmap(page);
     while ((page = queue_pop(&purged, true)) != NULL)
         page_unmap(page);
-    resident_count = purged_count = 0;
+    while ((page = queue_pop(&quarantine, true)) != NULL)
+        page_unmap(page);
+    resident_count = purged_count = quarantine_count = 0;
     dog__store_relaxed(&pool_count, 0);
     if (region_next != region_end) {      /* the pages of the region not handed out yet */
         size_t rest = (size_t)(region_end - region_next);

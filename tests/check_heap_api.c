@@ -569,8 +569,11 @@ START_TEST(test_heap_destroy_memory_reused)
     dog_heap_t *b = heap_named("second", 0);
     heap_fill(b, 5000, 2);
     size_t with_b = mapped_now();
-    ck_assert_msg(with_b <= with_a, "bytes_mapped %zu with the first heap, %zu with the second",
-                  with_a, with_b);
+    /* The secure build's pages wait behind the last 32 given back (docs/secure.md: the
+     * quarantine) before they are reused: the second heap may map that many more. */
+    size_t quarantine = DOG_SECURE_BUILD ? (size_t)32 << 19 : 0;
+    ck_assert_msg(with_b <= with_a + quarantine,
+                  "bytes_mapped %zu with the first heap, %zu with the second", with_a, with_b);
     dog_heap_destroy(b);
 }
 END_TEST
