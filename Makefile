@@ -5,6 +5,7 @@
 #   make demo            build and run the examples
 #   make SANITIZE=address check   (or thread, undefined): sanitizer build in build-<san>/
 #   make check-faults    OS calls failed one by one (FAULTS=1 build in build-faults/)
+#   make check-stress    the anchors' stress shape, full scale (SANITIZE=thread: reduced; mk/stress.mk)
 #   make TRACK=valgrind            libraries with Valgrind client requests in build-valgrind/
 #   make SECURE=1        the secure build in build-secure/ (libdogmalloc-secure.so: docs/secure.md)
 #   make check-track               faulty programs under memcheck and ASan (docs/debugging.md)
