@@ -38,7 +38,7 @@ deps-fuzz:
 # override, --whole-archive (docs/override.md), so that the whole process, the C library's
 # strdup included, runs on dogmalloc. -fno-builtin: the compiler must not know these names.
 FUZZ_CFLAGS_malloc := -fno-builtin
-fuzz_rename = nm --defined-only $(1) | awk '$$2 == "T" || $$2 == "W" { print $$3, "fuzz_ovr_" $$3 }' \
+fuzz_rename = nm --defined-only $(1) | awk '$$2 ~ /^[TW]$$/ { print $$3, "fuzz_ovr_" $$3 }' \
                   > $(2).syms && objcopy --redefine-syms=$(2).syms $(1) $(2) && \
               ! nm --defined-only $(2) | grep -E ' [A-Z] ' | grep -v ' fuzz_ovr_'
 
