@@ -340,11 +340,10 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
     void *p = DOG_UNLIKELY(dog__tl_route.heap != NULL)
                   ? dog_heap_aligned_alloc(dog__route_heap(), alignment, size)
                   : heap_aligned(&dog__default_heap, alignment, size);
-    if (p == NULL) {
-        int err = errno;
-        errno = saved;
+    int err = errno;
+    errno = saved;      /* on success too: a budget may refuse on the way (huge.c) */
+    if (p == NULL)
         return err;
-    }
     *out = p;
     return 0;
 }

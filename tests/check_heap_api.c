@@ -1248,6 +1248,31 @@ START_TEST(test_heap_limit_shrink_never_fails)
 }
 END_TEST
 
+/* dog_posix_memalign leaves errno alone, also when it succeeds with a huge block cut from
+ * a cached mapping larger than the heap's budget could take whole: the budget's refusal of
+ * the larger mapping set ENOMEM on the way to the success (found by fuzz_malloc, input
+ * tests/fuzz/corpus/malloc/posix-memalign-errno). */
+START_TEST(test_heap_limit_posix_memalign_keeps_errno)
+{
+    dog_trim();                                 /* no cached mapping but the one below */
+    dog_heap_t *h = heap_named("errno", PAGE_SIZE_DOG);
+    void *live = dog_heap_malloc(h, 240 * KiB);
+    ck_assert_ptr_nonnull(live);
+    dog_free(dog_malloc(284 * KiB));            /* cached: fits 256 KiB, not the budget */
+    ck_assert_ptr_null(dog_thread_set_heap(h)); /* dog_posix_memalign has no heap form */
+    void *p = NULL;
+    errno = 4242;
+    ck_assert_int_eq(dog_posix_memalign(&p, 8, 256 * KiB), 0);
+    ck_assert_int_eq(errno, 4242);
+    ck_assert_ptr_eq(dog_thread_set_heap(NULL), h);
+    ck_assert_ptr_eq(dog_heap_of(p), h);
+    ck_assert_uint_le(test_heap_stats(h).bytes_mapped, PAGE_SIZE_DOG);
+    dog_free(p);
+    dog_free(live);
+    dog_heap_destroy(h);
+}
+END_TEST
+
 Suite *heap_api_suite(void)
 {
     Suite *s = suite_create("heap_api");
@@ -1291,6 +1316,7 @@ Suite *heap_api_suite(void)
     tcase_add_test(lim, test_heap_limit_aligned);
     tcase_add_test(lim, test_heap_limit_huge_cache_between_heaps);
     tcase_add_test(lim, test_heap_limit_realloc_grow_with_cache_warm);
+    tcase_add_test(lim, test_heap_limit_posix_memalign_keeps_errno);
     suite_add_tcase(s, lim);
     return s;
 }
