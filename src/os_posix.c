@@ -169,6 +169,16 @@ void dog__os_unmap(void *p, size_t size)
  * what it had touched). MADV_DONTNEED fails on mlock()ed memory (mlockall(MCL_FUTURE)
  * in a real-time program) with EINVAL, and leaves the old contents: then zero them here.
  * The memory stays resident, as the program's lock asks. */
+bool dog__os_protect_none(void *p, size_t size)
+{
+    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_MAP)))
+        return false;
+    int saved = errno;
+    int rc = mprotect(p, size, PROT_NONE);
+    errno = saved;
+    return rc == 0;
+}
+
 void dog__os_purge(void *p, size_t size)
 {
     int saved = errno;

@@ -5,7 +5,7 @@
  * Public header only: each test does what a buggy or hostile program does (writes into
  * a freed block, overflows into a free neighbour, forges a free-list link, frees a block
  * again after overwriting it) and checks the message. The mitigations are described in
- * docs/secure.md; guard pages have their own suite (check_guards.c). Under ASan the
+ * docs/secure.md. Under ASan the
  * freed blocks are poisoned (src/track.h) and ASan reports these writes itself, so the
  * tests that write into free blocks are skipped there. */
 #define _GNU_SOURCE
@@ -359,6 +359,48 @@ START_TEST(test_secure_stale_free_quarantined)
 }
 END_TEST
 
+/* Guard pages (config.h: DOG_GUARD_META_OFF, DOG_GUARD_END_OFF): a write after a page's
+ * metadata, or past its last block, faults. */
+static char *page_of_block(size_t size)
+{
+    char *p = dog_malloc(size);
+    ck_assert_ptr_nonnull(p);
+    return (char *)((uintptr_t)p & ~(((uintptr_t)1 << PAGE_SHIFT) - 1));
+}
+
+START_TEST(test_secure_guard_after_metadata)
+{
+    volatile char *page = page_of_block(64);
+    page[5 * 4096] = 1;                         /* SIGSEGV */
+}
+END_TEST
+
+START_TEST(test_secure_guard_at_page_end)
+{
+    volatile char *page = page_of_block(16);
+    page[((size_t)1 << PAGE_SHIFT) - 1] = 1;    /* SIGSEGV */
+}
+END_TEST
+
+START_TEST(test_secure_guard_overflow_of_last_block)
+{
+    /* 4 KiB blocks fill a page up to the end guard exactly: a linear overflow of the
+     * page's last block runs into it. */
+    const uintptr_t mask = ((uintptr_t)1 << PAGE_SHIFT) - 1, at = mask + 1 - 2 * 4096;
+    dog_heap_t *h = dog_heap_new(NULL);
+    char *last = NULL;
+    for (int i = 0; i < 200 && last == NULL; i++) {
+        char *p = dog_heap_malloc(h, 4096);
+        if (((uintptr_t)p & mask) == at)
+            last = p;
+    }
+    ck_assert_ptr_nonnull(last);
+    memset(last, 1, 4096);                      /* the block itself is fine */
+    volatile char *past = (volatile char *)((uintptr_t)last + 4096);
+    past[0] = 1;                                /* SIGSEGV */
+}
+END_TEST
+
 /* The mitigations leave correct programs alone: blocks of every small size, freed by
  * their thread and by others, come back distinct and keep their contents. */
 static void *churn(void *arg)
@@ -456,6 +498,9 @@ Suite *secure_suite(void)
         tcase_add_test(tc, test_secure_freed_zeroed);
         tcase_add_test(tc, test_secure_links_encoded);
     }
+    tcase_add_test_raise_signal(tc, test_secure_guard_after_metadata, SIGSEGV);
+    tcase_add_test_raise_signal(tc, test_secure_guard_at_page_end, SIGSEGV);
+    tcase_add_test_raise_signal(tc, test_secure_guard_overflow_of_last_block, SIGSEGV);
     tcase_add_test(tc, test_secure_random_order);
     tcase_add_test(tc, test_secure_stale_free_quarantined);
     tcase_add_test(tc, test_secure_correct_programs);
