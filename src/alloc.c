@@ -389,9 +389,7 @@ DOG_API void dog_free(void *p)
          * that is left to do. */
         uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
         size_t index = dog__page_index(page, off);
-        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off ||
-                         (DOG_SECURE_GUARDS && index >= page->reserved))) {
-            /* (The secure build: past the last block may be a guard page, unreadable.) */
+        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off)) {
             dog__free_reject(page, p);
             return;
         }

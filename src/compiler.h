@@ -11,7 +11,6 @@
 #define DOG_NOINLINE     __attribute__((noinline))
 #define DOG_COLD         __attribute__((cold, noinline))
 #define DOG_NORETURN     __attribute__((noreturn))
-#define DOG_UNUSED       __attribute__((unused))
 #define DOG_TLS          __thread __attribute__((tls_model("initial-exec")))
 #define DOG_CACHE_ALIGN  __attribute__((aligned(64)))
 /* Internal data declared in headers: hidden, so that the library reaches it without the

@@ -165,10 +165,6 @@ void dog__os_unmap(void *p, size_t size)
     errno = saved;
 }
 
-/* The callers take purged memory for zero (page_pool.c: a pooled page's live bitmap past
- * what it had touched). MADV_DONTNEED fails on mlock()ed memory (mlockall(MCL_FUTURE)
- * in a real-time program) with EINVAL, and leaves the old contents: then zero them here.
- * The memory stays resident, as the program's lock asks. */
 bool dog__os_protect_none(void *p, size_t size)
 {
     if (DOG_UNLIKELY(dog__fault(DOG_FAULT_MAP)))
@@ -179,6 +175,10 @@ bool dog__os_protect_none(void *p, size_t size)
     return rc == 0;
 }
 
+/* The callers take purged memory for zero (page_pool.c: a pooled page's live bitmap past
+ * what it had touched). MADV_DONTNEED fails on mlock()ed memory (mlockall(MCL_FUTURE)
+ * in a real-time program) with EINVAL, and leaves the old contents: then zero them here.
+ * The memory stays resident, as the program's lock asks. */
 void dog__os_purge(void *p, size_t size)
 {
     int saved = errno;

@@ -25,7 +25,7 @@ void dog__block_key_init(uint64_t random)
  * that an attacker who cannot read the heap cannot predict them. */
 static DOG_TLS uint64_t secure_rng;
 
-static DOG_UNUSED uint64_t secure_random(void)
+static uint64_t secure_random(void)
 {
     if (DOG_UNLIKELY(secure_rng == 0))
         secure_rng = dog__block_key_get() ^ ((uint64_t)(uintptr_t)&secure_rng << 16) ^ 1;
@@ -177,28 +177,22 @@ void dog__page_extend(dog_page_t *page)
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
 
     dog_block_t *block = dog__page_block(page, first);
+    /* DOG_SECURE_SHUFFLE: the list in a random order of the n blocks (at most an OS page
+     * of blocks of 8 bytes, plus one: carve_count), else in address order. */
+    void *order[DOG_SECURE_SHUFFLE ? DOG_OS_PAGE_SIZE / DOG_WORD_SIZE + 1 : 1];
     if (DOG_SECURE_SHUFFLE) {
-        /* At most an OS page of blocks of 8 bytes, plus one (carve_count). */
-        void *order[DOG_OS_PAGE_SIZE / DOG_WORD_SIZE + 1];
         order[0] = block;
         for (size_t i = 1; i < n; i++)
             order[i] = (char *)block + i * size;
         shuffle(order, n);
         block = order[0];
-        page->free = block;
-        for (size_t i = 1; i < n; i++) {
-            dog__page_fill(page, block);
-            dog__block_set_next(block, order[i], page->secret);
-            block = order[i];
-        }
-    } else {
-        page->free = block;
-        for (size_t i = 1; i < n; i++) {
-            dog_block_t *next = (dog_block_t *)((char *)block + size);
-            dog__page_fill(page, block);
-            dog__block_set_next(block, next, page->secret);
-            block = next;
-        }
+    }
+    page->free = block;
+    for (size_t i = 1; i < n; i++) {
+        dog_block_t *next = DOG_SECURE_SHUFFLE ? order[i] : (dog_block_t *)((char *)block + size);
+        dog__page_fill(page, block);
+        dog__block_set_next(block, next, page->secret);
+        block = next;
     }
     dog__page_fill(page, block);
     dog__block_set_next(block, NULL, page->secret);
@@ -228,8 +222,8 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
     }
     if (DOG_SECURE_SHUFFLE)
         shuffle(out, n);
-    dog__page_park_run(page, first, n);
-    /* The live bits of [first, first + n), a word at a time; all clear before. */
+    /* The live bits of [first, first + n), a word at a time; all clear before. In the
+     * secure build their freed bits too: the blocks are parked in a cache (page.h). */
     for (size_t i = first, end = first + n; i < end;) {
         size_t lo = i & 63, span = end - i < 64 - lo ? end - i : 64 - lo;
         uint64_t mask = (span == 64 ? ~(uint64_t)0 : (((uint64_t)1 << span) - 1)) << lo;
@@ -238,6 +232,8 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
         if (DOG_UNLIKELY(bits & mask))
             dog__page_corrupt(page, dog__page_block(page, i + (size_t)__builtin_ctzll(bits & mask) - lo));
         dog__store_relaxed(w, bits | mask);
+        if (DOG_SECURE_FREED)   /* remote frees may set other bits of the word: atomic */
+            dog__fetch_or_relaxed(&dog__page_freed_map(page)[i >> 6], mask);
         i += span;
     }
     carved(page, n);

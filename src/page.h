@@ -58,20 +58,6 @@ static DOG_INLINE void dog__page_unpark(dog_page_t *page, size_t index)
                                ~((uint64_t)1 << (index & 63)));
 }
 
-/* Mark n blocks from index first parked: a refill carved or popped them into a cache.
- * Lock held (but remote frees may set other bits of the words). */
-static inline void dog__page_park_run(dog_page_t *page, size_t first, size_t n)
-{
-    if (!DOG_SECURE_FREED)
-        return;
-    for (size_t i = first, end = first + n; i < end;) {
-        size_t lo = i & 63, span = end - i < 64 - lo ? end - i : 64 - lo;
-        uint64_t mask = (span == 64 ? ~(uint64_t)0 : (((uint64_t)1 << span) - 1)) << lo;
-        dog__fetch_or_relaxed(&dog__page_freed_map(page)[i >> 6], mask);
-        i += span;
-    }
-}
-
 /* Is block index parked: its first word says so (block.h), or, in the secure build, its
  * freed bit, which no write into the block can clear. */
 static DOG_INLINE bool dog__page_parked(dog_page_t *page, size_t index, const void *p)

@@ -185,8 +185,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
         dog__lock_release(&shard->lock);
         n = got - 1;
         first = slots[n];               /* a carve's lowest address */
-        if (DOG_SECURE_FREED || DOG_FILL_ON)
-            dog__tcache_secure_out(first);
+        dog__tcache_secure_out(first);
         dog__block_unmark(first);       /* handed out, not cached */
         dog__track_stale(&slots[n]);    /* no longer a slot's: not a reference */
     } else {

@@ -139,6 +139,8 @@ void dog__tcache_fork_child(bool give_back);
  * before it, is reported: page.c), and it leaves the parking (page.h). */
 static DOG_INLINE void dog__tcache_secure_out(void *p)
 {
+    if (!DOG_SECURE_FREED && !DOG_FILL_ON)
+        return;
     dog_page_t *page = dog__page_of(p);
     size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
     if (DOG_UNLIKELY(!dog__block_cached(p)))
@@ -161,8 +163,7 @@ static DOG_INLINE void *dog__tcache_pop(dog_tcache_t *tc, size_t size)
         return NULL;
     void *p = b->slots[n - 1];
     __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
-    if (DOG_SECURE_FREED || DOG_FILL_ON)
-        dog__tcache_secure_out(p);
+    dog__tcache_secure_out(p);
     dog__block_unmark(p);       /* no longer a cached block */
     dog__track_stale(&b->slots[n - 1]);
     return p;
@@ -209,14 +210,17 @@ static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p, u
 
 /* free of block index of page, a page of a cached bin of tc's home shard, into tc. The
  * block must be live and not parked (in a cache, or on a thread free list after another
- * thread's free: block.h); one xor and shift test both. A full
+ * thread's free: block.h); one xor and shift test the latter. The live bit is tested
+ * first: a clear one is also every index past the page's carved blocks, whose memory is
+ * not read (in the secure build it may be the page's end guard). A full
  * bin is emptied by half out of line (dog__tcache_free_full), which keeps this path a
  * leaf. */
 static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void *p, size_t index)
 {
     uint64_t cookie = dog__block_cookie(p);  /* one load of the key for the test and push */
-    if (DOG_UNLIKELY(dog__block_parked_word(dog__block_word(p), cookie) ||
-                     !dog__page_live(page, index) || dog__page_park(page, index))) {
+    if (DOG_UNLIKELY(!dog__page_live(page, index) ||
+                     dog__block_parked_word(dog__block_word(p), cookie) ||
+                     dog__page_park(page, index))) {
         dog__tcache_bad_free(p);
         return;
     }
