@@ -99,7 +99,7 @@ all: lib
 
 # `make check` is the README's test command: every part registers its own check-* target
 # in mk/*.mk (check-unit: Check suite, check-cxx: the C++ headers with g++ and clang++,
-# check-fuzz: the fuzz corpus replayed, check-examples, check-programs: real programs under
+# check-fuzz: the fuzz corpora replayed, check-examples, check-programs: real programs under
 # the override, check-bench: every benchmark binary on a tiny size).
 check: check-exports check-license check-unit check-cxx check-fuzz check-examples check-programs \
        check-bench
