@@ -130,6 +130,22 @@ __attribute__((noreturn, unused, format(printf, 1, 2))) static void fuzz_fail(co
     abort();
 }
 
+/* A live block p of size requested bytes: zero up to size if zeroed (calloc, not filled
+ * since), else the pattern of tag over its usable bytes; any other byte fails the run. */
+static inline void fuzz_verify_block(const unsigned char *p, size_t size, size_t usable,
+                                     unsigned tag, int zeroed)
+{
+    if (zeroed) {
+        size_t bad = fuzz_nonzero(p, size);
+        if (bad != SIZE_MAX)
+            fuzz_fail("calloc block %p: byte %zu of %zu is not zero", (const void *)p, bad, size);
+        return;
+    }
+    size_t bad = fuzz_check(p, usable, tag);
+    if (bad != SIZE_MAX)
+        fuzz_fail("block %p (%zu usable): byte %zu changed", (const void *)p, usable, bad);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #endif

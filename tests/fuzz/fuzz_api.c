@@ -24,6 +24,7 @@
 #include <string.h>
 #include <dogmalloc.h>
 #include "fuzz.h"
+#include "fuzz_worker.h"
 
 enum { SLOTS = 64, HEAPS = 4 };
 
@@ -41,45 +42,18 @@ static dog_heap_t *heaps[HEAPS];
 static size_t heap_limit[HEAPS];
 static unsigned next_tag;
 
-/* --- A second thread that frees what it is handed (the remote free path) --- */
+/* --- The second thread (fuzz_worker.h): the remote free path --- */
 
-static pthread_mutex_t worker_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t worker_cv = PTHREAD_COND_INITIALIZER;
-static void *worker_block;
-static int worker_busy, worker_started;
-
-static void *worker_main(void *arg)
+static void worker_warm(void)
 {
-    (void)arg;
     for (int i = 0; i < 64; i++)        /* a cache and a home shard of its own */
         dog_free(dog_malloc(16 + (size_t)i * 8));
-    pthread_mutex_lock(&worker_mu);
-    for (;;) {
-        while (!worker_busy)
-            pthread_cond_wait(&worker_cv, &worker_mu);
-        dog_free(worker_block);
-        worker_busy = 0;
-        pthread_cond_broadcast(&worker_cv);
-    }
-    return NULL;
 }
 
 static void free_in_worker(void *p)
 {
-    pthread_mutex_lock(&worker_mu);
-    if (!worker_started) {
-        pthread_t t;
-        if (pthread_create(&t, NULL, worker_main, NULL) != 0)
-            fuzz_fail("pthread_create");
-        pthread_detach(t);
-        worker_started = 1;
-    }
-    worker_block = p;
-    worker_busy = 1;
-    pthread_cond_broadcast(&worker_cv);
-    while (worker_busy)
-        pthread_cond_wait(&worker_cv, &worker_mu);
-    pthread_mutex_unlock(&worker_mu);
+    fuzz_worker_start(worker_warm, dog_free);
+    fuzz_free_in_worker(p);
 }
 
 /* --- Slots --------------------------------------------------------------------------- */
@@ -91,16 +65,7 @@ static dog_heap_t *heap_at(int h)
 
 static void slot_verify(const slot_t *s)
 {
-    if (s->zeroed) {
-        size_t bad = fuzz_nonzero(s->p, s->size);
-        if (bad != SIZE_MAX)
-            fuzz_fail("calloc block %p: byte %zu of %zu is not zero", (void *)s->p, bad,
-                      s->size);
-        return;
-    }
-    size_t bad = fuzz_check(s->p, s->usable, s->tag);
-    if (bad != SIZE_MAX)
-        fuzz_fail("block %p (%zu usable): byte %zu changed", (void *)s->p, s->usable, bad);
+    fuzz_verify_block(s->p, s->size, s->usable, s->tag, s->zeroed);
 }
 
 enum { TAKE_FILL, TAKE_CALLOC, TAKE_KEEP };

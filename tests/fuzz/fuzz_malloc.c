@@ -47,6 +47,7 @@
 #include <string.h>
 #include <dogmalloc.h>
 #include "fuzz.h"
+#include "fuzz_worker.h"
 
 #ifdef FUZZ_MALLOC_REAL
 #define OVR(name) name
@@ -107,55 +108,27 @@ static size_t base_blocks, base_bytes;  /* dog_default's blocks not the harness'
  * strndup reading past its n bytes of raw is a global-buffer-overflow under ASan. */
 static char text[(size_t)80 << 10], raw[(size_t)80 << 10];
 
-/* --- A second thread that frees what it is handed (the remote free path) --- */
+/* --- The second thread (fuzz_worker.h): the remote free path --- */
 
-static pthread_mutex_t worker_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t worker_cv = PTHREAD_COND_INITIALIZER;
-static void *worker_block;
-static int worker_busy;
-
-static void *worker_main(void *arg)
+static void worker_warm(void)
 {
-    (void)arg;
     for (int i = 0; i < 64; i++)        /* a cache and a home shard of its own */
         OVR(free)(OVR(malloc)(16 + (size_t)i * 8));
-    pthread_mutex_lock(&worker_mu);
-    for (;;) {
-        while (!worker_busy)
-            pthread_cond_wait(&worker_cv, &worker_mu);
-        errno = ERRNO_MARK;
-        OVR(free)(worker_block);
-        if (errno != ERRNO_MARK)
-            fuzz_fail("free on the worker changed errno to %d", errno);
-        worker_busy = 0;
-        pthread_cond_broadcast(&worker_cv);
-    }
-    return NULL;
+}
+
+static void worker_release(void *p)
+{
+    errno = ERRNO_MARK;
+    OVR(free)(p);
+    if (errno != ERRNO_MARK)
+        fuzz_fail("free on the worker changed errno to %d", errno);
 }
 
 /* Started before the first input's baseline is taken: pthread_create allocates (the
  * thread's TLS vector), through dogmalloc in the real-name build. */
 static void worker_start(void)
 {
-    static int started;
-    if (started)
-        return;
-    pthread_t t;
-    if (pthread_create(&t, NULL, worker_main, NULL) != 0)
-        fuzz_fail("pthread_create");
-    pthread_detach(t);
-    started = 1;
-}
-
-static void free_in_worker(void *p)
-{
-    pthread_mutex_lock(&worker_mu);
-    worker_block = p;
-    worker_busy = 1;
-    pthread_cond_broadcast(&worker_cv);
-    while (worker_busy)
-        pthread_cond_wait(&worker_cv, &worker_mu);
-    pthread_mutex_unlock(&worker_mu);
+    fuzz_worker_start(worker_warm, worker_release);
 }
 
 /* --- Slots --------------------------------------------------------------------------- */
@@ -167,16 +140,7 @@ static dog_heap_t *heap_at(int h)
 
 static void slot_verify(const slot_t *s)
 {
-    if (s->zeroed) {
-        size_t bad = fuzz_nonzero(s->p, s->size);
-        if (bad != SIZE_MAX)
-            fuzz_fail("calloc block %p: byte %zu of %zu is not zero", (void *)s->p, bad,
-                      s->size);
-        return;
-    }
-    size_t bad = fuzz_check(s->p, s->usable, s->tag);
-    if (bad != SIZE_MAX)
-        fuzz_fail("block %p (%zu usable): byte %zu changed", (void *)s->p, s->usable, bad);
+    fuzz_verify_block(s->p, s->size, s->usable, s->tag, s->zeroed);
 }
 
 static size_t usable_size(void *p)
@@ -242,7 +206,7 @@ static void slot_free(slot_t *s, unsigned how)
 {
     slot_verify(s);
     if (how % 6 == 5) {
-        free_in_worker(s->p);
+        fuzz_free_in_worker(s->p);
         s->p = NULL;
         return;
     }
