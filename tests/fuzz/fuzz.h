@@ -130,20 +130,55 @@ __attribute__((noreturn, unused, format(printf, 1, 2))) static void fuzz_fail(co
     abort();
 }
 
-/* A live block p of size requested bytes: zero up to size if zeroed (calloc, not filled
- * since), else the pattern of tag over its usable bytes; any other byte fails the run. */
-static inline void fuzz_verify_block(const unsigned char *p, size_t size, size_t usable,
-                                     unsigned tag, int zeroed)
+/* --- Slots: the live blocks a fuzzed program holds --- */
+
+typedef struct fuzz_slot {
+    unsigned char *p;
+    size_t size;            /* requested (what a sized free is given) */
+    size_t usable;          /* filled with the pattern */
+    size_t align;           /* asked of an aligned call, else 0 */
+    unsigned tag;
+    int heap;               /* -1: dog_default, else an index into the harness's heaps */
+    int zeroed;             /* calloc: the requested bytes must read zero until filled */
+} fuzz_slot_t;
+
+/* Slot s's block: zero up to its size if zeroed (calloc, not filled since), else the
+ * pattern of its tag over its usable bytes; any other byte fails the run. */
+static inline void fuzz_slot_verify(const fuzz_slot_t *s)
 {
-    if (zeroed) {
-        size_t bad = fuzz_nonzero(p, size);
+    if (s->zeroed) {
+        size_t bad = fuzz_nonzero(s->p, s->size);
         if (bad != SIZE_MAX)
-            fuzz_fail("calloc block %p: byte %zu of %zu is not zero", (const void *)p, bad, size);
+            fuzz_fail("calloc block %p: byte %zu of %zu is not zero", (void *)s->p, bad,
+                      s->size);
         return;
     }
-    size_t bad = fuzz_check(p, usable, tag);
+    size_t bad = fuzz_check(s->p, s->usable, s->tag);
     if (bad != SIZE_MAX)
-        fuzz_fail("block %p (%zu usable): byte %zu changed", (const void *)p, usable, bad);
+        fuzz_fail("block %p (%zu usable): byte %zu changed", (void *)s->p, s->usable, bad);
+}
+
+enum { FUZZ_TAKE_FILL, FUZZ_TAKE_CALLOC, FUZZ_TAKE_KEEP };
+
+/* Slot s now holds p, whose promises the harness has checked: fill it (FUZZ_TAKE_FILL),
+ * or check that it reads zero and keep it so for a while (FUZZ_TAKE_CALLOC), or leave
+ * the contents to the caller (FUZZ_TAKE_KEEP, a resized block or a string). */
+static inline void fuzz_slot_set(fuzz_slot_t *s, void *p, size_t size, size_t usable,
+                                 size_t align, int heap, unsigned tag, int mode)
+{
+    s->p = p;
+    s->size = size;
+    s->usable = usable;
+    s->align = align;
+    s->heap = heap;
+    s->tag = tag;
+    s->zeroed = mode == FUZZ_TAKE_CALLOC;
+    if (mode == FUZZ_TAKE_CALLOC)
+        fuzz_slot_verify(s);
+    if (mode == FUZZ_TAKE_FILL || (mode == FUZZ_TAKE_CALLOC && fuzz_byte() & 1)) {
+        s->zeroed = 0;
+        fuzz_fill(s->p, s->usable, s->tag);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

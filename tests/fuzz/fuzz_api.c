@@ -28,14 +28,7 @@
 
 enum { SLOTS = 64, HEAPS = 4 };
 
-typedef struct slot {
-    unsigned char *p;
-    size_t size;            /* requested */
-    size_t usable;          /* filled with the pattern */
-    unsigned tag;
-    int heap;               /* -1: dog_default, else an index into heaps[] */
-    int zeroed;             /* calloc: the requested bytes must read zero until filled */
-} slot_t;
+typedef fuzz_slot_t slot_t;     /* fuzz.h */
 
 static slot_t slots[SLOTS];
 static dog_heap_t *heaps[HEAPS];
@@ -63,16 +56,8 @@ static dog_heap_t *heap_at(int h)
     return h < 0 ? dog_default : heaps[h];
 }
 
-static void slot_verify(const slot_t *s)
-{
-    fuzz_verify_block(s->p, s->size, s->usable, s->tag, s->zeroed);
-}
-
-enum { TAKE_FILL, TAKE_CALLOC, TAKE_KEEP };
-
-/* A block just returned for slot s: check what the API promises of it, then fill it
- * (TAKE_FILL), or check that it reads zero and keep it so for a while (TAKE_CALLOC), or
- * leave the contents to the caller (TAKE_KEEP, a resized block). */
+/* A block just returned for slot s: check what the API promises of it (alignment, usable
+ * size, heap), then let fuzz_slot_set fill it or check its zeros as mode says. */
 static void slot_take(slot_t *s, void *p, size_t size, int heap, size_t align, int mode)
 {
     if (align > 1 && ((uintptr_t)p & (align - 1)) != 0)
@@ -83,18 +68,7 @@ static void slot_take(slot_t *s, void *p, size_t size, int heap, size_t align, i
     if (dog_heap_of(p) != heap_at(heap))
         fuzz_fail("dog_heap_of(%p) = %p, expected %p", p, (void *)dog_heap_of(p),
                   (void *)heap_at(heap));
-    s->p = p;
-    s->size = size;
-    s->usable = usable;
-    s->heap = heap;
-    s->tag = next_tag++;
-    s->zeroed = mode == TAKE_CALLOC;
-    if (mode == TAKE_CALLOC)
-        slot_verify(s);
-    if (mode == TAKE_FILL || (mode == TAKE_CALLOC && fuzz_byte() & 1)) {
-        s->zeroed = 0;
-        fuzz_fill(s->p, s->usable, s->tag);
-    }
+    fuzz_slot_set(s, p, size, usable, align, heap, next_tag++, mode);
 }
 
 static void slot_drop(slot_t *s)
@@ -116,7 +90,7 @@ static void expect_null_ok(void *p, int err, size_t size, int heap)
 
 static void slot_free(slot_t *s, int how)
 {
-    slot_verify(s);
+    fuzz_slot_verify(s);
     switch (how % 3) {
     case 0: dog_free(s->p); break;
     case 1: dog_free_sized(s->p, s->size); break;
@@ -131,7 +105,7 @@ static void heap_destroy(int h)
 {
     for (int i = 0; i < SLOTS; i++)
         if (slots[i].p != NULL && slots[i].heap == h) {
-            slot_verify(&slots[i]);         /* what destroy frees was still intact */
+            fuzz_slot_verify(&slots[i]);         /* what destroy frees was still intact */
             slot_drop(&slots[i]);
         }
     dog_heap_destroy(heaps[h]);
@@ -148,7 +122,7 @@ static void heap_delete(int h)
     for (int i = 0; i < SLOTS; i++)
         if (slots[i].p != NULL && slots[i].heap == h) {
             slots[i].heap = -1;
-            slot_verify(&slots[i]);         /* contents and heap_of: dog_default now */
+            fuzz_slot_verify(&slots[i]);         /* contents and heap_of: dog_default now */
         }
     heap_check_stats(-1);
 }
@@ -158,7 +132,7 @@ static void heap_reset(int h)
 {
     for (int i = 0; i < SLOTS; i++)
         if (slots[i].p != NULL && slots[i].heap == h) {
-            slot_verify(&slots[i]);         /* what the reset frees was still intact */
+            fuzz_slot_verify(&slots[i]);         /* what the reset frees was still intact */
             slot_drop(&slots[i]);
         }
     dog_heap_reset(heaps[h]);
@@ -262,7 +236,7 @@ static void op_alloc(slot_t *s, unsigned kind)
     dog_heap_t *heap = heap_at(h);
     size_t size = fuzz_size(), align = 1;
     void *p = NULL;
-    int mode = TAKE_FILL, err = ENOMEM;
+    int mode = FUZZ_TAKE_FILL, err = ENOMEM;
     errno = 0;
     switch (kind % 5) {
     case 0:
@@ -273,7 +247,7 @@ static void op_alloc(slot_t *s, unsigned kind)
         size /= count;
         p = h < 0 ? dog_calloc(count, size) : dog_heap_calloc(heap, count, size);
         size *= count;
-        mode = TAKE_CALLOC;
+        mode = FUZZ_TAKE_CALLOC;
         break;
     }
     case 2:
@@ -306,7 +280,7 @@ static void op_realloc(slot_t *s)
     unsigned how = fuzz_byte();
     int target = s->heap;
     void *q;
-    slot_verify(s);
+    fuzz_slot_verify(s);
     errno = 0;
     if (how % 3 == 0) {
         q = dog_realloc(s->p, size);
@@ -322,7 +296,7 @@ static void op_realloc(slot_t *s)
     }
     if (q == NULL) {
         expect_null_ok(q, ENOMEM, size, target);
-        slot_verify(s);             /* the old block is untouched */
+        fuzz_slot_verify(s);             /* the old block is untouched */
         return;
     }
     /* The old contents up to the smaller size survive: the pattern, or calloc's zeros. */
@@ -332,7 +306,7 @@ static void op_realloc(slot_t *s)
     size_t bad = s->zeroed ? fuzz_nonzero(q, keep) : fuzz_check_upto(q, s->usable, keep, s->tag);
     if (bad != SIZE_MAX)
         fuzz_fail("realloc %p -> %p (%zu bytes): byte %zu not kept", (void *)s->p, q, size, bad);
-    slot_take(s, q, size ? size : 1, target, 1, TAKE_KEEP);
+    slot_take(s, q, size ? size : 1, target, 1, FUZZ_TAKE_KEEP);
     fuzz_fill(s->p, s->usable, s->tag);
 }
 
@@ -393,7 +367,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 13:
             if (s->p != NULL) {
-                slot_verify(s);
+                fuzz_slot_verify(s);
                 if (dog_usable_size(s->p) != s->usable)
                     fuzz_fail("usable size of %p changed", (void *)s->p);
             }

@@ -87,15 +87,7 @@ int OVR(__posix_memalign)(void **out, size_t alignment, size_t size);
 
 enum { SLOTS = 64, HEAPS = 2, PAGE = 4096, ERRNO_MARK = 4242 };
 
-typedef struct slot {
-    unsigned char *p;
-    size_t size;            /* requested (what free_sized is given) */
-    size_t usable;          /* filled with the pattern */
-    size_t align;           /* asked of an aligned call (free_aligned_sized), else 0 */
-    unsigned tag;
-    int heap;               /* -1: dog_default, else an index into heaps[] */
-    int zeroed;             /* calloc: the requested bytes must read zero until filled */
-} slot_t;
+typedef fuzz_slot_t slot_t;     /* fuzz.h */
 
 static slot_t slots[SLOTS];
 static dog_heap_t *heaps[HEAPS];
@@ -138,11 +130,6 @@ static dog_heap_t *heap_at(int h)
     return h < 0 ? dog_default : heaps[h];
 }
 
-static void slot_verify(const slot_t *s)
-{
-    fuzz_verify_block(s->p, s->size, s->usable, s->tag, s->zeroed);
-}
-
 static size_t usable_size(void *p)
 {
     errno = ERRNO_MARK;
@@ -152,12 +139,9 @@ static size_t usable_size(void *p)
     return n;
 }
 
-enum { TAKE_FILL, TAKE_CALLOC, TAKE_KEEP };
-
 /* A block just returned for slot s: check what the family promises of it (alignment:
- * align and at least 8, or 16 for 16 bytes or more; usable size; heap), then fill it
- * (TAKE_FILL), or check that it reads zero and keep it so for a while (TAKE_CALLOC), or
- * leave the contents to the caller (TAKE_KEEP, a resized block or a string). */
+ * align and at least 8, or 16 for 16 bytes or more; usable size; heap; no slot holds it
+ * already), then let fuzz_slot_set fill it or check its zeros as mode says. */
 static void slot_take(slot_t *s, void *p, size_t size, int heap, size_t align, int mode)
 {
     size_t need = size >= 16 ? 16 : 8;
@@ -174,19 +158,7 @@ static void slot_take(slot_t *s, void *p, size_t size, int heap, size_t align, i
     for (int i = 0; i < SLOTS; i++)
         if (slots[i].p == p && &slots[i] != s)
             fuzz_fail("block %p handed out while slot %d holds it", p, i);
-    s->p = p;
-    s->size = size;
-    s->usable = usable;
-    s->align = align;
-    s->heap = heap;
-    s->tag = next_tag++;
-    s->zeroed = mode == TAKE_CALLOC;
-    if (mode == TAKE_CALLOC)
-        slot_verify(s);
-    if (mode == TAKE_FILL || (mode == TAKE_CALLOC && fuzz_byte() & 1)) {
-        s->zeroed = 0;
-        fuzz_fill(s->p, s->usable, s->tag);
-    }
+    fuzz_slot_set(s, p, size, usable, align, heap, next_tag++, mode);
 }
 
 /* A NULL answer must come with errno ENOMEM and is fine only where a budget can run
@@ -204,7 +176,7 @@ static void expect_null_ok(void *p, size_t size, int heap, const char *func)
 
 static void slot_free(slot_t *s, unsigned how)
 {
-    slot_verify(s);
+    fuzz_slot_verify(s);
     if (how % 6 == 5) {
         fuzz_free_in_worker(s->p);
         s->p = NULL;
@@ -265,7 +237,7 @@ static void heap_end(int h, int reset)
 {
     for (int i = 0; i < SLOTS; i++)
         if (slots[i].p != NULL && slots[i].heap == h) {
-            slot_verify(&slots[i]);
+            fuzz_slot_verify(&slots[i]);
             slots[i].p = NULL;
         }
     if (reset) {
@@ -324,7 +296,7 @@ static void op_malloc(slot_t *s, unsigned kind)
     }
     expect_null_ok(p, size, route, "malloc");
     if (p != NULL)
-        slot_take(s, p, size, route, 0, TAKE_FILL);
+        slot_take(s, p, size, route, 0, FUZZ_TAKE_FILL);
 }
 
 /* calloc and its alias, with 0 elements or 0 bytes now and then. */
@@ -337,7 +309,7 @@ static void op_calloc(slot_t *s, unsigned kind)
     void *p = kind & 1 ? OVR(__libc_calloc)(count, size) : OVR(calloc)(count, size);
     expect_null_ok(p, count * size, route, "calloc");
     if (p != NULL)
-        slot_take(s, p, count * size, route, 0, TAKE_CALLOC);
+        slot_take(s, p, count * size, route, 0, FUZZ_TAKE_CALLOC);
 }
 
 /* The smallest power of two >= a (memalign's rounding; 0 and 1 give 1). */
@@ -400,7 +372,7 @@ static void op_aligned(slot_t *s, unsigned kind)
     }
     expect_null_ok(p, size, route, "aligned");
     if (p != NULL)
-        slot_take(s, p, size, route, align, TAKE_FILL);
+        slot_take(s, p, size, route, align, FUZZ_TAKE_FILL);
 }
 
 /* strdup and strndup: the C library's in the real-name build, going through the
@@ -426,7 +398,7 @@ static void op_strdup(slot_t *s, unsigned kind)
     expect_null_ok(p, copied + 1, route, "strdup");
     if (p == NULL)
         return;
-    slot_take(s, p, copied + 1, route, 0, TAKE_KEEP);
+    slot_take(s, p, copied + 1, route, 0, FUZZ_TAKE_KEEP);
     if (memcmp(p, src, copied) != 0 || p[copied] != '\0')
         fuzz_fail("strdup/strndup (%zu bytes): not a copy", copied);
     fuzz_fill(s->p, s->usable, s->tag);
@@ -438,7 +410,7 @@ static void op_realloc(slot_t *s, unsigned kind)
 {
     size_t size = fuzz_size();
     void *q;
-    slot_verify(s);
+    fuzz_slot_verify(s);
     errno = 0;
     switch (kind % 4) {
     case 0: q = OVR(realloc)(s->p, size); break;
@@ -456,7 +428,7 @@ static void op_realloc(slot_t *s, unsigned kind)
             fuzz_fail("realloc %p (%zu usable) to %zu: a shrink failed", (void *)s->p,
                       s->usable, size);
         expect_null_ok(q, size, s->heap, "realloc");
-        slot_verify(s);             /* the old block is untouched */
+        fuzz_slot_verify(s);             /* the old block is untouched */
         return;
     }
     size_t keep = size < s->usable ? size : s->usable;
@@ -466,7 +438,7 @@ static void op_realloc(slot_t *s, unsigned kind)
     if (bad != SIZE_MAX)
         fuzz_fail("realloc %p -> %p (%zu bytes): byte %zu not kept", (void *)s->p, q, size, bad);
     s->p = NULL;                    /* the old block is gone: its address may come back */
-    slot_take(s, q, size, s->heap, 0, TAKE_KEEP);
+    slot_take(s, q, size, s->heap, 0, FUZZ_TAKE_KEEP);
     fuzz_fill(s->p, s->usable, s->tag);
 }
 
@@ -527,7 +499,7 @@ static void op_impossible(slot_t *s, unsigned kind)
         fuzz_fail("impossible request %u (b %u): %p, errno %d, expected %d", kind % 10, b, p,
                   errno, want);
     if (s->p != NULL)
-        slot_verify(s);
+        fuzz_slot_verify(s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -564,7 +536,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 10:
             if (s->p != NULL) {
-                slot_verify(s);
+                fuzz_slot_verify(s);
                 if (usable_size(s->p) != s->usable)
                     fuzz_fail("usable size of %p changed", (void *)s->p);
             }
