@@ -31,7 +31,7 @@ $(PROGRAMS_HELPERS): | deps-check $(PROGRAMS_BIN)
 $(PROGRAMS_BIN):
 	@mkdir -p $@
 
-$(PROGRAMS_BIN)/fork_stress: tests/programs/fork_stress.c
+$(PROGRAMS_BIN)/fork_stress: tests/programs/fork_stress.c tests/programs/say.h
 	$(CC) -std=c11 $(PROGRAMS_WARN) $(CPPFLAGS) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
 $(PROGRAMS_BIN)/lifecycle $(PROGRAMS_BIN)/libc_names $(PROGRAMS_BIN)/fork_stdio \

@@ -36,6 +36,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#include "say.h"
 #include <unistd.h>
 
 #define SLOTS 256              /* private blocks per worker */
@@ -62,22 +64,7 @@ static atomic_bool stop;
 
 /* --- Reporting without stdio (safe in children and while other threads run) --- */
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void say(const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof buf)
-        n = sizeof buf - 1;
-    ssize_t w = write(2, buf, (size_t)n);
-    (void)w;
-}
+/* say(): say.h */
 
 static void report(const char *what, const block_t *b, size_t at)
 {

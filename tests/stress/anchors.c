@@ -59,6 +59,8 @@
 
 #include <dogmalloc.h>
 
+#include "../programs/say.h"
+
 #if defined(__SANITIZE_THREAD__)
 #define ANCHORS_TSAN 1
 #elif defined(__has_feature)
@@ -89,22 +91,7 @@ _Static_assert(sizeof(void *) == 8 && sizeof(uintptr_t) == 8, "anchors packs tag
 
 /* --- Failing: write(2) and abort(), no stdio and no allocation (safe in a child) --- */
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void say(const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof buf)
-        n = sizeof buf - 1;
-    ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
-    (void)w;
-}
+/* say(): say.h */
 
 #define die(...) (say("anchors[%d]: ", (int)getpid()), say(__VA_ARGS__), say("\n"), abort())
 
