@@ -33,8 +33,8 @@ void dog__os_unmap(void *p, size_t size);
 /* Give the physical memory behind [p, p + size) back; it reads as zero afterwards, also
  * where the OS refuses (mlocked memory: then it is zeroed and stays resident). */
 void dog__os_purge(void *p, size_t size);
-/* Make [p, p + size) inaccessible (the secure build's guard pages). False, with errno
- * unchanged, if the OS refused; injected faults count as DOG_FAULT_MAP (fresh memory). */
+/* Make [p, p + size) inaccessible (the secure build's guard pages). False with ENOMEM if
+ * the OS refused, as a failed map; injected faults count as DOG_FAULT_MAP. */
 bool dog__os_protect_none(void *p, size_t size);
 /* Grow or shrink the mapping [p, p + old_size) in place; false if that cannot be done. */
 bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size);

@@ -167,12 +167,11 @@ void dog__os_unmap(void *p, size_t size)
 
 bool dog__os_protect_none(void *p, size_t size)
 {
-    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_MAP)))
+    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_MAP)) || mprotect(p, size, PROT_NONE) != 0) {
+        errno = ENOMEM;     /* the kernel's answer when a split needs one mapping too many */
         return false;
-    int saved = errno;
-    int rc = mprotect(p, size, PROT_NONE);
-    errno = saved;
-    return rc == 0;
+    }
+    return true;
 }
 
 /* The callers take purged memory for zero (page_pool.c: a pooled page's live bitmap past
