@@ -70,9 +70,10 @@ static void page_purge(dog_page_t *page)
 
 /* DOG_SECURE_GUARDS: the two guard OS pages of every page of a fresh region (config.h),
  * set once, for as long as the region's pages are mapped (purging leaves them alone, and
- * a page keeps them whatever its size class). Two mprotect calls per page, which split
- * its mapping into five areas (vm.max_map_count, 65530 by default, then bounds the
- * process to about 13,000 pages, 6.4 GiB of small blocks). The model is hardened_malloc's
+ * a page keeps them whatever its size class). Two mprotect calls per page, which make it
+ * four areas of the process's mappings (header and bitmaps, guard, blocks, guard), so
+ * that vm.max_map_count, 65530 by default, bounds the process to about 16,000 pages,
+ * 8 GiB of small blocks. The model is hardened_malloc's
  * guard slabs and mimalloc's MI_SECURE >= 2 guard pages. */
 static bool region_guard(char *region, size_t size)
 {
