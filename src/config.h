@@ -25,7 +25,7 @@
  *   DOG_SECURE_SHUFFLE  blocks carved in random order within a page, and the free list
  *                       never rebuilt in address order
  *   DOG_SECURE_GUARDS   an inaccessible OS page after each page's metadata and at the end
- *                       of each page (page_pool.c; huge blocks have none yet)
+ *                       of each page (page_pool.c), and after each huge block (huge.c)
  *   DOG_SECURE_QUARANTINE  an emptied page (a destroyed or reset heap's, or one that a
  *                       heap gave back) waits behind DOG_SECURE_QUARANTINE_PAGES others
  *                       before any heap reuses it, so a stale free into it is refused

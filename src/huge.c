@@ -32,6 +32,44 @@ static size_t round_os(size_t n)
     return (n + DOG_OS_PAGE_SIZE - 1) & ~(size_t)(DOG_OS_PAGE_SIZE - 1);
 }
 
+/* DOG_SECURE_GUARDS: the last OS page of every huge mapping, a live block's or a cached
+ * one's, is inaccessible, so that a linear overflow off the end of a huge block faults at
+ * the first byte past its usable size (mimalloc's MI_SECURE and hardened_malloc put a
+ * guard after large allocations too). A mapping's size counts its guard; the block's
+ * usable bytes stop before it. Whatever moves a mapping's end moves its guard: a split or
+ * a trim sets the new guard before the old one goes; a join or a growth clears the guard
+ * that ends up inside first (mremap takes one memory area, and a guard is one of its
+ * own). Where the OS refuses a guard (out of memory areas, vm.max_map_count) a fresh
+ * mapping or a split is refused; a trim or a growth, which cannot be undone, leaves its
+ * mapping without a guard, which is no worse than the default build. errno is kept. */
+#define GUARD ((size_t)(DOG_SECURE_GUARDS ? DOG_GUARD_SIZE : 0))
+
+static bool guard_set(char *base, size_t map_size)
+{
+    if (!DOG_SECURE_GUARDS)
+        return true;
+    int saved = errno;
+    bool done = dog__os_protect_none(base + map_size - GUARD, GUARD);
+    errno = saved;
+    return done;
+}
+
+static bool guard_clear(char *base, size_t map_size)
+{
+    if (!DOG_SECURE_GUARDS)
+        return true;
+    int saved = errno;
+    bool done = dog__os_protect_rw(base + map_size - GUARD, GUARD);
+    errno = saved;
+    return done;
+}
+
+/* The usable bytes of h: from its ptr to its mapping's end, or to the guard. */
+static size_t usable_of(const dog_huge_t *h)
+{
+    return (size_t)(h->map_base + h->map_size - GUARD - h->ptr);
+}
+
 static void unlink_from(dog_huge_t **first, dog_huge_t **last, dog_huge_t *h)
 {
     if (h->prev)
@@ -69,6 +107,7 @@ static void trim_tail(char *base, size_t map_size, size_t size)
 {
     if (size >= map_size)
         return;
+    guard_set(base, size);      /* refused: the mapping has none (see GUARD) */
     uintptr_t keep_frames = ((uintptr_t)base + size + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
     uintptr_t end = (uintptr_t)base + map_size;
     if (keep_frames < end)
@@ -80,8 +119,8 @@ static void trim_tail(char *base, size_t map_size, size_t size)
 /* Grow the mapping [base, base + old) that holds a huge block whose header is at base to
  * size bytes: in place if the OS can, else by moving its pages (mremap, no copy) to a new
  * 512 KiB-aligned range. The address map follows. Returns the new base, or NULL with the
- * mapping unchanged. */
-static char *grow_mapping(char *base, size_t old, size_t size, bool may_move)
+ * mapping unchanged. The guard is grow_mapping's. */
+static char *remap_grow(char *base, size_t old, size_t size, bool may_move)
 {
     uintptr_t old_end = ((uintptr_t)base + old + DOG_PAGE_MASK) & ~(uintptr_t)DOG_PAGE_MASK;
     uintptr_t new_end = (uintptr_t)base + size;
@@ -114,6 +153,20 @@ static char *grow_mapping(char *base, size_t old, size_t size, bool may_move)
     dog__segmap_set(dst, size, DOG_FRAME_NONE, DOG_FRAME_NONE);
     dog__os_unmap(dst, size);
     return NULL;
+}
+
+/* remap_grow, with the guard (GUARD) moved to the new end; on failure it is set again at
+ * the old one. */
+static char *grow_mapping(char *base, size_t old, size_t size, bool may_move)
+{
+    if (!guard_clear(base, old))
+        return NULL;
+    char *moved = remap_grow(base, old, size, may_move);
+    if (moved != NULL)
+        guard_set(moved, size);
+    else
+        guard_set(base, old);
+    return moved;
 }
 
 /* --- The cache of freed mappings ----------------------------------------------------- */
@@ -155,7 +208,7 @@ static dog_huge_t *piece_init(char *at, size_t size)
 static dog_huge_t *split_tail(dog_huge_t *h, size_t keep)
 {
     size_t cut = round_frame(keep);
-    if (cut >= h->map_size || h->map_size - cut < DOG_PAGE_SIZE)
+    if (cut >= h->map_size || h->map_size - cut < DOG_PAGE_SIZE || !guard_set(h->map_base, cut))
         return NULL;
     dog_huge_t *t = piece_init(h->map_base + cut, h->map_size - cut);
     h->map_size = cut;
@@ -163,11 +216,15 @@ static dog_huge_t *split_tail(dog_huge_t *h, size_t keep)
 }
 
 /* The free mapping second, which starts where first ends, becomes part of first: its
- * header's frame is an interior one now. The inverse of split_tail. */
-static void join(dog_huge_t *first, dog_huge_t *second)
+ * header's frame is an interior one now, and first's guard is memory again. The inverse
+ * of split_tail. False, with nothing changed, if the OS refused to clear the guard. */
+static bool join(dog_huge_t *first, dog_huge_t *second)
 {
+    if (!guard_clear(first->map_base, first->map_size))
+        return false;
     dog__segmap_set(second->map_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT);
     first->map_size += second->map_size;
+    return true;
 }
 
 /* Cache lock held: remove h from the cache. */
@@ -176,6 +233,14 @@ static void cache_unlink(dog_huge_t *h)
     unlink_from(&cache_first, &cache_last, h);
     cache_count--;
     dog__fetch_sub_relaxed(&cache_bytes, h->map_size);
+}
+
+/* Cache lock held: add h, as the newest entry. */
+static void cache_link(dog_huge_t *h)
+{
+    push_front(&cache_first, &cache_last, h);
+    cache_count++;
+    dog__fetch_add_relaxed(&cache_bytes, h->map_size);
 }
 
 /* Cache lock held: the cached mapping that starts at addr, or NULL. */
@@ -219,22 +284,20 @@ static void cache_insert(dog_huge_t *h, uint64_t now)
 {
     dog_huge_t *e;
     /* Cached neighbours were merged when they came in: one on each side at most. */
-    if ((e = cache_at(h->map_base + h->map_size)) != NULL) {
-        cache_unlink(e);
-        join(h, e);
-    }
+    if ((e = cache_at(h->map_base + h->map_size)) != NULL && join(h, e))
+        cache_unlink(e);            /* e's size is what the cache counted */
     for (e = cache_first; e != NULL; e = e->next) {
         if (e->map_base + e->map_size == h->map_base) {
             cache_unlink(e);
-            join(e, h);
-            h = e;
+            if (join(e, h))
+                h = e;
+            else
+                cache_link(e);
             break;
         }
     }
     h->stamp = now;
-    push_front(&cache_first, &cache_last, h);
-    cache_count++;
-    dog__fetch_add_relaxed(&cache_bytes, h->map_size);
+    cache_link(h);
 }
 
 /* A cached mapping for a block that needs map_size bytes: the smallest one that is large
@@ -319,10 +382,9 @@ static bool absorb_next(dog_huge_t *h, size_t map_size)
         return false;
     dog__lock_acquire(&cache_lock);
     dog_huge_t *e = cache_at(h->map_base + h->map_size);
-    bool done = e != NULL && h->map_size + e->map_size >= map_size;
+    bool done = e != NULL && h->map_size + e->map_size >= map_size && join(h, e);
     if (done) {
-        cache_unlink(e);
-        join(h, e);
+        cache_unlink(e);            /* e's size is what the cache counted */
         dog_huge_t *tail = split_tail(h, map_size);
         if (tail != NULL)
             cache_insert(tail, dog__os_clock_ms());     /* the list stays newest first */
@@ -369,11 +431,11 @@ static size_t user_offset(size_t align)
 
 /* The mapping that a block of size bytes aligned to align keeps (and that its heap's
  * budget is charged): header and block, or for align >= 512 KiB one frame for the header
- * below the aligned block. */
+ * below the aligned block; then the guard, if any. */
 static size_t mapping_size(size_t size, size_t align)
 {
-    return align < DOG_PAGE_SIZE ? round_os(user_offset(align) + size)
-                                 : DOG_PAGE_SIZE + round_os(size);
+    return (align < DOG_PAGE_SIZE ? round_os(user_offset(align) + size)
+                                  : DOG_PAGE_SIZE + round_os(size)) + GUARD;
 }
 
 /* Map a block of map_size bytes (mapping_size): the header at a frame start, ptr at
@@ -392,7 +454,8 @@ static dog_huge_t *huge_map(size_t map_size, size_t align, bool *fresh)
         char *base = dog__os_map_aligned(map_size, DOG_PAGE_SIZE);
         if (base == NULL)
             return NULL;
-        if (!dog__segmap_set(base, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT)) {
+        if (!dog__segmap_set(base, map_size, DOG_FRAME_HUGE, DOG_FRAME_HUGE_CONT) ||
+            !guard_set(base, map_size)) {
             /* A mapping across two leaves may have marked the first: clear what was set. */
             dog__segmap_set(base, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
             dog__os_unmap(base, map_size);
@@ -412,7 +475,8 @@ static dog_huge_t *huge_map(size_t map_size, size_t align, bool *fresh)
     if (base > raw)
         dog__os_unmap(raw, (size_t)(base - raw));
     if (!dog__segmap_set(base, map_size, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT) ||
-        !dog__segmap_set(ptr, DOG_PAGE_SIZE, DOG_FRAME_HUGE_PREV, DOG_FRAME_HUGE_PREV)) {
+        !dog__segmap_set(ptr, DOG_PAGE_SIZE, DOG_FRAME_HUGE_PREV, DOG_FRAME_HUGE_PREV) ||
+        !guard_set(base, map_size)) {
         dog__segmap_set(base, map_size, DOG_FRAME_NONE, DOG_FRAME_NONE);
         dog__os_unmap(base, map_size);
         return NULL;
@@ -428,7 +492,7 @@ static dog_huge_t *huge_map(size_t map_size, size_t align, bool *fresh)
 static void heap_link(dog_heap_t *heap, dog_huge_t *h)
 {
     h->heap = heap;
-    h->usable = (size_t)(h->map_base + h->map_size - h->ptr);
+    h->usable = usable_of(h);
     dog__lock_acquire(&heap->huge_lock);
     push_front(&heap->huge_first, NULL, h);
     heap->huge_blocks++;
@@ -578,7 +642,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
         return !may_move && size <= h->usable ? h->ptr : NULL;
     dog_heap_t *heap = h->heap;
     size_t offset = (size_t)(h->ptr - h->map_base);
-    size_t map_size = round_os(offset + size);
+    size_t map_size = round_os(offset + size) + GUARD;
     size_t old_map = h->map_size;
     /* What a memory checker allows of the block now: after a growth its extent cannot
      * be probed (the grown part was never the block's). */
@@ -600,7 +664,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
             h->map_size = map_size;
         }
         dog__heap_unmapped(heap, old_map - h->map_size);
-        set_usable(heap, h, h->map_size - offset);
+        set_usable(heap, h, usable_of(h));
         if (tail != NULL)
             cache_put(tail);
         return h->ptr;
@@ -612,7 +676,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
             trim_tail(h->map_base, h->map_size, map_size);
             h->map_size = map_size;
         }
-        set_usable(heap, h, h->map_size - offset);
+        set_usable(heap, h, usable_of(h));
         dog__heap_publish(heap, NULL);
         dog__track_resized(h->ptr, asked, size, h->usable);
         return h->ptr;
@@ -647,7 +711,7 @@ static void *resize(dog_huge_t *h, size_t size, bool may_move)
     dog__lock_release(&heap->huge_lock);
     if (!done)
         return NULL;
-    set_usable(heap, h, map_size - offset);
+    set_usable(heap, h, usable_of(h));
     dog__heap_publish(heap, NULL);
     dog__track_resized(h->ptr, asked, size, h->usable);
     return h->ptr;
@@ -682,7 +746,7 @@ size_t dog__huge_good_size(size_t size)
 {
     if (size > DOG_HUGE_SIZE_MAX)
         return size;
-    return mapping_size(size, DOG_WORD_SIZE) - user_offset(DOG_WORD_SIZE);
+    return mapping_size(size, DOG_WORD_SIZE) - GUARD - user_offset(DOG_WORD_SIZE);
 }
 
 /* dog_heap_destroy and dog_heap_reset: every huge block of heap goes to the cache or back

@@ -36,6 +36,9 @@ void dog__os_purge(void *p, size_t size);
 /* Make [p, p + size) inaccessible (the secure build's guard pages). False with ENOMEM if
  * the OS refused, as a failed map; injected faults count as DOG_FAULT_MAP. */
 bool dog__os_protect_none(void *p, size_t size);
+/* Make [p, p + size) readable and writable again (a huge mapping's guard page, when the
+ * mapping grows over it). False with ENOMEM if the OS refused; faults as above. */
+bool dog__os_protect_rw(void *p, size_t size);
 /* Grow or shrink the mapping [p, p + old_size) in place; false if that cannot be done. */
 bool dog__os_remap_inplace(void *p, size_t old_size, size_t new_size);
 /* Move the mapping [p, p + old_size) to dst (a mapping of new_size that this replaces),

@@ -165,13 +165,23 @@ void dog__os_unmap(void *p, size_t size)
     errno = saved;
 }
 
-bool dog__os_protect_none(void *p, size_t size)
+static bool sys_mprotect(void *p, size_t size, int prot)
 {
-    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_MAP)) || mprotect(p, size, PROT_NONE) != 0) {
+    if (DOG_UNLIKELY(dog__fault(DOG_FAULT_MAP)) || mprotect(p, size, prot) != 0) {
         errno = ENOMEM;     /* the kernel's answer when a split needs one mapping too many */
         return false;
     }
     return true;
+}
+
+bool dog__os_protect_none(void *p, size_t size)
+{
+    return sys_mprotect(p, size, PROT_NONE);
+}
+
+bool dog__os_protect_rw(void *p, size_t size)
+{
+    return sys_mprotect(p, size, PROT_READ | PROT_WRITE);
 }
 
 /* The callers take purged memory for zero (page_pool.c: a pooled page's live bitmap past

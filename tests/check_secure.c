@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
+#include <stdbool.h>
 
 #include <dogmalloc.h>
 
@@ -401,6 +404,99 @@ START_TEST(test_secure_guard_overflow_of_last_block)
 }
 END_TEST
 
+/* Huge blocks (src/huge.c, GUARD): the OS page right after a huge block's usable bytes
+ * is inaccessible, whatever made the block: a fresh mapping, a piece of a cached one, a
+ * growth in place, over a cached neighbour or by moving, a shrink, an over-aligned
+ * request. readable() asks the kernel, which fails a write(2) from an inaccessible
+ * address with EFAULT instead of a signal. */
+static DOG_TEST_UNUSED bool readable(const void *p)
+{
+    static int fds[2] = { -1, -1 };
+    if (fds[0] < 0)
+        ck_assert_int_eq(pipe(fds), 0);
+    char c;
+    if (write(fds[1], p, 1) != 1) {
+        ck_assert_int_eq(errno, EFAULT);
+        return false;
+    }
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    return true;
+}
+
+/* p, a live huge block of at least size bytes, holds its pattern over size bytes, can be
+ * written up to its usable end, and is guarded right after it. */
+static DOG_TEST_UNUSED void huge_check(const unsigned char *p, size_t size, unsigned char mark)
+{
+    size_t usable = dog_usable_size(p);
+    REQUIRE(usable >= size, "%p: usable %zu < %zu", (const void *)p, usable, size);
+    for (size_t i = 0; i < size; i += 4093)
+        REQUIRE(p[i] == mark, "%p: byte %zu of %zu changed", (const void *)p, i, size);
+    REQUIRE(p[size - 1] == mark, "%p: last byte changed", (const void *)p);
+    ((volatile unsigned char *)p)[usable - 1] = mark;
+    REQUIRE(readable(p + usable - 1), "%p: last usable byte inaccessible", (const void *)p);
+    REQUIRE(!readable(p + usable), "%p: no guard after %zu usable bytes", (const void *)p,
+            usable);
+}
+
+START_TEST(test_secure_huge_guard_paths)
+{
+    enum { SLOTS = 6 };
+    unsigned char *p[SLOTS] = { 0 };
+    size_t size[SLOTS] = { 0 };
+    bool in_h[SLOTS] = { 0 };
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    dog_heap_t *h = dog_heap_new(NULL);
+    for (int step = 0; step < 600; step++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        int i = (int)(x >> 60) % SLOTS, op = (int)(x >> 56) & 3;
+        size_t n = ((size_t)1 << 16) + 1 + (size_t)((x >> 20) % ((size_t)6 << 20));
+        unsigned char mark = (unsigned char)(step | 1);
+        if (p[i] == NULL) {
+            if (op == 0)
+                p[i] = dog_aligned_alloc((size_t)1 << (16 + (x >> 40) % 6), n);
+            else
+                p[i] = op == 1 ? dog_heap_malloc(h, n) : dog_malloc(n);
+            ck_assert_ptr_nonnull(p[i]);
+            in_h[i] = op == 1;
+            memset(p[i], mark, n);
+            size[i] = n;
+        } else if (op < 2) {
+            unsigned char old = p[i][0];
+            unsigned char *q = dog_realloc(p[i], n);        /* grows or shrinks */
+            ck_assert_ptr_nonnull(q);
+            size[i] = n < size[i] ? n : size[i];
+            huge_check(q, size[i], old);
+            memset(q, mark, n);
+            p[i] = q;
+            size[i] = n;
+        } else {
+            dog_free(p[i]);
+            p[i] = NULL;
+        }
+        for (int j = 0; j < SLOTS; j++)
+            if (p[j] != NULL)
+                huge_check(p[j], size[j], p[j][0]);
+        if (step % 100 == 99) {
+            dog_heap_destroy(h);        /* its blocks' mappings go to the cache */
+            h = dog_heap_new(NULL);
+            for (int j = 0; j < SLOTS; j++)
+                if (in_h[j])
+                    p[j] = NULL;
+        }
+    }
+    for (int j = 0; j < SLOTS; j++)
+        dog_free(p[j]);
+    dog_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(test_secure_huge_overflow)
+{
+    volatile char *p = dog_malloc((size_t)1 << 20);
+    p[dog_usable_size((const void *)p)] = 1;      /* SIGSEGV */
+}
+END_TEST
+
 /* The mitigations leave correct programs alone: blocks of every small size, freed by
  * their thread and by others, come back distinct and keep their contents. */
 static void *churn(void *arg)
@@ -501,6 +597,8 @@ Suite *secure_suite(void)
     tcase_add_test_raise_signal(tc, test_secure_guard_after_metadata, SIGSEGV);
     tcase_add_test_raise_signal(tc, test_secure_guard_at_page_end, SIGSEGV);
     tcase_add_test_raise_signal(tc, test_secure_guard_overflow_of_last_block, SIGSEGV);
+    tcase_add_test(tc, test_secure_huge_guard_paths);
+    tcase_add_test_raise_signal(tc, test_secure_huge_overflow, SIGSEGV);
     tcase_add_test(tc, test_secure_random_order);
     tcase_add_test(tc, test_secure_stale_free_quarantined);
     tcase_add_test(tc, test_secure_correct_programs);
