@@ -387,6 +387,34 @@ static void prep_foreign_uncarved_heap(mctx_t *c)
     expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
 }
 
+/* The bytes after the last block of a page whose block size does not divide it (48 KiB
+ * blocks): block-aligned, inside a page, but past every block it has. The blocks of a
+ * fresh heap fill its first page before it takes a second, so the last of that page is
+ * the highest of them in its frame. */
+static void prep_foreign_page_tail(mctx_t *c)
+{
+    enum { N = 24 };
+    prep_quiet_default(c);
+    c->heap = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(c->heap);
+    char *p[N], *last = NULL;
+    uintptr_t frame = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = dog_heap_malloc(c->heap, 48 * KiB);
+        ck_assert_ptr_nonnull(p[i]);
+        if (i == 0)
+            frame = (uintptr_t)p[0] & ~(FRAME - 1);
+        if (((uintptr_t)p[i] & ~(FRAME - 1)) == frame && (last == NULL || p[i] > last))
+            last = p[i];
+    }
+    c->bad = last + dog_usable_size(last);
+    /* no block fits after it (the secure build's end guard takes the last 4 KiB) */
+    ck_assert_msg((uintptr_t)c->bad < frame + FRAME &&
+                  (uintptr_t)c->bad + 48 * KiB > frame + FRAME - 4 * KiB,
+                  "%p: not in the tail of the page at %#lx", c->bad, (unsigned long)frame);
+    expect(c, "dog_free(%p): " FREE_INVALID, c->bad);
+}
+
 static void act_free_bad_other(mctx_t *c)
 {
     other_frees(c->bad, 1, 1);
@@ -989,6 +1017,7 @@ static const mcase_t cases[] = {
       act_free_bad_other, 0 },
     { "foreign: a block never carved, explicit heap", prep_foreign_uncarved_heap,
       act_free_bad, 0 },
+    { "foreign: past a page's last block", prep_foreign_page_tail, act_free_bad, 0 },
     { "foreign: a block of a destroyed heap", prep_destroyed_small, act_free_bad, 0 },
     { "foreign: a huge block of a destroyed heap", prep_destroyed_huge, act_free_bad, 0 },
     { "foreign: first byte of a huge block's frame", prep_huge_frame_start, act_free_bad, 0 },
