@@ -18,7 +18,19 @@
 #include "segmap.h"
 
 
+/* Three locks, none of them held by a thread that another one waits for while that thread
+ * is in a system call, except where the waiter would have to make the same call:
+ *   pool_lock    the queues and counts below; never held across a system call.
+ *   work_lock    held by the one thread that purges and unmaps pooled pages (pool_work);
+ *                every other thread only tries it and leaves the work to that one.
+ *   region_lock  the region being carved and the reserve; held across the mmap of a new
+ *                region, which a thread that waits for it needs as much (the pool had no
+ *                page for either of them).
+ * No thread holds pool_lock and waits for another of them; fork's prepare handler takes
+ * region_lock, work_lock, then pool_lock, so that no work is halfway done in the child. */
 static dog_lock_t pool_lock = DOG_LOCK_INIT;
+static dog_lock_t work_lock = DOG_LOCK_INIT;
+static dog_lock_t region_lock = DOG_LOCK_INIT;
 static dog_page_queue_t resident;     /* newest first */
 static dog_page_queue_t purged;
 static size_t resident_count, purged_count;
@@ -27,12 +39,18 @@ static size_t resident_count, purged_count;
  * pointer (heap.h: dog__page_is_block); the wait keeps a stale pointer into a destroyed
  * heap from landing in another heap's live block (hardened_malloc quarantines freed
  * slabs for the same reason). Counted in the pool; purged after the purge delay as
- * resident pages are (page_purge is a no-op on a purged page), unmapped by trim. */
+ * resident pages are (page_purge is a no-op on a purged page), unmapped by trim. While
+ * pool_work purges some of them in place, none leaves (quarantine_busy): a page may wait
+ * longer than DOG_SECURE_QUARANTINE_PAGES gives, never less. */
 static dog_page_queue_t quarantine;
 static size_t quarantine_count;
+static bool quarantine_busy;
+/* Pages that pool_work took out of resident to purge, on their way to purged. */
+static size_t purging_count;
 static _Atomic size_t pool_count;
 /* Fresh pages are mapped DOG_POOL_REGION_PAGES at a time (one mmap and two trimming
- * munmaps for all of them) and handed out from [region_next, region_end) untouched. */
+ * munmaps for all of them) and handed out from [region_next, region_end) untouched
+ * (region_lock). */
 #define DOG_POOL_REGION_PAGES 8
 static char *region_next, *region_end;
 /* The address space reserved at start-up (dog__pool_reserve), not yet carved. */
@@ -93,37 +111,126 @@ static void page_unmap(dog_page_t *page)
     dog__fetch_sub_relaxed(&dog__os_mapped, DOG_PAGE_SIZE);
 }
 
-/* Pool lock held: purge what is old or too much, unmap what is beyond the cap. */
+/* Unmap a list of pages linked by next, none of them in the pool any more. */
+static void unmap_list(dog_page_t *page)
+{
+    while (page != NULL) {
+        dog_page_t *next = page->next;
+        page_unmap(page);
+        page = next;
+    }
+}
+
 static bool pool_expired(const dog_page_t *page, uint64_t now, long delay)
 {
     return delay >= 0 && now - STAMP(page) >= (uint64_t)delay;
 }
 
-static void pool_balance(uint64_t now)
+/* Pool lock held: the count that dog__pool_pages reports. */
+static void count_publish(void)
+{
+    dog__store_relaxed(&pool_count,
+                       resident_count + purged_count + quarantine_count + purging_count);
+}
+
+/* Pool lock held: the pages that have waited out the quarantine join resident (unless
+ * some of them are being purged in place: then later). */
+static void quarantine_release(uint64_t now)
+{
+    while (!quarantine_busy && quarantine_count > DOG_SECURE_QUARANTINE_PAGES) {
+        dog_page_t *page = queue_pop(&quarantine, false);     /* the one that waited longest */
+        quarantine_count--;
+        dog__queue_push_front(&resident, page);
+        STAMP(page) = now;
+        resident_count++;
+    }
+}
+
+/* What pool_work does outside the pool lock. */
+typedef struct pool_work {
+    dog_page_t *purge;          /* from resident, to purge then push onto purged */
+    dog_page_t *unmap;          /* from purged, beyond DOG_POOL_MAPPED_MAX */
+    dog_page_t *in_place[DOG_SECURE_QUARANTINE_PAGES];  /* quarantined, purged where they are */
+    unsigned in_place_count;
+} pool_work_t;
+
+/* Pool and work locks held: take out what is old or too much (the purge delay, the
+ * resident and mapped caps). */
+static bool work_pick(pool_work_t *w, uint64_t now)
 {
     long delay = dog__option(DOG_OPTION_PURGE_DELAY);      /* -1: never by age */
+    w->purge = w->unmap = NULL;
+    w->in_place_count = 0;
+    dog_page_t **tail = &w->purge;      /* oldest first, as they leave resident */
     while (resident.last != NULL &&
            (resident_count > DOG_POOL_RESIDENT_MAX || pool_expired(resident.last, now, delay))) {
         dog_page_t *page = queue_pop(&resident, false);
         resident_count--;
-        uint64_t stamp = STAMP(page);
-        page_purge(page);
-        dog__queue_push_front(&purged, page);
-        STAMP(page) = stamp;
-        purged_count++;
+        purging_count++;
+        *tail = page;
+        tail = &page->next;
     }
+    *tail = NULL;
     /* Quarantined pages wait resident no longer than the purge delay either. */
-    for (dog_page_t *page = quarantine.last; page != NULL && pool_expired(page, now, delay);
+    for (dog_page_t *page = quarantine.last;
+         page != NULL && pool_expired(page, now, delay) &&
+         w->in_place_count < DOG_SECURE_QUARANTINE_PAGES;
          page = page->prev)
-        page_purge(page);
-    while (resident_count + purged_count > DOG_POOL_MAPPED_MAX && purged.last != NULL) {
-        page_unmap(queue_pop(&purged, false));
+        if (page->touched > DOG_OS_PAGE_SIZE)
+            w->in_place[w->in_place_count++] = page;
+    quarantine_busy = w->in_place_count != 0;
+    while (resident_count + purged_count + purging_count > DOG_POOL_MAPPED_MAX &&
+           purged.last != NULL) {
+        dog_page_t *page = queue_pop(&purged, false);
         purged_count--;
+        page->next = w->unmap;
+        w->unmap = page;
     }
-    dog__store_relaxed(&pool_count, resident_count + purged_count + quarantine_count);
+    count_publish();
+    return w->purge != NULL || w->unmap != NULL || w->in_place_count != 0;
 }
 
-/* A page from the current region, or from a new one; pool lock held. */
+/* Pool lock held, work taken by the caller (dog__lock_try succeeded): purge what is old
+ * or too much and unmap what is beyond the cap, with the pool lock released while the
+ * system calls run. Returns with the pool lock released and work_lock free. */
+static void pool_work(uint64_t now)
+{
+    pool_work_t w;
+    bool any = work_pick(&w, now);
+    dog__lock_release(&pool_lock);
+    if (any) {
+        for (dog_page_t *page = w.purge; page != NULL; page = page->next)
+            page_purge(page);
+        for (unsigned i = 0; i < w.in_place_count; i++)
+            page_purge(w.in_place[i]);
+        unmap_list(w.unmap);
+        dog__lock_acquire(&pool_lock);
+        for (dog_page_t *page = w.purge, *next; page != NULL; page = next) {
+            next = page->next;
+            uint64_t stamp = STAMP(page);
+            dog__queue_push_front(&purged, page);
+            STAMP(page) = stamp;
+            purged_count++;
+            purging_count--;
+        }
+        quarantine_busy = false;
+        quarantine_release(now);
+        count_publish();
+        dog__lock_release(&pool_lock);
+    }
+    dog__lock_release(&work_lock);
+}
+
+/* Pool lock held: release it, after the pool's work if no other thread is doing it. */
+static void pool_release(uint64_t now)
+{
+    if (dog__lock_try(&work_lock))
+        pool_work(now);
+    else
+        dog__lock_release(&pool_lock);
+}
+
+/* A page from the current region, or from a new one; region lock held. */
 static dog_page_t *region_take(void)
 {
     if (region_next == region_end) {
@@ -173,12 +280,15 @@ dog_page_t *dog__pool_take(void)
         purged_count--;
     }
     if (page != NULL) {
-        pool_balance(dog__os_clock_ms());
+        count_publish();
+        pool_release(dog__os_clock_ms());
         page->delayed_next = NULL;
-    } else {
-        page = region_take();   /* fresh memory: the header is zero */
+        return page;
     }
     dog__lock_release(&pool_lock);
+    dog__lock_acquire(&region_lock);
+    page = region_take();   /* fresh memory: the header is zero */
+    dog__lock_release(&region_lock);
     return page;
 }
 
@@ -191,39 +301,44 @@ void dog__pool_give(dog_page_t *first)
         if (DOG_SECURE_QUARANTINE) {
             dog__queue_push_front(&quarantine, page);
             STAMP(page) = now;
-            if (++quarantine_count <= DOG_SECURE_QUARANTINE_PAGES)
-                continue;
-            page = queue_pop(&quarantine, false);     /* the one that waited longest */
-            quarantine_count--;
+            quarantine_count++;
+            quarantine_release(now);
+            continue;
         }
         dog__queue_push_front(&resident, page);
         STAMP(page) = now;
         resident_count++;
     }
-    pool_balance(now);
-    dog__lock_release(&pool_lock);
+    count_publish();
+    pool_release(now);
 }
 
 void dog__pool_trim(void)
 {
+    dog__lock_acquire(&work_lock);      /* no page is being purged in place meanwhile */
     dog__lock_acquire(&pool_lock);
-    dog_page_t *page;
-    while ((page = queue_pop(&resident, true)) != NULL)
-        page_unmap(page);
-    while ((page = queue_pop(&purged, true)) != NULL)
-        page_unmap(page);
-    while ((page = queue_pop(&quarantine, true)) != NULL)
-        page_unmap(page);
+    dog_page_t *all = NULL, *page;
+    dog_page_queue_t *queues[] = { &resident, &purged, &quarantine };
+    for (size_t i = 0; i < sizeof queues / sizeof queues[0]; i++)
+        while ((page = queue_pop(queues[i], true)) != NULL) {
+            page->next = all;
+            all = page;
+        }
     resident_count = purged_count = quarantine_count = 0;
-    dog__store_relaxed(&pool_count, 0);
-    if (region_next != region_end) {      /* the pages of the region not handed out yet */
-        size_t rest = (size_t)(region_end - region_next);
-        dog__segmap_set(region_next, rest, DOG_FRAME_NONE, DOG_FRAME_NONE);
-        dog__os_unmap(region_next, rest);
-        dog__fetch_sub_relaxed(&dog__os_mapped, rest);
-        region_next = region_end = NULL;
-    }
+    count_publish();
     dog__lock_release(&pool_lock);
+    dog__lock_release(&work_lock);
+    unmap_list(all);
+    dog__lock_acquire(&region_lock);
+    char *rest_at = region_next;            /* the pages of the region not handed out yet */
+    size_t rest = (size_t)(region_end - region_next);
+    region_next = region_end = NULL;
+    dog__lock_release(&region_lock);
+    if (rest != 0) {
+        dog__segmap_set(rest_at, rest, DOG_FRAME_NONE, DOG_FRAME_NONE);
+        dog__os_unmap(rest_at, rest);
+        dog__fetch_sub_relaxed(&dog__os_mapped, rest);
+    }
 }
 
 /* Init (before any page exists): reserve bytes of address space, rounded up to whole
@@ -238,10 +353,10 @@ void dog__pool_reserve(size_t bytes)
     char *base = dog__os_reserve(bytes, align);
     if (base == NULL)
         return;             /* no reserve: pages are mapped as they are needed */
-    dog__lock_acquire(&pool_lock);
+    dog__lock_acquire(&region_lock);
     reserve_next = base;
     reserve_end = base + bytes;
-    dog__lock_release(&pool_lock);
+    dog__lock_release(&region_lock);
 }
 
 size_t dog__pool_pages(void)
@@ -251,10 +366,15 @@ size_t dog__pool_pages(void)
 
 bool dog__pool_fork_lock(void)
 {
-    return dog__lock_fork_acquire(&pool_lock);
+    bool all = dog__lock_fork_acquire(&region_lock);
+    all &= dog__lock_fork_acquire(&work_lock);
+    all &= dog__lock_fork_acquire(&pool_lock);
+    return all;
 }
 
 void dog__pool_fork_unlock(void)
 {
     dog__lock_fork_release(&pool_lock);
+    dog__lock_fork_release(&work_lock);
+    dog__lock_fork_release(&region_lock);
 }
