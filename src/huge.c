@@ -44,24 +44,27 @@ static size_t round_os(size_t n)
  * mapping without a guard, which is no worse than the default build. errno is kept. */
 #define GUARD ((size_t)(DOG_SECURE_GUARDS ? DOG_GUARD_SIZE : 0))
 
-static bool guard_set(char *base, size_t map_size)
+/* The last OS page of the mapping [base, base + map_size) becomes its guard (on) or
+ * memory again (!on). */
+static bool guard_turn(char *base, size_t map_size, bool on)
 {
     if (!DOG_SECURE_GUARDS)
         return true;
     int saved = errno;
-    bool done = dog__os_protect_none(base + map_size - GUARD, GUARD);
+    char *guard = base + map_size - GUARD;
+    bool done = on ? dog__os_protect_none(guard, GUARD) : dog__os_protect_rw(guard, GUARD);
     errno = saved;
     return done;
 }
 
+static bool guard_set(char *base, size_t map_size)
+{
+    return guard_turn(base, map_size, true);
+}
+
 static bool guard_clear(char *base, size_t map_size)
 {
-    if (!DOG_SECURE_GUARDS)
-        return true;
-    int saved = errno;
-    bool done = dog__os_protect_rw(base + map_size - GUARD, GUARD);
-    errno = saved;
-    return done;
+    return guard_turn(base, map_size, false);
 }
 
 /* The usable bytes of h: from its ptr to its mapping's end, or to the guard. */
