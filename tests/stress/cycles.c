@@ -691,8 +691,8 @@ static void mode_stats_round(unsigned k, dog_heap_t *h, uint64_t *allocs, uint64
                              statser_t *ss, pthread_t *t)
 {
     unsigned n = opt_threads;
-    dog_heap_stats_t d0 = heap_stats(dog_default), s1, d1;
-    size_t c1;
+    dog_heap_stats_t d0 = heap_stats(dog_default), s1 = { 0 }, d1 = { 0 };
+    size_t c1 = 0;
     pthread_barrier_t done;
     pthread_barrier_init(&done, NULL, n + 1);
     for (unsigned i = 0; i < n; i++) {
