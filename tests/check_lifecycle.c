@@ -4,8 +4,8 @@
  * and #1320), destroy racing thread exit, 10^5 thread lifetimes with the resident size
  * sampled, exact statistics for blocks whose allocating threads have exited (read after
  * they exited and while they exit), and the thread caches of explicit heaps (live caches
- * counted, dead ones never touched, more heaps than a thread has cache slots). Every block is content-checked; the memory held must
- * come back to where it started. */
+ * counted, dead ones never touched, more heaps than a thread has cache slots). Every block
+ * is content-checked; the memory held must come back to where it started. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
