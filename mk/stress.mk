@@ -4,33 +4,32 @@
 #                                      50,000,000 allocations, blocks handed across threads
 #                                      through a shared array, 2 forks a round from a thread
 #                                      while the 32 run; 10^5 short thread lifetimes with the
-#                                      resident size sampled every 10^4; then fork_stress
+#                                      resident size sampled every 10^4 (about 75 s on 2
+#                                      cores); then tests/stress/cycles.c, one run per mode:
+#                                      a heap created, used on 32 threads and destroyed, 1000
+#                                      rounds (mimalloc #1231); create on A, use on B, destroy
+#                                      on A, 20,000 rounds (#1250); 50 waves of 512 threads
+#                                      creating and destroying 4 heaps each (#1320); destroy
+#                                      racing thread exit, 1000 rounds; 1000 generations of
+#                                      threads freeing exited ones' blocks (pages adopted and
+#                                      reused); exact stats for blocks of exited threads, 1000
+#                                      rounds; each back to its baseline of mapped bytes and
+#                                      /proc/self/maps lines (6-45 s each); then fork_stress
 #                                      (fork from threads while others allocate) and
 #                                      fork_signal (fork in signal handlers that interrupt
 #                                      malloc) under the override, longer than check-programs
-#                                      runs them (about 75 s on 2 cores)
-#                                      Then tests/stress/cycles.c, one run per mode: heaps
-#                                      created, used on 32 threads and destroyed, 1000
-#                                      rounds (mimalloc #1231); create on A / use on B /
-#                                      destroy on A, 20,000 rounds (#1250); 100 waves of
-#                                      512 threads creating and destroying 4 heaps each
-#                                      (#1320); destroy racing thread exit, 1000 rounds;
-#                                      1000 generations of threads freeing the blocks of
-#                                      exited ones (pages adopted and reused); exact stats
-#                                      for blocks of exited threads, 1000 rounds; each back
-#                                      to its baseline of mapped bytes and /proc/self/maps
-#                                      (about 10-30 s each)
+#                                      runs them
 #   make check-stress SANITIZE=thread  the same programs at a reduced scale in build-thread/:
 #                                      3,000,000 allocations in 10 rounds, 10^4 lifetimes
-#                                      (about 40 s), and the cycles runs at
-#                                      CYCLES_ARGS' scale; the
-#                                      fork programs need the override, which a sanitizer
-#                                      build cannot preload
+#                                      (about 40 s), cycles at a tenth of the rounds (#1320:
+#                                      10 waves of 128 threads; about 10 s a mode); the fork
+#                                      programs need the override, which a sanitizer build
+#                                      cannot preload
 # STRESS_ARGS and STRESS_LIFE_ARGS set anchors' scale (anchors.c lists its options);
 # CYCLES_MODES the cycles modes to run and CYCLES_ARGS the options every run gets (cycles.c
-# lists them), e.g. CYCLES_MODES=race CYCLES_ARGS="-r 5000". A run
-# that has not ended after STRESS_TIMEOUT seconds is a hang, not slowness: it is killed and
-# the target fails. No figure is compared with a time.
+# lists them; CYCLES_ARGS_<MODE>, if set, instead), e.g. CYCLES_MODES=race
+# CYCLES_ARGS="-r 5000". A run that has not ended after STRESS_TIMEOUT seconds is a hang,
+# not slowness: it is killed and the target fails. No figure is compared with a time.
 
 STRESS_DIR     := $(BUILD)/stress
 STRESS_BIN     := $(STRESS_DIR)/anchors
@@ -51,8 +50,7 @@ CYCLES_ARGS      ?= -r 100
 CYCLES_ARGS_1250 ?= -r 2000
 CYCLES_ARGS_1320 ?= -r 10 -t 128 -c 4
 endif
-# $(call cycles_args,MODE): the options of one cycles run: CYCLES_ARGS_<MODE> if set, else
-# CYCLES_ARGS.
+# $(call cycles_args,MODE): the options of one cycles run.
 cycles_args = -m $(1) $(or $(CYCLES_ARGS_$(1)),$(CYCLES_ARGS))
 # A ThreadSanitizer report ends the run at once, with TSan's exit status.
 STRESS_ENV := TSAN_OPTIONS="halt_on_error=1 $$TSAN_OPTIONS"

@@ -18,7 +18,7 @@
  *          hand-over and destroys the heap with B's blocks in it. B keeps a heap and
  *          dog_default blocks of its own for the whole run and checks them every round;
  *          every 16th round B is a new thread, and the old one exits while A destroys.
- *   1320   ROUNDS (100) waves of THREADS (512) threads alive at once, each creating,
+ *   1320   ROUNDS (50) waves of THREADS (512) threads alive at once, each creating,
  *          using and destroying CYCLES (4) heaps of its own, freeing a block of its
  *          neighbour's heap into it each cycle before the neighbour destroys it.
  *   race   ROUNDS (1000) times: THREADS (32) threads use a heap and stop; the main thread
@@ -984,7 +984,7 @@ int main(int argc, char **argv)
         }
     }
     static const struct { const char *name; unsigned rounds, threads, cycles; } modes[] = {
-        { "1231", 1000, 32, 0 }, { "1250", 20000, 2, 0 }, { "1320", 100, 512, 4 },
+        { "1231", 1000, 32, 0 }, { "1250", 20000, 2, 0 }, { "1320", 50, 512, 4 },
         { "race", 1000, 32, 0 }, { "adopt", 1000, 8, 0 }, { "stats", 1000, 16, 0 },
     };
     size_t m = 0;
