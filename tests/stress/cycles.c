@@ -27,9 +27,9 @@
  *          dead one did), trim and then exit: their state for the dead heap must be found
  *          dead, and nothing they do may touch its freed metadata (ThreadSanitizer sees
  *          such a touch as a race with the heap's next user).
- *   adopt  ROUNDS (1000) generations of THREADS (8) threads replace blocks in a shared
- *          array of 4096 (of dog_default and of one heap): nearly every free is of a block
- *          whose thread has exited. dog_heap_stats' pages and dogmalloc's mapped bytes are
+ *   adopt  ROUNDS (1000) generations of THREADS (8) threads replace the blocks of a
+ *          shared array of 4096 (of dog_default and of one heap), each thread a part of it,
+ *          so that every free is of a block whose thread has exited. dog_heap_stats' pages and dogmalloc's mapped bytes are
  *          sampled each generation: the peaks of the second half may not pass those of
  *          the first by half, as they would if exited threads' pages were stranded
  *          instead of reused.
@@ -45,14 +45,15 @@
  * before it is freed and, for blocks a destroy releases, before the destroy. The first bad
  * block ends the run with a message and abort().
  *
- * Baseline: after the first round, every thread joined and dog_trim() called (which empties
- * the page pool and the huge cache: src/page_pool.c, src/huge.c), the program notes
- * dog_stats' bytes_mapped and heaps and the number of lines of /proc/self/maps; after the
- * last round, the same must be within FOOTPRINT_SLACK bytes and FOOTPRINT_LINES lines of
- * it, and the heaps equal. Only dogmalloc's own metadata (heap, shard and thread-cache
- * records, src/meta.c) is never unmapped: the first round brings it to about its peak. The
- * threads run on stacks this program maps once, so that the C library's cache of thread
- * stacks does not change /proc/self/maps. Output: what each check saw, and the time; exit
+ * Baseline: the mode runs one round first, from its set-up to its tear-down; then, every
+ * thread joined and dog_trim() called (which empties the page pool and the huge cache:
+ * src/page_pool.c, src/huge.c), the program notes dog_stats' bytes_mapped and heaps and
+ * the number of lines of /proc/self/maps. After the ROUNDS rounds and their tear-down, the
+ * same must be within FOOTPRINT_SLACK bytes and FOOTPRINT_LINES lines of it (the lines are
+ * not compared under a sanitizer), and the heaps equal. Only dogmalloc's own metadata
+ * (heap, shard and thread-cache records, src/meta.c) is never unmapped: the first round
+ * brings it to about its peak. The threads run on stacks this program maps once, so that
+ * the C library's cache of thread stacks does not change /proc/self/maps. Output: what each check saw, and the time; exit
  * status 0 when all is well. Public header only. */
 #define _GNU_SOURCE
 #include <errno.h>
