@@ -1002,7 +1002,8 @@ typedef struct dog_heap_stats {
  * dog_heap_stats() macro calls).
  *
  * Collects pending cross-thread frees first, so the figures are exact when the
- * call is made after all frees have returned. Safe from any thread, while other
+ * call is made after all frees have returned, also while threads that are done with the
+ * heap exit (their caches going back). Safe from any thread, while other
  * threads use the heap (the figures are then a snapshot). Writes exactly @p size bytes:
  * the fields this library knows, up to @p size, and zeros past them (fields of a newer
  * header that this library does not fill).

@@ -28,13 +28,14 @@ static void copy_out(void *out, size_t size, const void *st, size_t st_size)
         memset((char *)out + st_size, 0, size - st_size);
 }
 
-DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out, size_t size)
+/* How many times at most dog_heap_stats and dog_heap_class_stats scan a heap, while
+ * threads' caches of it go back meanwhile (types.h: xretiring). */
+#define STATS_TRIES 8
+
+/* dog_heap_stats: the shards, then the caches; returns heap->xretiring as of the caches. */
+static unsigned heap_stats_scan(dog_heap_t *heap, dog_heap_stats_t *out, size_t *peak_out)
 {
-    dog_heap_t *heap = dog__heap_check(cheap, "dog_heap_stats");
-    if (heap == NULL || out == NULL || size < HEAP_STATS_SIZE_0_1) {
-        errno = EINVAL;
-        return -1;
-    }
+    unsigned seq;
     dog_heap_stats_t st = {0};
     size_t max_shard_peak = 0;
     unsigned n = dog__load_acquire(&heap->xshard_count);
@@ -69,7 +70,7 @@ DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out,
     {
         /* Blocks in thread caches are allocated for the shards, free for the user. */
         size_t blocks, bytes, pushes, refilled, flushed;
-        dog__tcache_stats(heap, &blocks, &bytes, &pushes, &refilled, &flushed);
+        seq = dog__tcache_stats(heap, &blocks, &bytes, &pushes, &refilled, &flushed);
         /* The shards and the caches are read at different moments, while their threads
          * go on: each figure is exact when no thread uses the heap, and is kept from
          * wrapping below zero (or frees above allocs) when threads do. */
@@ -81,6 +82,29 @@ DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out,
         st.frees = st.frees > flushed ? st.frees - flushed + pushes : pushes;
         if (st.frees > st.allocs)
             st.frees = st.allocs;
+    }
+    *out = st;
+    *peak_out = max_shard_peak;
+    return seq;
+}
+
+DOG_API int dog_heap_stats_sized(const dog_heap_t *cheap, dog_heap_stats_t *out, size_t size)
+{
+    dog_heap_t *heap = dog__heap_check(cheap, "dog_heap_stats");
+    if (heap == NULL || out == NULL || size < HEAP_STATS_SIZE_0_1) {
+        errno = EINVAL;
+        return -1;
+    }
+    dog_heap_stats_t st;
+    size_t max_shard_peak;
+    for (unsigned attempt = 0;; attempt++) {
+        /* An exiting thread's cache that goes back between the two scans would be seen
+         * twice or not at all: scan again if one did (types.h: xretiring). A few tries,
+         * then a snapshot: threads that exit all the time are threads that use the heap. */
+        unsigned seq = dog__load_acquire(&heap->xretiring);
+        unsigned seen = heap_stats_scan(heap, &st, &max_shard_peak);
+        if ((seen == seq && (seq & 1) == 0) || attempt + 1 == STATS_TRIES)
+            break;
     }
     dog__heap_publish(heap, NULL);
 
@@ -107,25 +131,32 @@ DOG_API int dog_heap_class_stats_sized(const dog_heap_t *cheap, dog_class_stats_
         errno = EINVAL;
         return -1;
     }
-    size_t blocks[DOG_BIN_COUNT] = { 0 }, pages[DOG_BIN_COUNT] = { 0 };
-    unsigned count = dog__load_acquire(&heap->xshard_count);
-    for (unsigned i = 0; i < count; i++) {
-        dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
-        dog__lock_acquire(&shard->lock);
-        dog__shard_collect_all(shard, false);
-        for (size_t q = 0; q <= DOG_BIN_COUNT; q++) {
-            dog_page_queue_t *queue = q < DOG_BIN_COUNT ? &shard->queues[q] : &shard->full;
-            for (dog_page_t *page = queue->first; page != NULL; page = page->next) {
-                blocks[page->bin] += page->used;
-                pages[page->bin]++;
+    size_t blocks[DOG_BIN_COUNT], pages[DOG_BIN_COUNT], cached[DOG_TCACHE_BINS];
+    for (unsigned attempt = 0;; attempt++) {      /* as dog_heap_stats_sized */
+        unsigned seq = dog__load_acquire(&heap->xretiring);
+        memset(blocks, 0, sizeof blocks);
+        memset(pages, 0, sizeof pages);
+        memset(cached, 0, sizeof cached);
+        unsigned count = dog__load_acquire(&heap->xshard_count);
+        for (unsigned i = 0; i < count; i++) {
+            dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
+            dog__lock_acquire(&shard->lock);
+            dog__shard_collect_all(shard, false);
+            for (size_t q = 0; q <= DOG_BIN_COUNT; q++) {
+                dog_page_queue_t *queue = q < DOG_BIN_COUNT ? &shard->queues[q] : &shard->full;
+                for (dog_page_t *page = queue->first; page != NULL; page = page->next) {
+                    blocks[page->bin] += page->used;
+                    pages[page->bin]++;
+                }
             }
+            dog__lock_release(&shard->lock);
         }
-        dog__lock_release(&shard->lock);
+        /* Blocks in thread caches are allocated for the pages, free for the user; read
+         * after the shards, so that a block cached meanwhile is not taken off twice. */
+        unsigned seen = dog__tcache_bin_counts(heap, cached);
+        if ((seen == seq && (seq & 1) == 0) || attempt + 1 == STATS_TRIES)
+            break;
     }
-    /* Blocks in thread caches are allocated for the pages, free for the user; read after
-     * the shards, so that a block cached meanwhile is not taken off twice. */
-    size_t cached[DOG_TCACHE_BINS] = { 0 };
-    dog__tcache_bin_counts(heap, cached);
     int rows = 0;
     for (size_t bin = 0; bin < DOG_BIN_COUNT; bin++) {
         if (pages[bin] == 0)

@@ -409,7 +409,7 @@ static void tcache_unregister(dog_tcache_t *tc)
 
 /* The cache of an exiting thread (or one a fork left without its thread) goes back:
  * its blocks to their pages, its home shard's count of homes down by one. Registry lock
- * held if its heap may die (tcache_may_die), and then tc is live. */
+ * held, and tc is live. */
 static void tcache_give_back(dog_tcache_t *tc)
 {
     tcache_flush_all(tc);
@@ -426,16 +426,25 @@ static void tcache_give_back(dog_tcache_t *tc)
     }
 }
 
+/* A statistics call that runs while the cache goes back sees the blocks both on their
+ * pages (as allocated) and not in any cache, or neither, unless it knows (types.h:
+ * xretiring). So the hand-back and the unregistering are one registry lock hold for every
+ * cache, dog_default's too, with xretiring odd meanwhile (release: a reader that sees the
+ * even count after it also sees the blocks on their pages and the retired counters). */
 static void tcache_retire(dog_tcache_t *tc)
 {
     tcache_forget(tc);
-    bool may_die = tcache_may_die(tc);
-    if (!may_die)
-        tcache_give_back(tc);
     dog__lock_acquire(&registry_lock);
-    if (may_die && !tcache_dead(tc))
+    if (!tcache_dead(tc)) {
+        dog_heap_t *heap = tc->heap;
+        unsigned seq = dog__load_relaxed(&heap->xretiring);
+        dog__store_release(&heap->xretiring, seq + 1);
         tcache_give_back(tc);
-    tcache_unregister(tc);
+        tcache_unregister(tc);
+        dog__store_release(&heap->xretiring, seq + 2);
+    } else {
+        tcache_unregister(tc);
+    }
     dog__lock_release(&registry_lock);
     dog__meta_free(tc, dog__tcache_bytes());
 }
@@ -519,9 +528,10 @@ void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
  * shards' view (cached blocks are allocated) into the user's. */
 /* For dog_heap_class_stats(heap): add to counts[bin] the blocks that live caches of the
  * heap hold in each bin. */
-void dog__tcache_bin_counts(const dog_heap_t *heap, size_t counts[DOG_TCACHE_BINS])
+unsigned dog__tcache_bin_counts(const dog_heap_t *heap, size_t counts[DOG_TCACHE_BINS])
 {
     dog__lock_acquire(&registry_lock);
+    unsigned seq = dog__load_relaxed(&heap->xretiring);     /* even: the lock is ours */
     for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
         if (tc->heap_id != heap->tc_id || tcache_dead(tc))
             continue;
@@ -529,13 +539,15 @@ void dog__tcache_bin_counts(const dog_heap_t *heap, size_t counts[DOG_TCACHE_BIN
             counts[bin] += __atomic_load_n(&tc->bins[bin].count, __ATOMIC_RELAXED);
     }
     dog__lock_release(&registry_lock);
+    return seq;
 }
 
-void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
-                       size_t *pushes_out, size_t *refilled_out, size_t *flushed_out)
+unsigned dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
+                           size_t *pushes_out, size_t *refilled_out, size_t *flushed_out)
 {
     size_t nb = 0, nbytes = 0;
     dog__lock_acquire(&registry_lock);
+    unsigned seq = dog__load_relaxed(&heap->xretiring);     /* even: the lock is ours */
     size_t pushes = heap->tc_retired_pushes;
     size_t refilled = heap->tc_retired_refilled, flushed = heap->tc_retired_flushed;
     for (dog_tcache_t *tc = registry; tc != NULL; tc = tc->next) {
@@ -556,6 +568,7 @@ void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
     *pushes_out = pushes;
     *refilled_out = refilled;
     *flushed_out = flushed;
+    return seq;
 }
 
 bool dog__tcache_fork_lock(void)

@@ -123,13 +123,14 @@ void dog__tcache_flush_heap(const dog_heap_t *heap);
  * stack frame (a noreturn call must be a real call, with the stack aligned for it).
  * Callers return right after it. */
 DOG_COLD void dog__tcache_bad_free(const void *p);
-void dog__tcache_bin_counts(const dog_heap_t *heap, size_t counts[DOG_TCACHE_BINS]);
+/* These two return heap->xretiring as read under the registry lock (types.h). */
+unsigned dog__tcache_bin_counts(const dog_heap_t *heap, size_t counts[DOG_TCACHE_BINS]);
 void dog__tcache_init(void);
 size_t dog__tcache_bytes(void);
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id);
 void dog__tcache_heap_give_back(dog_heap_t *heap);
-void dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
-                       size_t *pushes, size_t *refilled, size_t *flushed);
+unsigned dog__tcache_stats(const dog_heap_t *heap, size_t *blocks, size_t *bytes,
+                           size_t *pushes, size_t *refilled, size_t *flushed);
 bool dog__tcache_fork_lock(void);
 void dog__tcache_fork_parent(void);
 void dog__tcache_fork_child(bool give_back);

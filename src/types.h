@@ -162,6 +162,12 @@ struct dog_heap {
     /* Counters of this heap's thread caches whose thread has exited (tcache.c, under its
      * registry lock). */
     size_t tc_retired_pushes, tc_retired_refilled, tc_retired_flushed;
+    /* Odd while an exiting thread hands one of this heap's caches back (tcache.c:
+     * tcache_retire, registry lock held): its blocks move from the cache to their pages and
+     * its counters to tc_retired_*. A statistics call reads the shards, then the caches;
+     * one that this count shows a hand-back overlapped reads both again (stats.c), so that
+     * the blocks of a thread that exits meanwhile are counted once. */
+    _Atomic unsigned xretiring;
     struct dog_heap *list_next, *list_prev;   /* all heaps (heap.c), for fork and stats */
 };
 

@@ -2,10 +2,10 @@
 /* check_lifecycle.c: heaps and threads that come and go: heaps created, used on many
  * threads and destroyed in a loop (the shapes of mimalloc's crash reports #1231, #1250
  * and #1320), destroy racing thread exit, 10^5 thread lifetimes with the resident size
- * sampled, exact statistics for blocks whose allocating threads have exited, and the
- * thread caches of explicit heaps (live caches counted, dead ones never touched, more heaps
- * than a thread has cache slots). Every block is content-checked; the memory held must
- * come back to where it started. */
+ * sampled, exact statistics for blocks whose allocating threads have exited (read after
+ * they exited and while they exit), and the thread caches of explicit heaps (live caches
+ * counted, dead ones never touched, more heaps than a thread has cache slots). Every block
+ * is content-checked; the memory held must come back to where it started. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -368,6 +368,79 @@ START_TEST(test_lifecycle_stats_exact_after_threads_exit)
 }
 END_TEST
 
+/* The same counts read while the threads exit: they are done with the heaps (every
+ * allocation and free has returned), and their caches go back to the pages as the counts
+ * are read, which must not make them inexact (src/types.h: xretiring). */
+typedef struct leaver {
+    handoff_t ho;
+    pthread_barrier_t *done;
+} leaver_t;
+
+static void *allocate_and_leave(void *arg)
+{
+    leaver_t *l = arg;
+    void *tmp[64];
+    for (int i = 0; i < 64; i++)                /* freed at once: cached, not in use */
+        tmp[i] = dog_heap_malloc(l->ho.heap, 16 + (size_t)i * 8);
+    allocate_and_exit(&l->ho);
+    for (int i = 0; i < 64; i++)
+        dog_free(tmp[i]);
+    fill_heap_cache(dog_default, 48);
+    pthread_barrier_wait(l->done);              /* done with the heaps: exits now */
+    return NULL;
+}
+
+START_TEST(test_lifecycle_stats_exact_as_threads_exit)
+{
+    enum { THREADS = 8, PER = 60 };
+    static void *blocks[THREADS][PER];
+    static size_t sizes[THREADS][PER];
+    size_t rounds = test_scaled(40);
+    dog_heap_t *h = dog_heap_new(&(dog_heap_options_t){ .name = "leavers" });
+    ck_assert_ptr_nonnull(h);
+    for (size_t k = 0; k < rounds; k++) {
+        dog_heap_stats_t d0 = test_heap_stats(dog_default);
+        pthread_barrier_t done;
+        pthread_barrier_init(&done, NULL, THREADS + 1);
+        pthread_t t[THREADS];
+        leaver_t l[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            l[i] = (leaver_t){ { h, blocks[i], sizes[i], PER }, &done };
+            ck_assert_int_eq(pthread_create(&t[i], NULL, allocate_and_leave, &l[i]), 0);
+        }
+        pthread_barrier_wait(&done);
+        dog_heap_stats_t s1 = test_heap_stats(h), d1 = test_heap_stats(dog_default);
+        dog_class_stats_t rows[64];
+        int n = dog_heap_class_stats(h, rows, 64);
+        for (int i = 0; i < THREADS; i++)
+            ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+        pthread_barrier_destroy(&done);
+        size_t heap_bytes = 0, class_blocks = 0;
+        for (int i = 0; i < THREADS; i++)
+            for (size_t j = 1; j < PER; j += 2)
+                heap_bytes += dog_usable_size(blocks[i][j]);
+        ck_assert_int_ge(n, 1);
+        for (int i = 0; i < n && i < 64; i++)
+            class_blocks += rows[i].blocks_in_use;
+        ck_assert_uint_eq(s1.blocks_in_use, THREADS * PER / 2);
+        ck_assert_uint_eq(s1.bytes_in_use, heap_bytes);
+        ck_assert_uint_eq(s1.allocs - s1.frees, THREADS * PER / 2);
+        ck_assert_uint_eq(class_blocks, THREADS * PER / 2);
+        ck_assert_uint_eq(d1.blocks_in_use - d0.blocks_in_use, THREADS * PER / 2);
+        for (int i = 0; i < THREADS; i++)
+            for (size_t j = 0; j < PER; j++) {
+                REQUIRE(pattern_check(blocks[i][j], sizes[i][j]) == SIZE_MAX,
+                        "block %d/%zu changed after its thread exited", i, j);
+                dog_free(blocks[i][j]);
+            }
+        dog_heap_stats_t s2 = test_heap_stats(h);
+        ck_assert_uint_eq(s2.blocks_in_use, 0);
+        ck_assert_uint_eq(s2.allocs, s2.frees);
+    }
+    dog_heap_destroy(h);
+}
+END_TEST
+
 /* --- Thread caches of explicit heaps (src/tcache.h) --- */
 
 /* Threads that stay alive with blocks of h in their caches while another thread reads
@@ -557,6 +630,7 @@ Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_lifecycle_512_threads_create_and_destroy_heaps);
     tcase_add_test(tc, test_lifecycle_many_thread_lifetimes_bounded_rss);
     tcase_add_test(tc, test_lifecycle_stats_exact_after_threads_exit);
+    tcase_add_test(tc, test_lifecycle_stats_exact_as_threads_exit);
     tcase_add_test(tc, test_lifecycle_cached_blocks_counted_then_destroyed);
     tcase_add_test(tc, test_lifecycle_more_heaps_than_cache_slots);
     tcase_add_test(tc, test_lifecycle_destroyed_heap_in_a_cache_is_reported);
