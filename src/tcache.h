@@ -46,7 +46,7 @@
 #define DOG_TCACHE_SIZE_MAX 16384
 #define DOG_TCACHE_BIN_BYTES 16384      /* a bin caches up to this many bytes of blocks, */
 #define DOG_TCACHE_CAP_MAX  256         /* ... and up to this many blocks (tcache_cap) */
-#define DOG_TCACHE_REFILL   8           /* blocks fetched per miss beyond the one returned */
+#define DOG_TCACHE_REFILL   32          /* blocks fetched per miss beyond the one returned */
 #define DOG_TCACHE_BATCH_BIN_MAX 20     /* ... for bins up to 1 KiB only (tcache.c) */
 #define DOG_TCACHE_SLOTS    64          /* caches per thread: dog_default's and 63 more */
 #define DOG_TCACHE_NO_HOME  1           /* the home token of a cache with no home yet */
