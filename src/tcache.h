@@ -51,6 +51,10 @@
 #define DOG_TCACHE_SLOTS    64          /* caches per thread: dog_default's and 63 more */
 #define DOG_TCACHE_NO_HOME  1           /* the home token of a cache with no home yet */
 
+/* dog__tcache_pop finds every cached size's bin in one table load (size_class.c). */
+_Static_assert(DOG_TCACHE_SIZE_MAX == DOG_BIN_TABLE_WSIZE_MAX * DOG_WORD_SIZE,
+               "dog__bin_direct must cover every thread-cached size");
+
 /* 16 bytes aligned to 16 (and a cache is 64-aligned, dog__meta_alloc): a bin's count, cap
  * and range never straddle two cache lines. */
 typedef struct __attribute__((aligned(16))) dog_tcache_bin {
@@ -155,9 +159,8 @@ static DOG_INLINE void dog__tcache_secure_out(void *p)
  * empty. */
 static DOG_INLINE void *dog__tcache_pop(dog_tcache_t *tc, size_t size)
 {
-    size_t w = dog__wsize(size);
-    size_t bin = DOG_LIKELY(w <= DOG_DIRECT_WSIZE_MAX) ? dog__bin_direct[w] : dog__bin_of(w);
-    dog_tcache_bin_t *b = &tc->bins[bin];
+    DOG_ASSERT_INTERNAL(size <= DOG_TCACHE_SIZE_MAX);
+    dog_tcache_bin_t *b = &tc->bins[dog__bin_direct[dog__wsize(size)]];   /* no range test */
     uint32_t n = b->count;
     if (DOG_UNLIKELY(n == 0))
         return NULL;
