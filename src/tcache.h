@@ -153,8 +153,6 @@ static DOG_INLINE void dog__tcache_secure_out(void *p)
     dog__page_unpark(page, index);
 }
 
-#define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
-
 /* Pop a block for size bytes (<= DOG_TCACHE_SIZE_MAX) from tc, or NULL if its bin is
  * empty. */
 static DOG_INLINE void *dog__tcache_pop(dog_tcache_t *tc, size_t size)
@@ -208,7 +206,7 @@ static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p, u
     dog__block_mark_cached(p, cookie);
     b->slots[n] = p;
     __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
-    dog__tc_bump(tc->pushes);
+    dog__owner_bump(tc->pushes);   /* one add (atomic.h) */
 }
 
 /* free of block index of page, a page of a cached bin of tc's home shard, into tc. The
