@@ -387,7 +387,7 @@ DOG_API void dog_free(void *p)
          * refilled yet has a token no shard has), and a pointer past the last block
          * lands on a clear live bit (dog__tcache_free), so the start-of-block test is all
          * that is left to do. */
-        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+        uintptr_t off = dog__page_offset(page, p);
         size_t index = dog__page_index(page, off);
         if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off)) {
             dog__free_reject(page, p);

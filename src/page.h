@@ -23,6 +23,13 @@ static DOG_INLINE size_t dog__page_index(const dog_page_t *page, uintptr_t off)
     return (size_t)((off * page->block_magic) >> 48);
 }
 
+/* The offset of p from block 0 of page, p in page's frame: below DOG_PAGE_SIZE for a
+ * pointer at or past block 0, above it (wrapped) for one into the header. */
+static DOG_INLINE uintptr_t dog__page_offset(const dog_page_t *page, const void *p)
+{
+    return (uintptr_t)p - page->block_base;
+}
+
 static DOG_INLINE dog_block_t *dog__page_block(const dog_page_t *page, size_t index)
 {
     return (dog_block_t *)((char *)page + page->block_start + index * page->block_size);

@@ -146,7 +146,7 @@ static DOG_INLINE void dog__tcache_secure_out(void *p)
     if (!DOG_SECURE_FREED && !DOG_FILL_ON)
         return;
     dog_page_t *page = dog__page_of(p);
-    size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
+    size_t index = dog__page_index(page, dog__page_offset(page, p));
     if (DOG_UNLIKELY(!dog__block_cached(p)))
         dog__block_bad_link(p, dog__block_word(p));
     dog__page_fill_check(page, p);
