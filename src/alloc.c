@@ -164,6 +164,8 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
 
 static DOG_NOINLINE void free_other(void *p, unsigned kind)
 {
+    if (p == NULL)              /* dog_free(NULL): frame 0 is never ours (dog_free) */
+        return;
     if (kind == DOG_FRAME_NONE || kind == DOG_FRAME_META) {
         dog__free_invalid(p, DOG_MISUSE_INVALID_FREE, NULL);
         return;
@@ -366,13 +368,16 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 }
 
 
-/* Free: NULL check, one lookup in the address map, one branch on the kind of frame; then
+/* Free: one lookup in the address map (NULL included), one branch on the kind of frame; then
  * a block of up to 16 KiB of the home shard of the thread's cache of the block's heap
  * goes into that cache (tcache.h), and any other small block to its shard. */
 DOG_API void dog_free(void *p)
 {
-    if (p == NULL)
-        return;
+    /* NULL needs no test of its own here: frame 0 is never ours, so its kind is
+     * DOG_FRAME_NONE and free_other returns. Every frame the segmap marks starts a
+     * mapping of ours or follows the frame that does (segmap.h), and no mapping starts
+     * at address 0 (the OS never places one there, and the OS layer would read it as
+     * NULL). */
     unsigned kind = dog__segmap_kind(p);
     if (DOG_UNLIKELY(kind != DOG_FRAME_PAGE)) {
         free_other(p, kind);
