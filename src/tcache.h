@@ -90,6 +90,10 @@ typedef struct dog_tcache {
     void *slots[];
 } dog_tcache_t;
 
+_Static_assert(sizeof(dog_tcache_bin_t) == DOG_TCACHE_BIN_DESC && offsetof(dog_tcache_t, bins) == 0,
+               "a page's tc_bin_off is its bin's descriptor's offset in a cache");
+_Static_assert(DOG_TCACHE_BINS * DOG_TCACHE_BIN_DESC <= UINT16_MAX, "tc_bin_off fits 16 bits");
+
 /* The thread's caches by slot; NULL where it has none. */
 extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 /* The heap whose cache this thread found last, and that cache: dog_heap_malloc's test of
@@ -225,13 +229,20 @@ static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void
         dog__tcache_bad_free(p);
         return;
     }
-    size_t bin = page->bin;
     dog__track_free(p, page->block_size);
     dog__page_fill(page, p);
-    if (DOG_UNLIKELY(tc->bins[bin].count >= tc->bins[bin].cap))
-        dog__tcache_free_full(tc, bin, p);
-    else
-        dog__tcache_push(tc, bin, p, cookie);
+    /* The page's bin descriptor in tc, found without a multiply (types.h: tc_bin_off). */
+    dog_tcache_bin_t *b = (dog_tcache_bin_t *)(void *)((char *)tc + page->tc_bin_off);
+    DOG_ASSERT_INTERNAL(b == &tc->bins[page->bin]);
+    uint32_t n = b->count;
+    if (DOG_UNLIKELY(n >= b->cap)) {
+        dog__tcache_free_full(tc, page->bin, p);
+        return;
+    }
+    dog__block_mark_cached(p, cookie);
+    b->slots[n] = p;
+    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
+    dog__owner_bump(tc->pushes);   /* one add (atomic.h) */
 }
 
 #endif
