@@ -277,40 +277,45 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
         const uintptr_t base = (uintptr_t)page + page->block_start;
         const uint64_t magic = page->block_magic;
         _Atomic uint64_t *const live = page->live;
-        dog_block_t *free_list = locked != NULL ? page->free : NULL;   /* only ours if locked */
+        if (locked == NULL) {
+            /* A busy shard: the run goes onto the page's thread free list. */
+            do {
+                size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
+                dog__free_remote_cached(page, block, index);
+                if (++i == out)
+                    break;
+                block = slots[i];
+            } while (dog__page_of(block) == page);
+            continue;
+        }
+        dog_block_t *free_list = page->free;
         uint32_t run = 0;
         do {
             size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
-            if (locked == NULL) {
-                dog__free_remote_cached(page, block, index);
+            _Atomic uint64_t *w = &live[index >> 6];
+            uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
+            if (DOG_UNLIKELY((bits & bit) == 0)) {
+                /* Reported and skipped: the block stays out of every list (it leaks). */
+                dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
             } else {
-                _Atomic uint64_t *w = &live[index >> 6];
-                uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-                if (DOG_UNLIKELY((bits & bit) == 0)) {
-                    /* Reported and skipped: the block stays out of every list (it leaks). */
-                    dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
-                } else {
-                    dog__store_relaxed(w, bits ^ bit);
-                    dog__page_unpark(page, index);
-                    dog__block_set_next(block, free_list, page->secret);
-                    free_list = block;
-                    run++;
-                }
+                dog__store_relaxed(w, bits ^ bit);
+                dog__page_unpark(page, index);
+                dog__block_set_next(block, free_list, page->secret);
+                free_list = block;
+                run++;
             }
             if (++i == out)
                 break;
             block = slots[i];
         } while (dog__page_of(block) == page);
-        if (locked != NULL) {
-            page->free = free_list;
-            page->used -= run;
-            page->unsorted += run;
-            page->remote_fed = 0;       /* blocks of this thread's: refill a few at a time */
-            shard->in_use -= (size_t)run * page->block_size;
-            shard->frees += run;
-            if (page->used == 0 || page->in_full)
-                dog__page_free_slow(shard, page);
-        }
+        page->free = free_list;
+        page->used -= run;
+        page->unsorted += run;
+        page->remote_fed = 0;       /* blocks of this thread's: refill a few at a time */
+        shard->in_use -= (size_t)run * page->block_size;
+        shard->frees += run;
+        if (page->used == 0 || page->in_full)
+            dog__page_free_slow(shard, page);
     }
     if (locked != NULL)
         dog__lock_release(&locked->lock);
