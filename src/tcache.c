@@ -208,12 +208,8 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
         dog__lock_release(&shard->lock);
         if (first == NULL)
             return NULL;
-        /* The blocks were popped in address order; hand them out in that order too. */
-        for (uint32_t i = 0; i < n / 2; i++) {
-            void *t = slots[i];
-            slots[i] = slots[n - 1 - i];
-            slots[n - 1 - i] = t;
-        }
+        /* The blocks were popped in the list's order (address order after a reorder)
+         * and lie top down in the slots, so they are handed out in that order too. */
     }
     __atomic_store_n(&tc->bins[bin].count, n, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->refilled, tc->refilled + n + 1, __ATOMIC_RELAXED);
