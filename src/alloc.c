@@ -391,10 +391,14 @@ DOG_API void dog_free(void *p)
          * is not in the pool (a pooled page has token 0, and a cache that has not
          * refilled yet has a token no shard has), and a pointer past the last block
          * lands on a clear live bit (dog__tcache_free), so the start-of-block test is all
-         * that is left to do. */
+         * that is left to do. It needs no range test of its own: a pointer into the
+         * header wraps its offset to at least 2^64 - DOG_PAGE_SIZE, which no
+         * index * block_size (below 2^16 * 2^16) equals. */
         uintptr_t off = dog__page_offset(page, p);
         size_t index = dog__page_index(page, off);
-        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off)) {
+        _Static_assert(((uint64_t)DOG_SMALL_SIZE_MAX << 16) < UINT64_MAX - DOG_PAGE_SIZE,
+                       "a wrapped offset is no multiple of a block size that dog__page_index gives");
+        if (DOG_UNLIKELY(index * page->block_size != off)) {
             dog__free_reject(page, p);
             return;
         }
