@@ -269,14 +269,14 @@ static DOG_NOINLINE void *malloc_miss(size_t size)
     /* dog_default's cache may hold a block of the size although dog__tl_malloc did not
      * know it: pop first, since a refill expects an empty bin (tcache.c). */
     dog_tcache_t *tc = dog__tcs[0];
-    if (tc != NULL) {
+    if (tc != &dog__tcache_none) {
         dog__tl_malloc = tc;
         void *p = dog__tcache_pop(tc, size);
         if (p != NULL)
             return small_out(p, size);
     }
     void *p = small_out(dog__tcache_miss(&dog__default_heap, size), size);
-    if (dog__tcs[0] != NULL)
+    if (dog__tcs[0] != &dog__tcache_none)
         dog__tl_malloc = dog__tcs[0];
     return p;
 }
@@ -385,7 +385,7 @@ DOG_API void dog_free(void *p)
     }
     dog_page_t *page = dog__page_of(p);
     dog_tcache_t *tc = dog__tcs[page->tc_slot];
-    if (DOG_LIKELY(tc != NULL && page->tc_token == tc->home_token)) {
+    if (DOG_LIKELY(page->tc_token == tc->home_token)) {     /* tc may be dog__tcache_none */
         /* A cached bin's page of the cache's home shard: tokens are unique to a shard
          * for the life of the process, so the cache is this heap's, and live. The page
          * is not in the pool (a pooled page has token 0, and a cache that has not
@@ -403,7 +403,7 @@ DOG_API void dog_free(void *p)
             return;
         }
         dog__tcache_free(tc, page, p, index);
-    } else if (tc != NULL && page->shard != NULL && page->shard != tc->home) {
+    } else if (tc != &dog__tcache_none && page->shard != NULL && page->shard != tc->home) {
         /* A block that another thread's shard owns (producer/consumer) goes onto its
          * page's thread free list with one CAS, as in mimalloc: taking that shard's lock
          * and pushing onto the local list would pull the owner's lock, page header and

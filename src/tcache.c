@@ -7,10 +7,15 @@
 #include "segmap.h"
 #include "tcache.h"
 
-DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
-/* The cache dog__tl_last names while its heap is NULL: every bin empty, for ever (a pop
- * from an empty bin writes nothing), so the fast path never reads through NULL. */
-dog_tcache_t dog__tcache_none;
+/* The cache that stands for "none" (tcache.h): every bin empty for ever (a pop from an
+ * empty bin writes nothing, and no page's token is its home token, so no free pushes into
+ * it), a heap id that no heap gets (ids count up from 1; dog_default's is 0), and a home
+ * token that no page has (pages have 0 or a shard's, >= 2). So the fast paths never read
+ * through NULL, and dog_free needs no NULL test of its slot. */
+dog_tcache_t dog__tcache_none = { .heap_id = UINT64_MAX, .home_token = DOG_TCACHE_NO_HOME };
+DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS] = {
+    [0 ... DOG_TCACHE_SLOTS - 1] = &dog__tcache_none,
+};
 DOG_TLS dog_tl_last_t dog__tl_last = { NULL, &dog__tcache_none };
 DOG_TLS dog_tcache_t *dog__tl_malloc = &dog__tcache_none;
 static DOG_TLS uint8_t tc_dead;         /* this thread's caches are gone: make no more */
@@ -235,11 +240,11 @@ static void tcache_drop(dog_tcache_t *tc)
 void *dog__tcache_miss(dog_heap_t *heap, size_t size)
 {
     dog_tcache_t *tc = dog__tcs[heap->tc_slot];
-    if (tc == NULL || tc->heap_id != heap->tc_id) {
-        if (tc != NULL) {
+    if (tc->heap_id != heap->tc_id) {
+        if (tc != &dog__tcache_none) {
             if (!tcache_dead(tc))
                 return dog__heap_malloc_small(heap, size);
-            dog__tcs[heap->tc_slot] = NULL;
+            dog__tcs[heap->tc_slot] = &dog__tcache_none;
             tcache_drop(tc);
         }
         if ((tc = tcache_new(heap)) == NULL)
@@ -361,7 +366,7 @@ void dog__tcache_flush_mine(void)
 {
     for (unsigned slot = 0; slot < DOG_TCACHE_SLOTS; slot++) {
         dog_tcache_t *tc = dog__tcs[slot];
-        if (tc == NULL)
+        if (tc == &dog__tcache_none)
             continue;
         if (!tcache_may_die(tc)) {
             tcache_flush_all(tc);
@@ -373,7 +378,7 @@ void dog__tcache_flush_mine(void)
             tcache_flush_all(tc);
         dog__lock_release(&registry_lock);
         if (dead) {
-            dog__tcs[slot] = NULL;
+            dog__tcs[slot] = &dog__tcache_none;
             tcache_drop(tc);
         }
     }
@@ -449,8 +454,8 @@ static void tcache_retire_all(void *arg)
     tc_dead = 1;
     for (unsigned slot = 0; slot < DOG_TCACHE_SLOTS; slot++) {
         dog_tcache_t *tc = dog__tcs[slot];
-        if (tc != NULL) {
-            dog__tcs[slot] = NULL;
+        if (tc != &dog__tcache_none) {
+            dog__tcs[slot] = &dog__tcache_none;
             tcache_retire(tc);
         }
     }
@@ -493,7 +498,7 @@ void dog__tcache_heap_give_back(dog_heap_t *heap)
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 {
     dog_tcache_t *mine = dog__tcs[heap->tc_slot];
-    if (mine != NULL && mine->heap_id != id)
+    if (mine->heap_id != id)            /* dog__tcache_none's never is */
         mine = NULL;
     bool keep_mine = mine != NULL && heap->tc_id != id;
     dog__lock_acquire(&registry_lock);
@@ -511,7 +516,7 @@ void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
     heap->tc_retired_pushes = heap->tc_retired_refilled = heap->tc_retired_flushed = 0;
     dog__lock_release(&registry_lock);
     if (mine != NULL && !keep_mine) {
-        dog__tcs[heap->tc_slot] = NULL;
+        dog__tcs[heap->tc_slot] = &dog__tcache_none;
         tcache_drop(mine);
     }
 }

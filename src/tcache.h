@@ -94,7 +94,7 @@ _Static_assert(sizeof(dog_tcache_bin_t) == DOG_TCACHE_BIN_DESC && offsetof(dog_t
                "a page's tc_bin_off is its bin's descriptor's offset in a cache");
 _Static_assert(DOG_TCACHE_BINS * DOG_TCACHE_BIN_DESC <= UINT16_MAX, "tc_bin_off fits 16 bits");
 
-/* The thread's caches by slot; NULL where it has none. */
+/* The thread's caches by slot; &dog__tcache_none where it has none (never NULL). */
 extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 /* The heap whose cache this thread found last, and that cache: dog_heap_malloc's test of
  * its heap argument and its cache in one compare, with no read of the heap (alloc.c).
@@ -190,8 +190,8 @@ static DOG_INLINE void *dog__tcache_malloc(dog_tcache_t *tc, dog_heap_t *heap, s
  * this heap's (another heap of the same slot, or a destroyed one, may hold the slot). */
 static DOG_INLINE dog_tcache_t *dog__tcache_of(const dog_heap_t *heap)
 {
-    dog_tcache_t *tc = dog__tcs[heap->tc_slot];
-    return DOG_LIKELY(tc != NULL && tc->heap_id == heap->tc_id) ? tc : NULL;
+    dog_tcache_t *tc = dog__tcs[heap->tc_slot];   /* dog__tcache_none matches no heap */
+    return DOG_LIKELY(tc->heap_id == heap->tc_id) ? tc : NULL;
 }
 
 /* The calling thread uses heap, whose live cache is tc: dog_heap_malloc's next call
