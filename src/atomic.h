@@ -38,7 +38,11 @@
  * with one writer a reader sees the old count or the new one, as after the relaxed
  * store. Not under ThreadSanitizer, which must see the store (compiler.h). */
 #if DOG_X86_64_ADD_MEM
-#define dog__owner_bump(field) __asm__("addq $1, %0" : "+m"(field))
+#define dog__owner_bump(field)                                                   \
+    do {                                                                         \
+        _Static_assert(sizeof(field) == 8, "dog__owner_bump: an 8-byte counter"); \
+        __asm__ volatile("addq $1, %0" : "+m"(field));                           \
+    } while (0)
 #else
 #define dog__owner_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 #endif
