@@ -164,6 +164,8 @@ static void *heap_realloc(dog_heap_t *target, void *p, size_t size, const char *
 
 static DOG_NOINLINE void free_other(void *p, unsigned kind)
 {
+    if (p == NULL)              /* dog_free(NULL): frame 0 is never ours (dog_free) */
+        return;
     if (kind == DOG_FRAME_NONE || kind == DOG_FRAME_META) {
         dog__free_invalid(p, DOG_MISUSE_INVALID_FREE, NULL);
         return;
@@ -267,14 +269,14 @@ static DOG_NOINLINE void *malloc_miss(size_t size)
     /* dog_default's cache may hold a block of the size although dog__tl_malloc did not
      * know it: pop first, since a refill expects an empty bin (tcache.c). */
     dog_tcache_t *tc = dog__tcs[0];
-    if (tc != NULL) {
+    if (tc != &dog__tcache_none) {
         dog__tl_malloc = tc;
         void *p = dog__tcache_pop(tc, size);
         if (p != NULL)
             return small_out(p, size);
     }
     void *p = small_out(dog__tcache_miss(&dog__default_heap, size), size);
-    if (dog__tcs[0] != NULL)
+    if (dog__tcs[0] != &dog__tcache_none)
         dog__tl_malloc = dog__tcs[0];
     return p;
 }
@@ -366,13 +368,16 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p)
 }
 
 
-/* Free: NULL check, one lookup in the address map, one branch on the kind of frame; then
+/* Free: one lookup in the address map (NULL included), one branch on the kind of frame; then
  * a block of up to 16 KiB of the home shard of the thread's cache of the block's heap
  * goes into that cache (tcache.h), and any other small block to its shard. */
 DOG_API void dog_free(void *p)
 {
-    if (p == NULL)
-        return;
+    /* NULL needs no test of its own here: frame 0 is never ours, so its kind is
+     * DOG_FRAME_NONE and free_other returns. Every frame the segmap marks starts a
+     * mapping of ours or follows the frame that does (segmap.h), and no mapping starts
+     * at address 0 (the OS never places one there, and the OS layer would read it as
+     * NULL). */
     unsigned kind = dog__segmap_kind(p);
     if (DOG_UNLIKELY(kind != DOG_FRAME_PAGE)) {
         free_other(p, kind);
@@ -380,21 +385,25 @@ DOG_API void dog_free(void *p)
     }
     dog_page_t *page = dog__page_of(p);
     dog_tcache_t *tc = dog__tcs[page->tc_slot];
-    if (DOG_LIKELY(tc != NULL && page->tc_token == tc->home_token)) {
+    if (DOG_LIKELY(page->tc_token == tc->home_token)) {     /* tc may be dog__tcache_none */
         /* A cached bin's page of the cache's home shard: tokens are unique to a shard
          * for the life of the process, so the cache is this heap's, and live. The page
          * is not in the pool (a pooled page has token 0, and a cache that has not
          * refilled yet has a token no shard has), and a pointer past the last block
          * lands on a clear live bit (dog__tcache_free), so the start-of-block test is all
-         * that is left to do. */
-        uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+         * that is left to do. It needs no range test of its own: a pointer into the
+         * header wraps its offset to at least 2^64 - DOG_PAGE_SIZE, which no
+         * index * block_size (below 2^16 * 2^16) equals. */
+        uintptr_t off = dog__page_offset(page, p);
         size_t index = dog__page_index(page, off);
-        if (DOG_UNLIKELY(off >= DOG_PAGE_SIZE || index * page->block_size != off)) {
+        _Static_assert(((uint64_t)DOG_SMALL_SIZE_MAX << 16) < UINT64_MAX - DOG_PAGE_SIZE,
+                       "a wrapped offset is no multiple of a block size that dog__page_index gives");
+        if (DOG_UNLIKELY(index * page->block_size != off)) {
             dog__free_reject(page, p);
             return;
         }
         dog__tcache_free(tc, page, p, index);
-    } else if (tc != NULL && page->shard != NULL && page->shard != tc->home) {
+    } else if (tc != &dog__tcache_none && page->shard != NULL && page->shard != tc->home) {
         /* A block that another thread's shard owns (producer/consumer) goes onto its
          * page's thread free list with one CAS, as in mimalloc: taking that shard's lock
          * and pushing onto the local list would pull the owner's lock, page header and

@@ -30,6 +30,26 @@
 #define DOG_HAS_ASAN 0
 #endif
 
+/* ThreadSanitizer in this build: it must see every store of a shared counter, so atomic.h
+ * keeps its portable form then. */
+#if defined(__SANITIZE_THREAD__)
+#define DOG_HAS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DOG_HAS_TSAN 1
+#endif
+#endif
+#ifndef DOG_HAS_TSAN
+#define DOG_HAS_TSAN 0
+#endif
+
+/* atomic.h may bump an owner-written counter with one add to memory (dog__owner_bump). */
+#if defined(__x86_64__) && !DOG_HAS_TSAN
+#define DOG_X86_64_ADD_MEM 1
+#else
+#define DOG_X86_64_ADD_MEM 0
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #define dog__cpu_relax() __builtin_ia32_pause()
 #elif defined(__aarch64__)

@@ -81,6 +81,7 @@
 #define DOG_SMALL_SIZE_MAX  ((size_t)DOG_SMALL_WSIZE_MAX * DOG_WORD_SIZE)
 #define DOG_BIN_COUNT       45
 #define DOG_DIRECT_WSIZE_MAX 128        /* requests up to 1 KiB use pages_direct[] */
+#define DOG_BIN_TABLE_WSIZE_MAX 2048    /* dog__bin_direct: word sizes up to 16 KiB */
 
 /* Shards of a heap (heap_pool.c): the default heap gets up to 4 per CPU, as the seed. */
 #define DOG_SHARDS_PER_CPU  4

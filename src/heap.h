@@ -175,7 +175,7 @@ static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *pag
  * been found in a DOG_FRAME_PAGE frame, so the page header is ours to read. */
 static DOG_INLINE bool dog__page_is_block(const dog_page_t *page, const void *p, size_t *index)
 {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)page - page->block_start;
+    uintptr_t off = dog__page_offset(page, p);
     *index = dog__page_index(page, off);
     return off < DOG_PAGE_SIZE && *index * page->block_size == off &&
            *index < page->reserved && page->shard != NULL;

@@ -23,6 +23,13 @@ static DOG_INLINE size_t dog__page_index(const dog_page_t *page, uintptr_t off)
     return (size_t)((off * page->block_magic) >> 48);
 }
 
+/* The offset of p from block 0 of page, p in page's frame: below DOG_PAGE_SIZE for a
+ * pointer at or past block 0, above it (wrapped) for one into the header. */
+static DOG_INLINE uintptr_t dog__page_offset(const dog_page_t *page, const void *p)
+{
+    return (uintptr_t)p - page->block_base;
+}
+
 static DOG_INLINE dog_block_t *dog__page_block(const dog_page_t *page, size_t index)
 {
     return (dog_block_t *)((char *)page + page->block_start + index * page->block_size);
@@ -203,9 +210,10 @@ static DOG_INLINE void *dog__page_pop(dog_shard_t *shard, dog_page_t *page)
     return block;
 }
 
-/* Pop up to want more blocks of page into out[], each marked as a cached block with
+/* Pop up to want more blocks of page into out[0 .. n), each marked as a cached block with
  * key ^ its address (tcache.h): the batch form of dog__page_pop, with one update of the
- * counters. Returns how many. */
+ * counters. Returns n. The first block popped ends up in out[n - 1], the last in out[0]:
+ * a thread cache pops from the top, so it hands them out in the list's order. */
 static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page, void **out,
                                             uint32_t want, uint64_t key)
 {
@@ -229,11 +237,13 @@ static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page
             dog__page_corrupt(page, block);
         dog_block_t *next = dog__block_next(block, page->secret);
         dog__block_mark_cached(block, key ^ (uint64_t)(uintptr_t)block);
-        out[n] = block;
+        out[want - 1 - n] = block;      /* top down */
         block = next;
     }
     page->free = block;
     dog__page_took(shard, page, n);
+    if (DOG_UNLIKELY(n < want))         /* the list ran out: close the gap */
+        memmove(out, out + (want - n), n * sizeof *out);
     return n;
 }
 

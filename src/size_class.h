@@ -41,8 +41,8 @@ static DOG_INLINE size_t dog__bin_size(size_t bin)
     return (((size_t)1 << b) + ((size_t)(m + 1) << (b - 2))) * DOG_WORD_SIZE;
 }
 
-/* size_class.c: the bin of every word size up to 1 KiB. */
-extern DOG_HIDDEN const uint8_t dog__bin_direct[DOG_DIRECT_WSIZE_MAX + 1];
+/* size_class.c: the bin of every word size up to 16 KiB. */
+extern DOG_HIDDEN const uint8_t dog__bin_direct[DOG_BIN_TABLE_WSIZE_MAX + 1];
 
 /* size_class.c: the smallest bin whose blocks hold size bytes and are aligned to align
  * (a power of two <= 64 KiB); blocks of bin b are aligned to the largest power of two

@@ -7,10 +7,15 @@
 #include "segmap.h"
 #include "tcache.h"
 
-DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
-/* The cache dog__tl_last names while its heap is NULL: every bin empty, for ever (a pop
- * from an empty bin writes nothing), so the fast path never reads through NULL. */
-dog_tcache_t dog__tcache_none;
+/* The cache that stands for "none" (tcache.h): every bin empty for ever (a pop from an
+ * empty bin writes nothing, and no page's token is its home token, so no free pushes into
+ * it), a heap id that no heap gets (ids count up from 1; dog_default's is 0), and a home
+ * token that no page has (pages have 0 or a shard's, >= 2). So the fast paths never read
+ * through NULL, and dog_free needs no NULL test of its slot. */
+dog_tcache_t dog__tcache_none = { .heap_id = UINT64_MAX, .home_token = DOG_TCACHE_NO_HOME };
+DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS] = {
+    [0 ... DOG_TCACHE_SLOTS - 1] = &dog__tcache_none,
+};
 DOG_TLS dog_tl_last_t dog__tl_last = { NULL, &dog__tcache_none };
 DOG_TLS dog_tcache_t *dog__tl_malloc = &dog__tcache_none;
 static DOG_TLS uint8_t tc_dead;         /* this thread's caches are gone: make no more */
@@ -208,12 +213,8 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
         dog__lock_release(&shard->lock);
         if (first == NULL)
             return NULL;
-        /* The blocks were popped in address order; hand them out in that order too. */
-        for (uint32_t i = 0; i < n / 2; i++) {
-            void *t = slots[i];
-            slots[i] = slots[n - 1 - i];
-            slots[n - 1 - i] = t;
-        }
+        /* The blocks were popped in the list's order (address order after a reorder)
+         * and lie top down in the slots, so they are handed out in that order too. */
     }
     __atomic_store_n(&tc->bins[bin].count, n, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->refilled, tc->refilled + n + 1, __ATOMIC_RELAXED);
@@ -239,11 +240,11 @@ static void tcache_drop(dog_tcache_t *tc)
 void *dog__tcache_miss(dog_heap_t *heap, size_t size)
 {
     dog_tcache_t *tc = dog__tcs[heap->tc_slot];
-    if (tc == NULL || tc->heap_id != heap->tc_id) {
-        if (tc != NULL) {
+    if (tc->heap_id != heap->tc_id) {
+        if (tc != &dog__tcache_none) {
             if (!tcache_dead(tc))
                 return dog__heap_malloc_small(heap, size);
-            dog__tcs[heap->tc_slot] = NULL;
+            dog__tcs[heap->tc_slot] = &dog__tcache_none;
             tcache_drop(tc);
         }
         if ((tc = tcache_new(heap)) == NULL)
@@ -277,40 +278,45 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
         const uintptr_t base = (uintptr_t)page + page->block_start;
         const uint64_t magic = page->block_magic;
         _Atomic uint64_t *const live = page->live;
-        dog_block_t *free_list = locked != NULL ? page->free : NULL;   /* only ours if locked */
+        if (locked == NULL) {
+            /* A busy shard: the run goes onto the page's thread free list. */
+            do {
+                size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
+                dog__free_remote_cached(page, block, index);
+                if (++i == out)
+                    break;
+                block = slots[i];
+            } while (dog__page_of(block) == page);
+            continue;
+        }
+        dog_block_t *free_list = page->free;
         uint32_t run = 0;
         do {
             size_t index = (size_t)((((uintptr_t)block - base) * magic) >> 48);
-            if (locked == NULL) {
-                dog__free_remote_cached(page, block, index);
+            _Atomic uint64_t *w = &live[index >> 6];
+            uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
+            if (DOG_UNLIKELY((bits & bit) == 0)) {
+                /* Reported and skipped: the block stays out of every list (it leaks). */
+                dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
             } else {
-                _Atomic uint64_t *w = &live[index >> 6];
-                uint64_t bits = dog__load_relaxed(w), bit = (uint64_t)1 << (index & 63);
-                if (DOG_UNLIKELY((bits & bit) == 0)) {
-                    /* Reported and skipped: the block stays out of every list (it leaks). */
-                    dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
-                } else {
-                    dog__store_relaxed(w, bits ^ bit);
-                    dog__page_unpark(page, index);
-                    dog__block_set_next(block, free_list, page->secret);
-                    free_list = block;
-                    run++;
-                }
+                dog__store_relaxed(w, bits ^ bit);
+                dog__page_unpark(page, index);
+                dog__block_set_next(block, free_list, page->secret);
+                free_list = block;
+                run++;
             }
             if (++i == out)
                 break;
             block = slots[i];
         } while (dog__page_of(block) == page);
-        if (locked != NULL) {
-            page->free = free_list;
-            page->used -= run;
-            page->unsorted += run;
-            page->remote_fed = 0;       /* blocks of this thread's: refill a few at a time */
-            shard->in_use -= (size_t)run * page->block_size;
-            shard->frees += run;
-            if (page->used == 0 || page->in_full)
-                dog__page_free_slow(shard, page);
-        }
+        page->free = free_list;
+        page->used -= run;
+        page->unsorted += run;
+        page->remote_fed = 0;       /* blocks of this thread's: refill a few at a time */
+        shard->in_use -= (size_t)run * page->block_size;
+        shard->frees += run;
+        if (page->used == 0 || page->in_full)
+            dog__page_free_slow(shard, page);
     }
     if (locked != NULL)
         dog__lock_release(&locked->lock);
@@ -360,7 +366,7 @@ void dog__tcache_flush_mine(void)
 {
     for (unsigned slot = 0; slot < DOG_TCACHE_SLOTS; slot++) {
         dog_tcache_t *tc = dog__tcs[slot];
-        if (tc == NULL)
+        if (tc == &dog__tcache_none)
             continue;
         if (!tcache_may_die(tc)) {
             tcache_flush_all(tc);
@@ -372,7 +378,7 @@ void dog__tcache_flush_mine(void)
             tcache_flush_all(tc);
         dog__lock_release(&registry_lock);
         if (dead) {
-            dog__tcs[slot] = NULL;
+            dog__tcs[slot] = &dog__tcache_none;
             tcache_drop(tc);
         }
     }
@@ -457,8 +463,8 @@ static void tcache_retire_all(void *arg)
     tc_dead = 1;
     for (unsigned slot = 0; slot < DOG_TCACHE_SLOTS; slot++) {
         dog_tcache_t *tc = dog__tcs[slot];
-        if (tc != NULL) {
-            dog__tcs[slot] = NULL;
+        if (tc != &dog__tcache_none) {
+            dog__tcs[slot] = &dog__tcache_none;
             tcache_retire(tc);
         }
     }
@@ -501,7 +507,7 @@ void dog__tcache_heap_give_back(dog_heap_t *heap)
 void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
 {
     dog_tcache_t *mine = dog__tcs[heap->tc_slot];
-    if (mine != NULL && mine->heap_id != id)
+    if (mine->heap_id != id)            /* dog__tcache_none's never is */
         mine = NULL;
     bool keep_mine = mine != NULL && heap->tc_id != id;
     dog__lock_acquire(&registry_lock);
@@ -519,7 +525,7 @@ void dog__tcache_heap_dead(dog_heap_t *heap, uint64_t id)
     heap->tc_retired_pushes = heap->tc_retired_refilled = heap->tc_retired_flushed = 0;
     dog__lock_release(&registry_lock);
     if (mine != NULL && !keep_mine) {
-        dog__tcs[heap->tc_slot] = NULL;
+        dog__tcs[heap->tc_slot] = &dog__tcache_none;
         tcache_drop(mine);
     }
 }

@@ -46,10 +46,14 @@
 #define DOG_TCACHE_SIZE_MAX 16384
 #define DOG_TCACHE_BIN_BYTES 16384      /* a bin caches up to this many bytes of blocks, */
 #define DOG_TCACHE_CAP_MAX  256         /* ... and up to this many blocks (tcache_cap) */
-#define DOG_TCACHE_REFILL   8           /* blocks fetched per miss beyond the one returned */
+#define DOG_TCACHE_REFILL   32          /* blocks fetched per miss beyond the one returned */
 #define DOG_TCACHE_BATCH_BIN_MAX 20     /* ... for bins up to 1 KiB only (tcache.c) */
 #define DOG_TCACHE_SLOTS    64          /* caches per thread: dog_default's and 63 more */
 #define DOG_TCACHE_NO_HOME  1           /* the home token of a cache with no home yet */
+
+/* dog__tcache_pop finds every cached size's bin in one table load (size_class.c). */
+_Static_assert(DOG_TCACHE_SIZE_MAX == DOG_BIN_TABLE_WSIZE_MAX * DOG_WORD_SIZE,
+               "dog__bin_direct must cover every thread-cached size");
 
 /* 16 bytes aligned to 16 (and a cache is 64-aligned, dog__meta_alloc): a bin's count, cap
  * and range never straddle two cache lines. */
@@ -86,7 +90,11 @@ typedef struct dog_tcache {
     void *slots[];
 } dog_tcache_t;
 
-/* The thread's caches by slot; NULL where it has none. */
+_Static_assert(sizeof(dog_tcache_bin_t) == DOG_TCACHE_BIN_DESC && offsetof(dog_tcache_t, bins) == 0,
+               "a page's tc_bin_off is its bin's descriptor's offset in a cache");
+_Static_assert(DOG_TCACHE_BINS * DOG_TCACHE_BIN_DESC <= UINT16_MAX, "tc_bin_off fits 16 bits");
+
+/* The thread's caches by slot; &dog__tcache_none where it has none (never NULL). */
 extern DOG_HIDDEN DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 /* The heap whose cache this thread found last, and that cache: dog_heap_malloc's test of
  * its heap argument and its cache in one compare, with no read of the heap (alloc.c).
@@ -143,22 +151,19 @@ static DOG_INLINE void dog__tcache_secure_out(void *p)
     if (!DOG_SECURE_FREED && !DOG_FILL_ON)
         return;
     dog_page_t *page = dog__page_of(p);
-    size_t index = dog__page_index(page, (uintptr_t)p - (uintptr_t)page - page->block_start);
+    size_t index = dog__page_index(page, dog__page_offset(page, p));
     if (DOG_UNLIKELY(!dog__block_cached(p)))
         dog__block_bad_link(p, dog__block_word(p));
     dog__page_fill_check(page, p);
     dog__page_unpark(page, index);
 }
 
-#define dog__tc_bump(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
-
 /* Pop a block for size bytes (<= DOG_TCACHE_SIZE_MAX) from tc, or NULL if its bin is
  * empty. */
 static DOG_INLINE void *dog__tcache_pop(dog_tcache_t *tc, size_t size)
 {
-    size_t w = dog__wsize(size);
-    size_t bin = DOG_LIKELY(w <= DOG_DIRECT_WSIZE_MAX) ? dog__bin_direct[w] : dog__bin_of(w);
-    dog_tcache_bin_t *b = &tc->bins[bin];
+    DOG_ASSERT_INTERNAL(size <= DOG_TCACHE_SIZE_MAX);
+    dog_tcache_bin_t *b = &tc->bins[dog__bin_direct[dog__wsize(size)]];   /* no range test */
     uint32_t n = b->count;
     if (DOG_UNLIKELY(n == 0))
         return NULL;
@@ -186,8 +191,8 @@ static DOG_INLINE void *dog__tcache_malloc(dog_tcache_t *tc, dog_heap_t *heap, s
  * this heap's (another heap of the same slot, or a destroyed one, may hold the slot). */
 static DOG_INLINE dog_tcache_t *dog__tcache_of(const dog_heap_t *heap)
 {
-    dog_tcache_t *tc = dog__tcs[heap->tc_slot];
-    return DOG_LIKELY(tc != NULL && tc->heap_id == heap->tc_id) ? tc : NULL;
+    dog_tcache_t *tc = dog__tcs[heap->tc_slot];   /* dog__tcache_none matches no heap */
+    return DOG_LIKELY(tc->heap_id == heap->tc_id) ? tc : NULL;
 }
 
 /* The calling thread uses heap, whose live cache is tc: dog_heap_malloc's next call
@@ -206,7 +211,7 @@ static DOG_INLINE void dog__tcache_push(dog_tcache_t *tc, size_t bin, void *p, u
     dog__block_mark_cached(p, cookie);
     b->slots[n] = p;
     __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
-    dog__tc_bump(tc->pushes);
+    dog__owner_bump(tc->pushes);   /* one add (atomic.h) */
 }
 
 /* free of block index of page, a page of a cached bin of tc's home shard, into tc. The
@@ -225,13 +230,20 @@ static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void
         dog__tcache_bad_free(p);
         return;
     }
-    size_t bin = page->bin;
     dog__track_free(p, page->block_size);
     dog__page_fill(page, p);
-    if (DOG_UNLIKELY(tc->bins[bin].count >= tc->bins[bin].cap))
-        dog__tcache_free_full(tc, bin, p);
-    else
-        dog__tcache_push(tc, bin, p, cookie);
+    /* The page's bin descriptor in tc, found without a multiply (types.h: tc_bin_off). */
+    dog_tcache_bin_t *b = (dog_tcache_bin_t *)(void *)((char *)tc + page->tc_bin_off);
+    DOG_ASSERT_INTERNAL(b == &tc->bins[page->bin]);
+    uint32_t n = b->count;
+    if (DOG_UNLIKELY(n >= b->cap)) {
+        dog__tcache_free_full(tc, page->bin, p);
+        return;
+    }
+    dog__block_mark_cached(p, cookie);
+    b->slots[n] = p;
+    __atomic_store_n(&b->count, n + 1, __ATOMIC_RELAXED);
+    dog__owner_bump(tc->pushes);   /* one add (atomic.h) */
 }
 
 #endif

@@ -51,6 +51,9 @@ typedef struct dog_page {
      * token of the cache in slot tc_slot of the freeing thread (alloc.c, tcache.h). */
     uint64_t tc_token;
     uint8_t tc_slot;                /* heap->tc_slot */
+    /* bin * DOG_TCACHE_BIN_DESC: where a thread cache's descriptor of this page's bin
+     * lies in the cache (tcache.h), for dog_free's push without a multiply. */
+    uint16_t tc_bin_off;
     size_t touched;                 /* bytes from the page start that may be resident */
     uint32_t unsorted;              /* blocks pushed onto free since it was last in address
                                        order (tcache.c rebuilds it: dog__page_reorder) */
@@ -59,6 +62,10 @@ typedef struct dog_page {
     /* DOG_SECURE_LINKS: the local free list's links are next ^ secret (block.h), drawn
      * for each use of the page (page.c: dog__page_init); 0 in the default build. */
     uint64_t secret;
+    /* (uintptr_t)this + block_start: a block's offset is p - block_base, one subtraction
+     * on dog_free's path (page.h: dog__page_offset). 0 until the page's first use, which
+     * puts every pointer of its frame at an offset >= DOG_PAGE_SIZE: no block. */
+    uintptr_t block_base;
 
     _Atomic(dog_block_t *) xthread_free DOG_CACHE_ALIGN;
     _Atomic int xnotify;            /* DOG_NOTIFY_*: the delayed-free protocol (heap.c) */
@@ -67,6 +74,9 @@ typedef struct dog_page {
 
     _Atomic uint64_t live[] DOG_CACHE_ALIGN;  /* the live bitmap, then the blocks */
 } dog_page_t;
+
+/* Bytes of a thread cache's bin descriptor (tcache.h asserts it). */
+#define DOG_TCACHE_BIN_DESC 16
 
 /* Layout claims of the page header (page.c lays the page out from them). */
 _Static_assert(offsetof(dog_page_t, xthread_free) == 128,

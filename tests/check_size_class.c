@@ -126,8 +126,8 @@ END_TEST
 
 START_TEST(test_bin_direct_table)
 {
-    /* the fast path's table agrees with dog__bin_of for every word size up to 1 KiB */
-    for (size_t wsize = 1; wsize <= 128; wsize++)
+    /* the fast path's table agrees with dog__bin_of for every word size up to 16 KiB */
+    for (size_t wsize = 1; wsize <= DOG_BIN_TABLE_WSIZE_MAX; wsize++)
         REQUIRE(dog__bin_direct[wsize] == dog__bin_of(wsize), "wsize %zu: table %u, bin_of %zu",
                 wsize, (unsigned)dog__bin_direct[wsize], dog__bin_of(wsize));
     ck_assert_uint_eq(dog__bin_direct[0], 0);   /* malloc(0) */
