@@ -8,6 +8,8 @@
 #   make check-stress    the anchors' stress shape, full scale (SANITIZE=thread: reduced; mk/stress.mk)
 #   make TRACK=valgrind            libraries with Valgrind client requests in build-valgrind/
 #   make SECURE=1        the secure build in build-secure/ (libdogmalloc-secure.so: docs/secure.md)
+#   make DEBUG=3 check-unit   the unit suite on a debug build in build-debug3/ (DEBUG=1, 2
+#                        likewise); 3 adds the expensive checks
 #   make check-track               faulty programs under memcheck and ASan (docs/debugging.md)
 #   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
 
@@ -51,12 +53,23 @@ SECURE_ON     := $(filter 1,$(SECURE))
 SECURE_SUFFIX := $(if $(SECURE_ON),-secure)
 SECURE_FLAGS  := $(if $(SECURE_ON),-DDOG_SECURE=1)
 
+# DEBUG=1, 2 or 3: DOG_DEBUG of src/config.h (1: misuse asserts, 2: internal asserts, 3:
+# expensive checks too), at -O0, in a build directory of its own
+# (build-debug3/, build-secure-debug3/, ...). The tests are compiled with the same
+# DOG_DEBUG, so that a test of the validator exists only where the validator does.
+ifneq ($(filter-out 0 1 2 3,$(DEBUG)),)
+$(error DEBUG=$(DEBUG): DEBUG=1, 2 or 3 builds a debug build (config.h: DOG_DEBUG), DEBUG=0 (or nothing) the default one)
+endif
+DEBUG_ON     := $(filter 1 2 3,$(DEBUG))
+DEBUG_SUFFIX := $(if $(DEBUG_ON),-debug$(DEBUG_ON))
+DEBUG_FLAGS  := $(if $(DEBUG_ON),-DDOG_DEBUG=$(DEBUG_ON))
+
 ifeq ($(SANITIZE),)
-BUILD   ?= $(if $(TRACK),build-$(TRACK),$(if $(SECURE_ON),build-secure,build))$(if $(TRACK),$(SECURE_SUFFIX))$(FAULT_SUFFIX)
+BUILD   ?= $(if $(TRACK),build-$(TRACK),$(if $(SECURE_ON),build-secure,build))$(if $(TRACK),$(SECURE_SUFFIX))$(DEBUG_SUFFIX)$(FAULT_SUFFIX)
 SAN_FLAGS :=
 else
 comma   := ,
-BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))$(SECURE_SUFFIX)$(FAULT_SUFFIX)
+BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))$(SECURE_SUFFIX)$(DEBUG_SUFFIX)$(FAULT_SUFFIX)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DDOG_SANITIZE=1
 endif
 
@@ -142,10 +155,10 @@ lib: $(STATIC) $(SHARED) $(BUILD)/libdogmalloc.so $(BUILD)/$(SONAME) $(OVERRIDE)
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-# DEBUG=1 goes last so that its -O0 wins over CFLAGS.
+# The DEBUG flags go last so that their -O0 wins over CFLAGS.
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(SECURE_FLAGS) $(CPPFLAGS) $(CFLAGS) \
-	    $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
+	    $(if $(DEBUG_ON),-O0 $(DEBUG_FLAGS)) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)
 	@rm -f $@
