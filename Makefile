@@ -9,7 +9,7 @@
 #   make TRACK=valgrind            libraries with Valgrind client requests in build-valgrind/
 #   make SECURE=1        the secure build in build-secure/ (libdogmalloc-secure.so: docs/secure.md)
 #   make DEBUG=3 check-unit   the unit suite on a debug build in build-debug3/ (DEBUG=1, 2
-#                        likewise); 3 adds the expensive checks
+#                        likewise); 3 validates the structs' invariants (docs/debugging.md)
 #   make check-track               faulty programs under memcheck and ASan (docs/debugging.md)
 #   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
 
@@ -54,7 +54,7 @@ SECURE_SUFFIX := $(if $(SECURE_ON),-secure)
 SECURE_FLAGS  := $(if $(SECURE_ON),-DDOG_SECURE=1)
 
 # DEBUG=1, 2 or 3: DOG_DEBUG of src/config.h (1: misuse asserts, 2: internal asserts, 3:
-# expensive checks too), at -O0, in a build directory of its own
+# the invariant validator of src/validate.c too), at -O0, in a build directory of its own
 # (build-debug3/, build-secure-debug3/, ...). The tests are compiled with the same
 # DOG_DEBUG, so that a test of the validator exists only where the validator does.
 ifneq ($(filter-out 0 1 2 3,$(DEBUG)),)
@@ -81,7 +81,7 @@ LIBS       := -pthread
 OS_SRC   := src/os_posix.c
 LIB_SRCS := src/size_class.c src/segmap.c src/page.c src/page_pool.c src/heap.c \
             src/heap_pool.c src/meta.c src/tcache.c src/huge.c src/alloc.c src/heap_api.c src/stats.c src/visit.c \
-            src/options.c src/misuse.c src/init.c $(OS_SRC)
+            src/options.c src/misuse.c src/init.c src/validate.c $(OS_SRC)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/%.o)
 OVR_OBJS := $(LIB_OBJS) $(BUILD)/override.o
 

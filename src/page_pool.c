@@ -16,6 +16,7 @@
 #include "page.h"
 #include "page_pool.h"
 #include "segmap.h"
+#include "validate.h"
 
 
 static dog_lock_t pool_lock = DOG_LOCK_INIT;
@@ -163,6 +164,72 @@ static dog_page_t *region_take(void)
     return page;
 }
 
+#if DOG_DEBUG >= 3
+/* DOG_DEBUG >= 3, pool lock held: the pool is what the comments above say. Each list is
+ * well formed and counted, and holds pages without an owner: a page in the pool has no
+ * shard (so a free into it is refused), no heap, and token 0 (no thread cache matches
+ * it: alloc.c, dog_free). A purged page has given back all but its first OS page. The
+ * balance keeps the counts within their caps, and pool_count is their sum. */
+static void pool_validate(const char *where)
+{
+    const struct {
+        const dog_page_queue_t *q;
+        size_t count;
+        const char *name;
+    } lists[] = {
+        { &resident, resident_count, "resident" },
+        { &purged, purged_count, "purged" },
+        { &quarantine, quarantine_count, "quarantine" },
+    };
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        size_t n = 0;
+        const dog_page_t *prev = NULL;
+        for (const dog_page_t *page = lists[l].q->first; page != NULL;
+             prev = page, page = page->next) {
+            if (++n > lists[l].count)
+                dog__invariant_fail("page pool", page, where, "%s_count counts the pages of "
+                                    "its list: more than %zu (a cycle?)", lists[l].name,
+                                    lists[l].count);
+            if (page->prev != prev)
+                dog__invariant_fail("page pool", page, where, "prev and next agree on the %s "
+                                    "list (page.h): prev %p after %p", lists[l].name,
+                                    (const void *)page->prev, (const void *)prev);
+            if (((uintptr_t)page & DOG_PAGE_MASK) != 0 ||
+                dog__segmap_kind(page) != DOG_FRAME_PAGE)
+                dog__invariant_fail("page pool", page, where, "a pooled page is a page: "
+                                    "aligned, and its frame marked DOG_FRAME_PAGE (segmap.h)");
+            if (page->shard != NULL || page->heap != NULL || page->tc_token != 0)
+                dog__invariant_fail("page pool", page, where, "a page in the pool has no "
+                                    "shard, no heap and token 0 (types.h, alloc.c): shard %p, "
+                                    "heap %p", (void *)page->shard, (void *)page->heap);
+            if (lists[l].q == &purged && page->touched != DOG_OS_PAGE_SIZE)
+                dog__invariant_fail("page pool", page, where, "a purged page keeps only its "
+                                    "first OS page (page_purge): touched %zu", page->touched);
+        }
+        if (lists[l].q->last != prev || n != lists[l].count)
+            dog__invariant_fail("page pool", lists[l].q, where, "%s_count and last describe "
+                                "the %s list: %zu pages counted, %zu found", lists[l].name,
+                                lists[l].name, lists[l].count, n);
+    }
+    if (resident_count > DOG_POOL_RESIDENT_MAX ||
+        resident_count + purged_count > DOG_POOL_MAPPED_MAX ||
+        quarantine_count > (DOG_SECURE_QUARANTINE ? DOG_SECURE_QUARANTINE_PAGES : 0))
+        dog__invariant_fail("page pool", &resident, where, "the pool's counts keep within "
+                            "their caps (pool_balance): %zu resident, %zu purged, %zu "
+                            "quarantined", resident_count, purged_count, quarantine_count);
+    if (dog__load_relaxed(&pool_count) != resident_count + purged_count + quarantine_count)
+        dog__invariant_fail("page pool", &resident, where, "pool_count is the pages of the "
+                            "pool's lists: %zu, the lists hold %zu",
+                            dog__load_relaxed(&pool_count),
+                            resident_count + purged_count + quarantine_count);
+    if (region_next > region_end || (size_t)(region_end - region_next) % DOG_PAGE_SIZE != 0 ||
+        reserve_next > reserve_end)
+        dog__invariant_fail("page pool", region_next, where, "the region and the reserve are "
+                            "whole pages not handed out yet ([region_next, region_end), "
+                            "[reserve_next, reserve_end))");
+}
+#endif
+
 dog_page_t *dog__pool_take(void)
 {
     dog__lock_acquire(&pool_lock);
@@ -178,6 +245,7 @@ dog_page_t *dog__pool_take(void)
     } else {
         page = region_take();   /* fresh memory: the header is zero */
     }
+    DOG_VALIDATE(pool_validate("dog__pool_take"));
     dog__lock_release(&pool_lock);
     return page;
 }
@@ -201,6 +269,7 @@ void dog__pool_give(dog_page_t *first)
         resident_count++;
     }
     pool_balance(now);
+    DOG_VALIDATE(pool_validate("dog__pool_give"));
     dog__lock_release(&pool_lock);
 }
 
@@ -223,6 +292,7 @@ void dog__pool_trim(void)
         dog__fetch_sub_relaxed(&dog__os_mapped, rest);
         region_next = region_end = NULL;
     }
+    DOG_VALIDATE(pool_validate("dog__pool_trim"));
     dog__lock_release(&pool_lock);
 }
 

@@ -6,6 +6,7 @@
 #include "page_pool.h"
 #include "segmap.h"
 #include "tcache.h"
+#include "validate.h"
 
 DOG_TLS dog_tcache_t *dog__tcs[DOG_TCACHE_SLOTS];
 /* The cache dog__tl_last names while its heap is NULL: every bin empty, for ever (a pop
@@ -87,6 +88,7 @@ static dog_tcache_t *tcache_new(dog_heap_t *heap)
     registry = tc;
     dog__lock_release(&registry_lock);
     dog__tcs[heap->tc_slot] = tc;
+    DOG_VALIDATE(dog__validate_tcache(tc, DOG_TCACHE_BINS, "tcache_new"));
     if (!tc_keyed) {
         tc_keyed = 1;
         /* Any nonzero value makes the destructor run; it retires every slot. Keys < 32
@@ -204,6 +206,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
             n = dog__page_pop_cached(shard, from, slots, refill_count(tc, bin, from), dog__block_key_get());
             if (from->free == NULL)
                 from->remote_fed = 0;
+            DOG_VALIDATE(dog__validate_page(from, "tcache_refill"));
         }
         dog__lock_release(&shard->lock);
         if (first == NULL)
@@ -217,6 +220,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     }
     __atomic_store_n(&tc->bins[bin].count, n, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->refilled, tc->refilled + n + 1, __ATOMIC_RELAXED);
+    DOG_VALIDATE(dog__validate_tcache(tc, bin, "tcache_refill"));
     return first;
 }
 
@@ -317,6 +321,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
     memcpy(slots, slots + out, keep * sizeof *slots);  /* out >= keep: no overlap */
     __atomic_store_n(&tc->bins[bin].count, keep, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->flushed, tc->flushed + out, __ATOMIC_RELAXED);
+    DOG_VALIDATE(dog__validate_tcache(tc, bin, "dog__tcache_flush"));
 }
 
 /* A free into a full bin: send the older half back, then cache p. Over batches that
