@@ -321,7 +321,6 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
     memcpy(slots, slots + out, keep * sizeof *slots);  /* out >= keep: no overlap */
     __atomic_store_n(&tc->bins[bin].count, keep, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->flushed, tc->flushed + out, __ATOMIC_RELAXED);
-    DOG_VALIDATE(dog__validate_tcache(tc, bin, "dog__tcache_flush"));
 }
 
 /* A free into a full bin: send the older half back, then cache p. Over batches that
@@ -331,6 +330,9 @@ void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
 {
     dog__tcache_flush(tc, bin, tc->bins[bin].count / 2);
     dog__tcache_push(tc, bin, p, dog__block_cookie(p));
+    /* The calling thread's own cache (a fork's child also flushes the caches of threads
+     * it did not inherit, which a fork may have caught between two stores). */
+    DOG_VALIDATE(dog__validate_tcache(tc, bin, "dog__tcache_free_full"));
 }
 
 static void tcache_flush_all(dog_tcache_t *tc)
