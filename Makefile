@@ -8,6 +8,8 @@
 #   make check-stress    the anchors' stress shape, full scale (SANITIZE=thread: reduced; mk/stress.mk)
 #   make TRACK=valgrind            libraries with Valgrind client requests in build-valgrind/
 #   make SECURE=1        the secure build in build-secure/ (libdogmalloc-secure.so: docs/secure.md)
+#   make DEBUG=3 check-unit   the unit suite on a debug build in build-debug3/ (DEBUG=1, 2
+#                        likewise); 3 validates the structs' invariants (docs/debugging.md)
 #   make check-track               faulty programs under memcheck and ASan (docs/debugging.md)
 #   make bench / bench-quick, make docs, make install [PREFIX=... DESTDIR=...]
 
@@ -51,12 +53,23 @@ SECURE_ON     := $(filter 1,$(SECURE))
 SECURE_SUFFIX := $(if $(SECURE_ON),-secure)
 SECURE_FLAGS  := $(if $(SECURE_ON),-DDOG_SECURE=1)
 
+# DEBUG=1, 2 or 3: DOG_DEBUG of src/config.h (1: misuse asserts, 2: internal asserts, 3:
+# the invariant validator of src/validate.c too), at -O0, in a build directory of its own
+# (build-debug3/, build-secure-debug3/, ...). The tests are compiled with the same
+# DOG_DEBUG, so that a test of the validator exists only where the validator does.
+ifneq ($(filter-out 0 1 2 3,$(DEBUG)),)
+$(error DEBUG=$(DEBUG): DEBUG=1, 2 or 3 builds a debug build (config.h: DOG_DEBUG), DEBUG=0 (or nothing) the default one)
+endif
+DEBUG_ON     := $(filter 1 2 3,$(DEBUG))
+DEBUG_SUFFIX := $(if $(DEBUG_ON),-debug$(DEBUG_ON))
+DEBUG_FLAGS  := $(if $(DEBUG_ON),-DDOG_DEBUG=$(DEBUG_ON))
+
 ifeq ($(SANITIZE),)
-BUILD   ?= $(if $(TRACK),build-$(TRACK),$(if $(SECURE_ON),build-secure,build))$(if $(TRACK),$(SECURE_SUFFIX))$(FAULT_SUFFIX)
+BUILD   ?= $(if $(TRACK),build-$(TRACK),$(if $(SECURE_ON),build-secure,build))$(if $(TRACK),$(SECURE_SUFFIX))$(DEBUG_SUFFIX)$(FAULT_SUFFIX)
 SAN_FLAGS :=
 else
 comma   := ,
-BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))$(SECURE_SUFFIX)$(FAULT_SUFFIX)
+BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))$(SECURE_SUFFIX)$(DEBUG_SUFFIX)$(FAULT_SUFFIX)
 SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DDOG_SANITIZE=1
 endif
 
@@ -68,7 +81,7 @@ LIBS       := -pthread
 OS_SRC   := src/os_posix.c
 LIB_SRCS := src/size_class.c src/segmap.c src/page.c src/page_pool.c src/heap.c \
             src/heap_pool.c src/meta.c src/tcache.c src/huge.c src/alloc.c src/heap_api.c src/stats.c src/visit.c \
-            src/options.c src/misuse.c src/init.c $(OS_SRC)
+            src/options.c src/misuse.c src/init.c src/validate.c $(OS_SRC)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/%.o)
 OVR_OBJS := $(LIB_OBJS) $(BUILD)/override.o
 
@@ -142,10 +155,10 @@ lib: $(STATIC) $(SHARED) $(BUILD)/libdogmalloc.so $(BUILD)/$(SONAME) $(OVERRIDE)
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-# DEBUG=1 goes last so that its -O0 wins over CFLAGS.
+# The DEBUG flags go last so that their -O0 wins over CFLAGS.
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(DOG_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(SECURE_FLAGS) $(CPPFLAGS) $(CFLAGS) \
-	    $(if $(DEBUG),-O0 -DDOG_DEBUG=2) -c -o $@ $<
+	    $(if $(DEBUG_ON),-O0 $(DEBUG_FLAGS)) -c -o $@ $<
 
 $(STATIC): $(LIB_OBJS)
 	@rm -f $@

@@ -2,6 +2,7 @@
 # mk/check.mk: the Check unit test suite in tests/.
 #   make check-unit                   build $(BUILD)/tests/check_dogmalloc and run it
 #   make check-unit SANITIZE=address  the same under ASan (or thread, undefined) in build-<san>/
+#   make DEBUG=3 check-unit           the same on the debug build that validates invariants
 # Useful environment for a run: CK_FORK=no (debuggers, valgrind), CK_RUN_SUITE=threads,
 # CK_RUN_CASE=limits, CK_VERBOSITY=verbose, DOG_TEST_SCALE=4 (longer stress tests).
 # The binary links the static library, so tests may include src/ headers (check_size_class.c).
@@ -23,7 +24,7 @@ tests: $(TEST_BIN)
 # force a rebuild.
 $(BUILD)/tests/%.o: tests/%.c | deps-check
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(SECURE_FLAGS) $(CHECK_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) $(TRACK_FLAGS) $(SECURE_FLAGS) $(DEBUG_FLAGS) $(CHECK_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 	$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC) $(CHECK_LIBS) -pthread

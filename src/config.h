@@ -8,7 +8,9 @@
 
 /* --- Build modes ------------------------------------------------------------------------
  * One table of what a build adds to the default one (each is a make variable too):
- *   DOG_DEBUG   (make DEBUG=1)     1: misuse asserts, 2: internal, 3: expensive checks
+ *   DOG_DEBUG   (make DEBUG=1..3)  1: DOG_ASSERT, 2: internal asserts, 3: expensive
+ *                                  checks and the invariant validator (validate.h); in
+ *                                  build-debug<N>/, at -O0 (docs/debugging.md)
  *   DOG_SECURE  (make SECURE=1)    the mitigations below, in build-secure/ and
  *                                  libdogmalloc-secure.so (docs/secure.md)
  *   TRACK       (make TRACK=valgrind, or an ASan build): memory checkers see dog blocks

@@ -9,6 +9,7 @@
 #include "page_pool.h"
 #include "segmap.h"
 #include "tcache.h"
+#include "validate.h"
 
 /* --- Page queues --------------------------------------------------------------------- */
 
@@ -102,6 +103,7 @@ static void page_retire(dog_shard_t *shard, dog_page_t *page, bool force)
         shard->retire_bins |= (uint64_t)1 << page->bin;
         return;
     }
+    DOG_VALIDATE(dog__validate_page(page, "page_retire"));
     bin_remove(shard, page);
     shard->pages--;
     dog__heap_unmapped(shard->heap, DOG_PAGE_SIZE);
@@ -153,6 +155,7 @@ void dog__page_free_slow(dog_shard_t *shard, dog_page_t *page)
         page_unfull(shard, page);
     if (page->used == 0)
         page_retire(shard, page, false);
+    DOG_VALIDATE(dog__validate_shard(shard, false, "dog__page_free_slow"));
 }
 
 /* --- Remote and bad frees ------------------------------------------------------------ */
@@ -231,6 +234,7 @@ void dog__free_orphan(dog_page_t *page, dog_block_t *block, size_t index)
      * pointer compare tells, without touching the page, that it is still ours. */
     if (shard->queues[bin].first == page && page->used == 0)
         page_retire(shard, page, true);
+    DOG_VALIDATE(dog__validate_shard(shard, false, "dog__free_orphan"));
     dog__lock_release(&shard->lock);
 }
 
@@ -467,6 +471,7 @@ static dog_page_t *page_fresh(dog_shard_t *shard, size_t bin)
     page->tc_slot = (uint8_t)heap->tc_slot;
     shard->pages++;
     bin_push_front(shard, page);
+    DOG_VALIDATE(dog__validate_page(page, "page_fresh"));
     return page;
 }
 
@@ -502,6 +507,7 @@ void *dog__shard_malloc_generic(dog_shard_t *shard, size_t size)
     }
     void *p = dog__page_pop(shard, page);
     dog__heap_publish(shard->heap, shard);
+    DOG_VALIDATE(dog__validate_shard(shard, false, "dog__shard_malloc_generic"));
     return p;
 }
 
@@ -523,6 +529,7 @@ void dog__shard_collect_all(dog_shard_t *shard, bool force)
                 page_retire(shard, page, force);
         }
     }
+    DOG_VALIDATE(dog__validate_shard(shard, false, "dog__shard_collect_all"));
 }
 
 /* --- Heaps --------------------------------------------------------------------------- */
@@ -688,6 +695,8 @@ DOG_API dog_heap_t *(dog_heap_new)(const dog_heap_options_t *opts)
  * dog__tcache_heap_dead) hold the old one, so no dog_free matches a kept page to them. */
 static void shard_empty(dog_shard_t *shard, size_t keep_max)
 {
+    const char *caller DOG_VALIDATE_ONLY = keep_max ? "dog_heap_reset" : "dog_heap_destroy";
+    DOG_VALIDATE(dog__validate_shard(shard, true, caller));
     dog_page_t *all = NULL, *keep = NULL;
     size_t kept = 0, given = 0;
     for (size_t bin = 0; bin <= DOG_BIN_COUNT; bin++) {
@@ -730,6 +739,7 @@ static void shard_empty(dog_shard_t *shard, size_t keep_max)
     dog__heap_unmapped(shard->heap, given * DOG_PAGE_SIZE);
     if (all != NULL)
         dog__pool_give(all);
+    DOG_VALIDATE(dog__validate_shard(shard, true, caller));
 }
 
 static void heap_unlink(dog_heap_t *heap);
@@ -780,6 +790,7 @@ DOG_API void dog_heap_destroy(dog_heap_t *heap)
         dog__meta_free(shard, sizeof *shard);
     }
     dog__huge_free_all(heap);
+    DOG_VALIDATE(dog__validate_heap(heap, DOG_VALIDATE_GONE, "dog_heap_destroy"));
     dog__meta_free_late(heap, sizeof *heap);    /* a stale handle stays dead a while */
 }
 
@@ -864,6 +875,7 @@ static size_t pages_adopt(dog_page_t *list)
         bin_push_back(shard, page);
         pages++;
     }
+    DOG_VALIDATE(dog__validate_shard(shard, true, "dog_heap_delete"));
     dog__lock_release(&shard->lock);
     return pages;
 }
@@ -893,6 +905,7 @@ static void heap_delete(dog_heap_t *heap)
     dog__fetch_add_relaxed(&dog__default_heap.xtree, moved);
     dog__fetch_add_relaxed(&dog__default_heap.xmapped, moved);
     dog__heap_publish(&dog__default_heap, NULL);
+    DOG_VALIDATE(dog__validate_heap(heap, DOG_VALIDATE_GONE, "dog_heap_delete"));
     dog__meta_free_late(heap, sizeof *heap);
 }
 
@@ -949,6 +962,7 @@ DOG_API void dog_heap_reset(dog_heap_t *heap)
         dog__lock_release(&shard->lock);
     }
     dog__huge_free_all(heap);
+    DOG_VALIDATE(dog__validate_heap(heap, DOG_VALIDATE_QUIET, "dog_heap_reset"));
 }
 
 DOG_API dog_heap_t *dog_heap_parent(const dog_heap_t *heap)

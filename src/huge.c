@@ -16,6 +16,7 @@
 #include "os.h"
 #include "page_pool.h"
 #include "segmap.h"
+#include "validate.h"
 
 /* init.c */
 void dog__init(void);
@@ -230,6 +231,55 @@ static bool join(dog_huge_t *first, dog_huge_t *second)
     return true;
 }
 
+#if DOG_DEBUG >= 3
+/* DOG_DEBUG >= 3, cache lock held: the cache is what this file says of it. Its list is
+ * well formed and counted (cache_count, cache_bytes), within its caps once evicted
+ * (cache_evict runs after every insert that could pass them). Each entry is a free mapping
+ * (DOG_HUGE_FREE, no heap) whose header starts it, in a frame marked HUGE, with the block
+ * at DOG_HUGE_HEADER (cache_put keeps no other), and no two entries touch: "Cached
+ * neighbours were merged when they came in" (cache_insert). */
+static void cache_validate(const char *where)
+{
+    size_t n = 0, bytes = 0;
+    const dog_huge_t *prev = NULL;
+    for (const dog_huge_t *h = cache_first; h != NULL; prev = h, h = h->next) {
+        if (++n > cache_count)
+            dog__invariant_fail("huge cache", h, where, "cache_count counts the cached "
+                                "mappings: more than %zu (a cycle?)", cache_count);
+        if (h->prev != prev)
+            dog__invariant_fail("huge cache", h, where, "prev and next agree on the cache "
+                                "(huge.h): prev %p after %p", (void *)h->prev,
+                                (const void *)prev);
+        if (dog__load_relaxed(&h->xstate) != DOG_HUGE_FREE || h->heap != NULL)
+            dog__invariant_fail("huge cache", h, where, "a cached mapping is free and has no "
+                                "heap (huge.h: heap is NULL while cached)");
+        if (h->map_base != (const char *)h || ((uintptr_t)h & DOG_PAGE_MASK) != 0 ||
+            h->ptr != h->map_base + DOG_HUGE_HEADER || h->map_size == 0 ||
+            h->map_size % DOG_OS_PAGE_SIZE != 0 || dog__segmap_kind(h) != DOG_FRAME_HUGE)
+            dog__invariant_fail("huge cache", h, where, "a cached mapping's header starts it, "
+                                "in a frame marked HUGE, its block DOG_HUGE_HEADER in "
+                                "(cache_put): %zu bytes, the map says %u", h->map_size,
+                                dog__segmap_kind(h));
+        for (const dog_huge_t *e = cache_first; e != h; e = e->next)
+            if (e->map_base + e->map_size == h->map_base ||
+                h->map_base + h->map_size == e->map_base)
+                dog__invariant_fail("huge cache", h, where, "cached neighbours are merged "
+                                    "(cache_insert): %p touches %p", (const void *)h,
+                                    (const void *)e);
+        bytes += h->map_size;
+    }
+    if (cache_last != prev || n != cache_count || bytes != dog__load_relaxed(&cache_bytes))
+        dog__invariant_fail("huge cache", cache_first, where, "cache_last, cache_count and "
+                            "cache_bytes describe the cache: %zu mappings of %zu bytes found, "
+                            "%zu of %zu counted", n, bytes, cache_count,
+                            dog__load_relaxed(&cache_bytes));
+    if (cache_count > DOG_HUGE_CACHE_ENTRIES || bytes > DOG_HUGE_CACHE_BYTES)
+        dog__invariant_fail("huge cache", cache_first, where, "the cache keeps within "
+                            "DOG_HUGE_CACHE_ENTRIES and _BYTES (cache_evict): %zu mappings, "
+                            "%zu bytes", cache_count, bytes);
+}
+#endif
+
 /* Cache lock held: remove h from the cache. */
 static void cache_unlink(dog_huge_t *h)
 {
@@ -329,6 +379,7 @@ static dog_huge_t *cache_take(size_t map_size)
                 cache_insert(tail, dog__os_clock_ms());     /* the list stays newest first */
         }
     }
+    DOG_VALIDATE(cache_validate("cache_take"));
     dog__lock_release(&cache_lock);
     if (best == NULL)
         return NULL;
@@ -372,6 +423,7 @@ static void cache_put(dog_huge_t *h)
     dog__lock_acquire(&cache_lock);
     cache_insert(h, now);
     dog_huge_t *victims = cache_evict(now);
+    DOG_VALIDATE(cache_validate("cache_put"));
     dog__lock_release(&cache_lock);
     cache_unmap(victims);
 }
@@ -392,6 +444,7 @@ static bool absorb_next(dog_huge_t *h, size_t map_size)
         if (tail != NULL)
             cache_insert(tail, dog__os_clock_ms());     /* the list stays newest first */
     }
+    DOG_VALIDATE(cache_validate("absorb_next"));
     dog__lock_release(&cache_lock);
     return done;
 }
@@ -406,6 +459,7 @@ void dog__huge_trim(void)
         unmap_range(h->map_base, h->map_size);
     }
     cache_count = 0;
+    DOG_VALIDATE(cache_validate("dog__huge_trim"));
     dog__lock_release(&cache_lock);
 }
 

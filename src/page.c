@@ -5,6 +5,7 @@
 #include "misuse.h"
 #include "page.h"
 #include "size_class.h"
+#include "validate.h"
 
 dog_page_t dog__page_empty;
 uint64_t dog__block_key;
@@ -199,6 +200,7 @@ void dog__page_extend(dog_page_t *page)
     dog__page_fill(page, block);
     dog__block_set_next(block, NULL, page->secret);
     carved(page, n);
+    DOG_VALIDATE(dog__validate_page(page, "dog__page_extend"));
 }
 
 /* Carve up to want blocks of page's untouched end straight into out[], for a thread
@@ -240,6 +242,7 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
     }
     carved(page, n);
     dog__page_took(shard, page, (uint32_t)n);
+    DOG_VALIDATE(dog__validate_page(page, "dog__page_carve_cached"));
     return (uint32_t)n;
 }
 
@@ -264,6 +267,7 @@ void dog__page_reorder(dog_page_t *page)
     dog__block_append_end(tail, &head, NULL, page->secret);
     page->free = head;
     page->unsorted = 0;
+    DOG_VALIDATE(dog__validate_page(page, "dog__page_reorder"));
 }
 
 /* dog_heap_destroy, under a memory checker (track.h): the blocks of page that are still
@@ -369,6 +373,7 @@ static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t
     shard->frees += n + rest;
     shard->allocs += n;
     *cached = n;
+    DOG_VALIDATE(dog__validate_page(page, "page collect"));
     return n + rest;
 }
 

@@ -16,6 +16,7 @@
 #include "page.h"
 #include "page_pool.h"
 #include "segmap.h"
+#include "validate.h"
 
 
 /* Three locks, none of them held by a thread that another one waits for while that thread
@@ -270,6 +271,78 @@ static dog_page_t *region_take(void)
     return page;
 }
 
+#if DOG_DEBUG >= 3
+/* DOG_DEBUG >= 3, pool lock held: the pool is what the comments above say. Each list is
+ * well formed and counted, and holds pages without an owner: a page in the pool has no
+ * shard (so a free into it is refused), no heap, and token 0 (no thread cache matches
+ * it: alloc.c, dog_free). A purged page has given back all but its first OS page. The
+ * balance keeps the counts within their caps, and pool_count is their sum. */
+static void pool_validate(const char *where)
+{
+    const struct {
+        const dog_page_queue_t *q;
+        size_t count;
+        const char *name;
+    } lists[] = {
+        { &resident, resident_count, "resident" },
+        { &purged, purged_count, "purged" },
+        { &quarantine, quarantine_count, "quarantine" },
+    };
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        size_t n = 0;
+        const dog_page_t *prev = NULL;
+        for (const dog_page_t *page = lists[l].q->first; page != NULL;
+             prev = page, page = page->next) {
+            if (++n > lists[l].count)
+                dog__invariant_fail("page pool", page, where, "%s_count counts the pages of "
+                                    "its list: more than %zu (a cycle?)", lists[l].name,
+                                    lists[l].count);
+            if (page->prev != prev)
+                dog__invariant_fail("page pool", page, where, "prev and next agree on the %s "
+                                    "list (page.h): prev %p after %p", lists[l].name,
+                                    (const void *)page->prev, (const void *)prev);
+            if (((uintptr_t)page & DOG_PAGE_MASK) != 0 ||
+                dog__segmap_kind(page) != DOG_FRAME_PAGE)
+                dog__invariant_fail("page pool", page, where, "a pooled page is a page: "
+                                    "aligned, and its frame marked DOG_FRAME_PAGE (segmap.h)");
+            if (page->shard != NULL || page->heap != NULL || page->tc_token != 0)
+                dog__invariant_fail("page pool", page, where, "a page in the pool has no "
+                                    "shard, no heap and token 0 (types.h, alloc.c): shard %p, "
+                                    "heap %p", (void *)page->shard, (void *)page->heap);
+            if (lists[l].q == &purged && page->touched != DOG_OS_PAGE_SIZE)
+                dog__invariant_fail("page pool", page, where, "a purged page keeps only its "
+                                    "first OS page (page_purge): touched %zu", page->touched);
+        }
+        if (lists[l].q->last != prev || n != lists[l].count)
+            dog__invariant_fail("page pool", lists[l].q, where, "%s_count and last describe "
+                                "the %s list: %zu pages counted, %zu found", lists[l].name,
+                                lists[l].name, lists[l].count, n);
+    }
+    /* The resident and mapped caps are not checked: a give or take whose thread finds
+     * work_lock busy leaves the pool over them until the next pool_work. */
+    if (!quarantine_busy &&
+        quarantine_count > (DOG_SECURE_QUARANTINE ? DOG_SECURE_QUARANTINE_PAGES : 0))
+        dog__invariant_fail("page pool", &quarantine, where, "the quarantine keeps within "
+                            "its size unless pages in it are being purged (quarantine_busy): "
+                            "%zu quarantined", quarantine_count);
+    size_t held = resident_count + purged_count + quarantine_count + purging_count;
+    if (dog__load_relaxed(&pool_count) != held)
+        dog__invariant_fail("page pool", &resident, where, "pool_count is the pages of the "
+                            "pool's lists and those being purged: %zu, they hold %zu",
+                            dog__load_relaxed(&pool_count), held);
+}
+
+/* Region lock held. */
+static void region_validate(const char *where)
+{
+    if (region_next > region_end || (size_t)(region_end - region_next) % DOG_PAGE_SIZE != 0 ||
+        reserve_next > reserve_end)
+        dog__invariant_fail("page pool", region_next, where, "the region and the reserve are "
+                            "whole pages not handed out yet ([region_next, region_end), "
+                            "[reserve_next, reserve_end))");
+}
+#endif
+
 dog_page_t *dog__pool_take(void)
 {
     dog__lock_acquire(&pool_lock);
@@ -279,8 +352,9 @@ dog_page_t *dog__pool_take(void)
     } else if ((page = queue_pop(&purged, true)) != NULL) {
         purged_count--;
     }
+    count_publish();
+    DOG_VALIDATE(pool_validate("dog__pool_take"));
     if (page != NULL) {
-        count_publish();
         pool_release(dog__os_clock_ms());
         page->delayed_next = NULL;
         return page;
@@ -288,6 +362,7 @@ dog_page_t *dog__pool_take(void)
     dog__lock_release(&pool_lock);
     dog__lock_acquire(&region_lock);
     page = region_take();   /* fresh memory: the header is zero */
+    DOG_VALIDATE(region_validate("dog__pool_take"));
     dog__lock_release(&region_lock);
     return page;
 }
@@ -310,6 +385,7 @@ void dog__pool_give(dog_page_t *first)
         resident_count++;
     }
     count_publish();
+    DOG_VALIDATE(pool_validate("dog__pool_give"));
     pool_release(now);
 }
 
@@ -326,6 +402,7 @@ void dog__pool_trim(void)
         }
     resident_count = purged_count = quarantine_count = 0;
     count_publish();
+    DOG_VALIDATE(pool_validate("dog__pool_trim"));
     dog__lock_release(&pool_lock);
     dog__lock_release(&work_lock);
     unmap_list(all);

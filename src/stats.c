@@ -14,6 +14,7 @@
 #include "os.h"
 #include "page_pool.h"
 #include "tcache.h"
+#include "validate.h"
 
 /* The 0.1 structs' sizes: callers built against the 0.1 header pass no more. */
 #define HEAP_STATS_SIZE_0_1 (offsetof(dog_heap_stats_t, limit) + sizeof(size_t))
@@ -43,6 +44,7 @@ static unsigned heap_stats_scan(dog_heap_t *heap, dog_heap_stats_t *out, size_t 
         dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
         dog__lock_acquire(&shard->lock);
         dog__shard_collect_all(shard, false);
+        DOG_VALIDATE(dog__validate_shard(shard, true, "dog_heap_stats"));
         size_t blocks = 0;
         for (size_t bin = 0; bin <= DOG_BIN_COUNT; bin++) {
             dog_page_queue_t *q = bin < DOG_BIN_COUNT ? &shard->queues[bin] : &shard->full;
@@ -67,6 +69,8 @@ static unsigned heap_stats_scan(dog_heap_t *heap, dog_heap_stats_t *out, size_t 
     dog__lock_release(&heap->huge_lock);
     st.blocks_in_use += st.huge_blocks;
     st.bytes_in_use += st.huge_bytes;
+    DOG_VALIDATE(dog__validate_huge(heap, DOG_VALIDATE_LIVE, "dog_heap_stats"));
+    DOG_VALIDATE(dog__validate_tcache(dog__tcache_of(heap), DOG_TCACHE_BINS, "dog_heap_stats"));
     {
         /* Blocks in thread caches are allocated for the shards, free for the user. */
         size_t blocks, bytes, pushes, refilled, flushed;
@@ -436,6 +440,7 @@ DOG_API void dog_trim(void)
             dog_shard_t *shard = dog__load_relaxed(&heap->shards[i]);
             dog__lock_acquire(&shard->lock);
             dog__shard_collect_all(shard, true);
+            DOG_VALIDATE(dog__validate_shard(shard, true, "dog_trim"));
             dog__lock_release(&shard->lock);
         }
     }

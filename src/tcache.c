@@ -6,6 +6,7 @@
 #include "page_pool.h"
 #include "segmap.h"
 #include "tcache.h"
+#include "validate.h"
 
 /* The cache that stands for "none" (tcache.h): every bin empty for ever (a pop from an
  * empty bin writes nothing, and no page's token is its home token, so no free pushes into
@@ -92,6 +93,7 @@ static dog_tcache_t *tcache_new(dog_heap_t *heap)
     registry = tc;
     dog__lock_release(&registry_lock);
     dog__tcs[heap->tc_slot] = tc;
+    DOG_VALIDATE(dog__validate_tcache(tc, DOG_TCACHE_BINS, "tcache_new"));
     if (!tc_keyed) {
         tc_keyed = 1;
         /* Any nonzero value makes the destructor run; it retires every slot. Keys < 32
@@ -209,6 +211,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
             n = dog__page_pop_cached(shard, from, slots, refill_count(tc, bin, from), dog__block_key_get());
             if (from->free == NULL)
                 from->remote_fed = 0;
+            DOG_VALIDATE(dog__validate_page(from, "tcache_refill"));
         }
         dog__lock_release(&shard->lock);
         if (first == NULL)
@@ -218,6 +221,7 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
     }
     __atomic_store_n(&tc->bins[bin].count, n, __ATOMIC_RELAXED);
     __atomic_store_n(&tc->refilled, tc->refilled + n + 1, __ATOMIC_RELAXED);
+    DOG_VALIDATE(dog__validate_tcache(tc, bin, "tcache_refill"));
     return first;
 }
 
@@ -332,6 +336,9 @@ void dog__tcache_free_full(dog_tcache_t *tc, size_t bin, void *p)
 {
     dog__tcache_flush(tc, bin, tc->bins[bin].count / 2);
     dog__tcache_push(tc, bin, p, dog__block_cookie(p));
+    /* The calling thread's own cache (a fork's child also flushes the caches of threads
+     * it did not inherit, which a fork may have caught between two stores). */
+    DOG_VALIDATE(dog__validate_tcache(tc, bin, "dog__tcache_free_full"));
 }
 
 static void tcache_flush_all(dog_tcache_t *tc)

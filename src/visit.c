@@ -23,6 +23,7 @@
 #include "os.h"
 #include "segmap.h"
 #include "track.h"
+#include "validate.h"
 
 /* One page of the copy, followed by its bitmap: (capacity + 63) / 64 words. */
 typedef struct visit_page {
@@ -135,6 +136,7 @@ static bool visit_shard(dog_heap_t *heap, dog_shard_t *shard, visit_buf_t *b, do
     size_t len;
     for (;;) {
         dog__lock_acquire(&shard->lock);
+        DOG_VALIDATE(dog__validate_shard(shard, true, "dog_heap_visit"));
         size_t need = shard_need(shard);
         if (need <= b->cap) {
             len = shard_copy(shard, b);
@@ -184,6 +186,7 @@ static int heap_visit(dog_heap_t *heap, dog_visit_fn fn, void *arg)
         ok = visit_shard(heap, dog__load_relaxed(&heap->shards[i]), &b, fn, arg);
     if (ok)
         ok = visit_huge(heap, &b, fn, arg);
+    DOG_VALIDATE(dog__validate_huge(heap, DOG_VALIDATE_LIVE, "dog_heap_visit"));
     int saved = errno;
     buf_release(&b);
     errno = saved;

@@ -186,6 +186,7 @@ int main(void)
     srunner_add_suite(sr, tree_suite());
     srunner_add_suite(sr, delete_suite());
     srunner_add_suite(sr, secure_suite());
+    srunner_add_suite(sr, validate_suite());
     srunner_add_suite(sr, bad_input_suite());
     srunner_add_suite(sr, misuse_suite());
     srunner_add_suite(sr, threads_suite());

@@ -42,6 +42,7 @@ Suite *visit_suite(void);        /* check_visit.c */
 Suite *tree_suite(void);         /* check_tree.c */
 Suite *delete_suite(void);       /* check_delete.c */
 Suite *secure_suite(void);       /* check_secure.c */
+Suite *validate_suite(void);     /* check_validate.c */
 
 /* check_threads.c: 16 threads allocate from heap (NULL: dog_malloc) starting at the same
  * moment; returns the number of failed allocations. check_main.c runs it in a fresh
