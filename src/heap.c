@@ -189,7 +189,7 @@ void dog__free_remote(dog_page_t *page, dog_block_t *block, size_t index)
         dog__free_not_live(page, block, index);
         return;
     }
-    if (DOG_UNLIKELY(dog__page_park(page, index))) {
+    if (DOG_UNLIKELY(dog__page_park(page, block))) {
         dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, dog__free_why_parked(block));
         return;
     }
@@ -281,7 +281,7 @@ const char *dog__free_why(const void *p, int *kind)
         *kind = DOG_MISUSE_INVALID_FREE;
         return DOG_WHY_FOREIGN;
     }
-    if (!dog__page_live(page, index) || !dog__page_parked(page, index, p))
+    if (!dog__page_live(page, index) || !dog__page_parked(page, p))
         return "double free";
     return dog__free_why_parked(p);
 }

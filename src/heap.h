@@ -149,7 +149,7 @@ static DOG_INLINE void dog__page_free_locked(dog_shard_t *shard, dog_page_t *pag
                                               dog_block_t *block, size_t index)
 {
     if (DOG_UNLIKELY(index >= page->capacity || !dog__page_live(page, index) ||
-                     (DOG_SECURE_FREED && dog__page_parked(page, index, block)))) {
+                     (DOG_SECURE_FREED && dog__page_parked(page, block)))) {
         if (index >= page->capacity)
             dog__free_invalid(block, DOG_MISUSE_INVALID_FREE, NULL);
         else

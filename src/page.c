@@ -70,8 +70,9 @@ void dog__block_bad_link(const void *b, uint64_t word)
                  b, (void *)(uintptr_t)word);
 }
 
-void dog__page_fill_broken(const dog_page_t *page, const void *block)
+void dog__page_fill_broken(const void *block)
 {
+    const dog_page_t *page = dog__page_of(block);
     const uint64_t *w = block;
     size_t at = 1;
     while (w[at] == 0)
@@ -101,8 +102,9 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
         align = 16;
     size_t head = offsetof(dog_page_t, live);
     size_t bitmap = ((DOG_PAGE_SIZE - head) / size + 63) / 64 * 8;
-    /* The secure build's freed bitmap sits at a fixed distance after the live one. */
-    size_t meta = head + (DOG_SECURE_FREED ? DOG_BITMAP_WORDS_MAX * 8 + bitmap : bitmap);
+    /* The secure build's freed bitmap sits at a fixed distance after the live one, and
+     * has a bit for every 8 bytes of the page, whatever the block size (page.h). */
+    size_t meta = head + (DOG_SECURE_FREED ? 2 * DOG_BITMAP_WORDS_MAX * 8 : bitmap);
     size_t end = DOG_PAGE_SIZE;
     if (DOG_SECURE_GUARDS) {
         /* Blocks lie between the two guard OS pages that page_pool.c set up. */
@@ -120,10 +122,11 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
     if (page->touched > head) {
         size_t dirty = page->touched - head;
         memset((void *)page->live, 0, dirty < bitmap ? dirty : bitmap);
-        if (DOG_SECURE_FREED && dirty > DOG_BITMAP_WORDS_MAX * 8) {
-            dirty -= DOG_BITMAP_WORDS_MAX * 8;
-            memset((void *)dog__page_freed_map(page), 0, dirty < bitmap ? dirty : bitmap);
-        }
+        /* The freed bits of the last use: one byte of them per 64 bytes it touched. */
+        size_t freed = (page->touched + 63) / 64;
+        if (DOG_SECURE_FREED)
+            memset((void *)dog__page_freed_map(page), 0,
+                   freed < DOG_BITMAP_WORDS_MAX * 8 ? freed : DOG_BITMAP_WORDS_MAX * 8);
     }
     page->free = NULL;
     page->used = 0;
@@ -173,6 +176,22 @@ static void carved(dog_page_t *page, size_t n)
         page->touched = end;
 }
 
+/* DOG_SECURE_FILL: the blocks [first, first + n) that a carve hands to a free list or a
+ * cache must read as zeros after their first word (page.h). Memory at or beyond
+ * page->touched is zero already: fresh from the OS, or purged (page_pool.c: page_purge;
+ * dog__os_purge writes zeros where madvise fails). Only blocks of an earlier use of the
+ * page, below it, are zeroed. Before carved(). */
+static void carve_zero(dog_page_t *page, size_t first, size_t n)
+{
+    if (!DOG_FILL_ON)
+        return;
+    size_t size = page->block_size, bin = page->bin;
+    char *p = (char *)dog__page_block(page, first), *end = p + n * size;
+    char *fresh = (char *)page + page->touched;
+    for (; p < end && p < fresh; p += size)
+        dog__fill_zero(p, bin);
+}
+
 /* Carve the next blocks into the free list (carve_count). Lock held, free list empty. */
 void dog__page_extend(dog_page_t *page)
 {
@@ -191,16 +210,33 @@ void dog__page_extend(dog_page_t *page)
         block = order[0];
     }
     page->free = block;
+    carve_zero(page, first, n);
     for (size_t i = 1; i < n; i++) {
         dog_block_t *next = DOG_SECURE_SHUFFLE ? order[i] : (dog_block_t *)((char *)block + size);
-        dog__page_fill(page, block);
         dog__block_set_next(block, next, page->secret);
         block = next;
     }
-    dog__page_fill(page, block);
     dog__block_set_next(block, NULL, page->secret);
     carved(page, n);
     DOG_VALIDATE(dog__validate_page(page, "dog__page_extend"));
+}
+
+/* DOG_SECURE_FREED: the blocks [first, first + n), carved into a cache, are parked
+ * (page.h): their freed bits set, one atomic or per word of the freed map they share
+ * (remote frees may set other bits of a word at the same time). */
+static void carve_park(dog_page_t *page, size_t first, size_t n)
+{
+    size_t size = page->block_size;
+    uintptr_t p = (uintptr_t)dog__page_block(page, first), end = p + n * size;
+    while (p < end) {
+        _Atomic uint64_t *w = dog__page_freed_word(page, (const void *)p);
+        uint64_t mask = 0;
+        do {
+            mask |= dog__page_freed_bit((const void *)p);
+            p += size;
+        } while (p < end && dog__page_freed_word(page, (const void *)p) == w);
+        dog__fetch_or_relaxed(w, mask);
+    }
 }
 
 /* Carve up to want blocks of page's untouched end straight into out[], for a thread
@@ -219,15 +255,14 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
         n = want;
     DOG_ASSERT_INTERNAL(n > 0 && page->free == NULL);
     char *p = (char *)dog__page_block(page, first);
+    carve_zero(page, first, n);
     for (size_t i = 0; i < n; i++, p += size) {
-        dog__page_fill(page, p);
         dog__block_mark_cached(p, key ^ (uint64_t)(uintptr_t)p);
         out[n - 1 - i] = p;
     }
     if (DOG_SECURE_SHUFFLE)
         shuffle(out, n);
-    /* The live bits of [first, first + n), a word at a time; all clear before. In the
-     * secure build their freed bits too: the blocks are parked in a cache (page.h). */
+    /* The live bits of [first, first + n), a word at a time; all clear before. */
     for (size_t i = first, end = first + n; i < end;) {
         size_t lo = i & 63, span = end - i < 64 - lo ? end - i : 64 - lo;
         uint64_t mask = (span == 64 ? ~(uint64_t)0 : (((uint64_t)1 << span) - 1)) << lo;
@@ -236,10 +271,10 @@ uint32_t dog__page_carve_cached(dog_shard_t *shard, dog_page_t *page, void **out
         if (DOG_UNLIKELY(bits & mask))
             dog__page_corrupt(page, dog__page_block(page, i + (size_t)__builtin_ctzll(bits & mask) - lo));
         dog__store_relaxed(w, bits | mask);
-        if (DOG_SECURE_FREED)   /* remote frees may set other bits of the word: atomic */
-            dog__fetch_or_relaxed(&dog__page_freed_map(page)[i >> 6], mask);
         i += span;
     }
+    if (DOG_SECURE_FREED)
+        carve_park(page, first, n);
     carved(page, n);
     dog__page_took(shard, page, (uint32_t)n);
     DOG_VALIDATE(dog__validate_page(page, "dog__page_carve_cached"));
@@ -357,8 +392,7 @@ static size_t collect(dog_shard_t *shard, dog_page_t *page, void **out, uint32_t
             dog__block_mark_cached(b, cookie);
             out[n++] = b;
         } else {
-            dog__store_relaxed(w, bits ^ bit);
-            dog__page_unpark(page, index);
+            dog__store_relaxed(w, bits ^ bit);    /* its freed bit stays: page.h */
             dog__block_append(&tail, &head, b, page->secret);
             rest++;
         }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include "size_class.h"
 #include "types.h"
 
 /* A page whose free list is always empty: empty bins point here, so the fast path has
@@ -35,84 +36,168 @@ static DOG_INLINE dog_block_t *dog__page_block(const dog_page_t *page, size_t in
     return (dog_block_t *)((char *)page + page->block_start + index * page->block_size);
 }
 
-/* DOG_SECURE_FREED: the page's freed bitmap, DOG_BITMAP_WORDS_MAX words after the live one
- * (config.h): one bit per block that a free parked (a thread cache, or the thread free
- * list), set by the free with one atomic or and cleared when the block leaves the
- * parking (handed out, or back on the local free list). */
+/* --- DOG_SECURE_FREED: the freed bitmap --------------------------------------------------
+ * DOG_BITMAP_WORDS_MAX words after the live bitmap (config.h), one bit per 8 bytes of the
+ * page, indexed by address: a block's bit is the one of its first word. So a hand-out
+ * finds the bit from the block's address alone (a mask and two shifts), with no block
+ * index and no multiply; the bits of the page header's words are never used. Set by the
+ * free that parks a block (in a thread cache, or on the thread free list) with one atomic
+ * or, which also tells whether it was parked already (a double free, whatever the
+ * block's words say); cleared, with one atomic and, when the block is handed out.
+ * Invariant: a live block's bit is set if and only if the block is parked. A block on
+ * the local free list (live bit clear) keeps whatever bit it had: set if a flush or a
+ * collection put it there, clear if a locked free did. Every free path tests the live bit
+ * first, so that bit is never asked; dog__page_pop clears it if set, and
+ * dog__page_pop_cached sets it if clear, so that a flush or a collection, and the refill
+ * that takes those blocks into a cache again, cost no atomic at all.
+ * Other threads set bits of the same words at any time: every write is an atomic
+ * read-modify-write, and a test of a bit a relaxed load. */
 static DOG_INLINE _Atomic uint64_t *dog__page_freed_map(dog_page_t *page)
 {
     return page->live + DOG_BITMAP_WORDS_MAX;
 }
 
-/* Park block index (a free put it in a thread cache or on the thread free list): true if
- * it was parked already, a double free, whatever the block's words say. Any thread; one
- * atomic or. Nothing, and false, in the default build, where the block's first word
- * alone tells (block.h). */
-static DOG_INLINE bool dog__page_park(dog_page_t *page, size_t index)
+static DOG_INLINE _Atomic uint64_t *dog__page_freed_word(dog_page_t *page, const void *p)
+{
+    return dog__page_freed_map(page) + (((uintptr_t)p & DOG_PAGE_MASK) >> 9);
+}
+
+static DOG_INLINE uint64_t dog__page_freed_bit(const void *p)
+{
+    return (uint64_t)1 << (((uintptr_t)p >> 3) & 63);
+}
+
+/* Park the live block p (a free put it in a thread cache or on the thread free list):
+ * true if it was parked already, a double free, whatever the block's words say. Any
+ * thread; one atomic or. Nothing, and false, in the default build, where the block's
+ * first word alone tells (block.h). */
+static DOG_INLINE bool dog__page_park(dog_page_t *page, const void *p)
 {
     if (!DOG_SECURE_FREED)
         return false;
-    uint64_t bit = (uint64_t)1 << (index & 63);
-    return (dog__fetch_or_relaxed(&dog__page_freed_map(page)[index >> 6], bit) & bit) != 0;
+    uint64_t bit = dog__page_freed_bit(p);
+    return (dog__fetch_or_relaxed(dog__page_freed_word(page, p), bit) & bit) != 0;
 }
 
-/* Block index leaves the parking: handed out from a cache, or back on the local free
- * list. Any thread (others may park blocks of the same word): one atomic and. */
-static DOG_INLINE void dog__page_unpark(dog_page_t *page, size_t index)
+/* The parked block p is handed out (from a thread cache): one atomic and. */
+static DOG_INLINE void dog__page_unpark(dog_page_t *page, const void *p)
 {
     if (DOG_SECURE_FREED)
-        dog__fetch_and_relaxed(&dog__page_freed_map(page)[index >> 6],
-                               ~((uint64_t)1 << (index & 63)));
+        dog__fetch_and_relaxed(dog__page_freed_word(page, p), ~dog__page_freed_bit(p));
 }
 
-/* Is block index parked: its first word says so (block.h), or, in the secure build, its
- * freed bit, which no write into the block can clear. */
-static DOG_INLINE bool dog__page_parked(dog_page_t *page, size_t index, const void *p)
+/* The freed bit of p, whose live bit the caller holds set (shard lock held): p leaves
+ * the local free list for the user (parked false: the bit must be clear) or for a thread
+ * cache (parked true: set). The atomic is paid only when the bit changes, which a block
+ * that a flush or a collection put on the list (bit set) spares its refill. */
+static DOG_INLINE void dog__page_freed_set(dog_page_t *page, const void *p, bool parked)
 {
-    if (DOG_SECURE_FREED &&
-        (dog__load_relaxed(&dog__page_freed_map(page)[index >> 6]) >> (index & 63)) & 1)
+    if (!DOG_SECURE_FREED)
+        return;
+    _Atomic uint64_t *w = dog__page_freed_word(page, p);
+    uint64_t bit = dog__page_freed_bit(p);
+    if (((dog__load_relaxed(w) & bit) != 0) == parked)
+        return;
+    if (parked)
+        dog__fetch_or_relaxed(w, bit);
+    else
+        dog__fetch_and_relaxed(w, ~bit);
+}
+
+/* Is the live block p parked: its first word says so (block.h), or, in the secure
+ * build, its freed bit, which no write into the block can clear. */
+static DOG_INLINE bool dog__page_parked(dog_page_t *page, const void *p)
+{
+    if (DOG_SECURE_FREED && (dog__load_relaxed(dog__page_freed_word(page, p)) & dog__page_freed_bit(p)))
         return true;
     return dog__block_parked(p);
 }
 
 /* --- DOG_SECURE_FILL: free blocks hold zeros after their first word ----------------------
  * A free writes zeros over bytes [8, fill) of the block (fill: its size, at most
- * DOG_SECURE_FILL_MAX), a carve does the same for fresh blocks, and every hand-out checks
- * them (the model is hardened_malloc's zero-on-free with its write-after-free check), so a
- * write after free, or an overflow into a free neighbour, is caught when that block is
- * next handed out, and a read after free sees zeros, not the old data. Off under a memory
- * checker, which sees those accesses itself and would report the allocator's own
- * writes into free blocks. */
+ * DOG_SECURE_FILL_MAX), a carve finds them zero (memory a page never touched is zero
+ * from the OS, and blocks below page->touched are zeroed: page.c), and every hand-out
+ * checks them (the model is hardened_malloc's zero-on-free with its write-after-free
+ * check), so a write after free, or an overflow into a free neighbour, is caught when
+ * that block is next handed out, and a read after free sees zeros, not the old data. Off
+ * under a memory checker, which sees those accesses itself and would report the
+ * allocator's own writes into free blocks.
+ * With the default 64 bytes, the bytes to fill follow from the bin alone: bins 0 to 4 are
+ * blocks of 8, 16, 32, 48 and 64 bytes (size_class.h), and every larger one has all 56,
+ * so that the zeroing and the check are a few plain word stores and loads, unrolled and
+ * branching on the bin, with no call to memset and no loop. */
 #define DOG_FILL_ON (DOG_SECURE_FILL && !DOG_TRACK_ENABLED)
 #ifndef DOG_SECURE_FILL_MAX
 #define DOG_SECURE_FILL_MAX 64
 #endif
+_Static_assert(DOG_SECURE_FILL_MAX % 8 == 0 && DOG_SECURE_FILL_MAX >= 8,
+               "DOG_SECURE_FILL_MAX is a whole number of words");
 
 /* page.c: the report of a free block whose zeros are gone. */
-DOG_NORETURN DOG_COLD void dog__page_fill_broken(const dog_page_t *page, const void *block);
+DOG_NORETURN DOG_COLD void dog__page_fill_broken(const void *block);
 
-static DOG_INLINE size_t dog__page_fill_words(const dog_page_t *page)
+/* Zero bytes [8, fill) of the block p of bin. */
+static DOG_INLINE void dog__fill_zero(void *p, size_t bin)
 {
-    size_t size = page->block_size;
-    return (size < DOG_SECURE_FILL_MAX ? size : DOG_SECURE_FILL_MAX) / 8;
+    if (!DOG_FILL_ON)
+        return;
+    uint64_t *w = p;
+    if (DOG_SECURE_FILL_MAX == 64) {
+        if (DOG_LIKELY(bin >= 4)) {
+            w[1] = w[2] = w[3] = w[4] = w[5] = w[6] = w[7] = 0;
+        } else if (bin >= 2) {
+            w[1] = w[2] = w[3] = 0;
+            if (bin == 3)
+                w[4] = w[5] = 0;
+        } else if (bin == 1) {
+            w[1] = 0;
+        }
+    } else {
+        size_t size = dog__bin_size(bin);
+        size_t n = (size < DOG_SECURE_FILL_MAX ? size : DOG_SECURE_FILL_MAX) / 8;
+        memset(w + 1, 0, (n - 1) * 8);
+    }
+}
+
+/* Bytes [8, fill) of the block p of bin, or'ed together: zero if intact. */
+static DOG_INLINE uint64_t dog__fill_any(const void *p, size_t bin)
+{
+    const uint64_t *w = p;
+    uint64_t any = 0;
+    if (DOG_SECURE_FILL_MAX == 64) {
+        if (DOG_LIKELY(bin >= 4))
+            return w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7];
+        if (bin >= 2) {
+            any = w[1] | w[2] | w[3];
+            if (bin == 3)
+                any |= w[4] | w[5];
+        } else if (bin == 1) {
+            any = w[1];
+        }
+    } else {
+        size_t size = dog__bin_size(bin);
+        for (size_t i = 1, n = (size < DOG_SECURE_FILL_MAX ? size : DOG_SECURE_FILL_MAX) / 8;
+             i < n; i++)
+            any |= w[i];
+    }
+    return any;
+}
+
+/* The free block p of bin is handed out: its zeros must be intact. */
+static DOG_INLINE void dog__fill_check(const void *p, size_t bin)
+{
+    if (DOG_FILL_ON && DOG_UNLIKELY(dog__fill_any(p, bin) != 0))
+        dog__page_fill_broken(p);
 }
 
 static DOG_INLINE void dog__page_fill(const dog_page_t *page, void *p)
 {
-    if (DOG_FILL_ON)
-        memset((uint64_t *)p + 1, 0, (dog__page_fill_words(page) - 1) * 8);
+    dog__fill_zero(p, page->bin);
 }
 
 static DOG_INLINE void dog__page_fill_check(const dog_page_t *page, const void *p)
 {
-    if (!DOG_FILL_ON)
-        return;
-    const uint64_t *w = p;
-    uint64_t any = 0;
-    for (size_t i = 1, n = dog__page_fill_words(page); i < n; i++)
-        any |= w[i];
-    if (DOG_UNLIKELY(any != 0))
-        dog__page_fill_broken(page, p);
+    dog__fill_check(p, page->bin);
 }
 
 /* The live bit of block index (see types.h). Lock held to write; anyone may read. */
@@ -206,6 +291,7 @@ static DOG_INLINE void *dog__page_pop(dog_shard_t *shard, dog_page_t *page)
     dog__store_relaxed(w, bits | bit);
     page->free = dog__block_next(block, page->secret);
     dog__page_fill_check(page, block);
+    dog__page_freed_set(page, block, false);
     dog__page_took(shard, page, 1);
     return block;
 }
@@ -233,8 +319,7 @@ static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page
                          (DOG_SECURE_LINKS && index * page->block_size != off)))
             dog__page_corrupt(page, block);
         dog__store_relaxed(w, bits | bit);
-        if (dog__page_park(page, index))
-            dog__page_corrupt(page, block);
+        dog__page_freed_set(page, block, true);
         dog_block_t *next = dog__block_next(block, page->secret);
         dog__block_mark_cached(block, key ^ (uint64_t)(uintptr_t)block);
         out[want - 1 - n] = block;      /* top down */

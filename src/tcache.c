@@ -192,6 +192,8 @@ static void *tcache_refill(dog_tcache_t *tc, size_t bin)
         dog__lock_release(&shard->lock);
         n = got - 1;
         first = slots[n];               /* a carve's lowest address */
+        if (DOG_UNLIKELY(!dog__tcache_secure_ok(first, bin)))
+            dog__tcache_out_broken(first);
         dog__tcache_secure_out(first);
         dog__block_unmark(first);       /* handed out, not cached */
         dog__track_stale(&slots[n]);    /* no longer a slot's: not a reference */
@@ -303,8 +305,7 @@ void dog__tcache_flush(dog_tcache_t *tc, size_t bin, uint32_t keep)
                 /* Reported and skipped: the block stays out of every list (it leaks). */
                 dog__free_invalid(block, DOG_MISUSE_DOUBLE_FREE, "double free");
             } else {
-                dog__store_relaxed(w, bits ^ bit);
-                dog__page_unpark(page, index);
+                dog__store_relaxed(w, bits ^ bit);    /* its freed bit stays: page.h */
                 dog__block_set_next(block, free_list, page->secret);
                 free_list = block;
                 run++;
@@ -389,6 +390,13 @@ void dog__tcache_flush_mine(void)
             tcache_drop(tc);
         }
     }
+}
+
+void *dog__tcache_out_broken(const void *p)
+{
+    if (!dog__block_cached(p))
+        dog__block_bad_link(p, dog__block_word(p));
+    dog__page_fill_broken(p);
 }
 
 /* A free whose block is parked (block.h) or not live: find out which, and say so. */

@@ -143,19 +143,31 @@ bool dog__tcache_fork_lock(void);
 void dog__tcache_fork_parent(void);
 void dog__tcache_fork_child(bool give_back);
 
-/* The secure build's checks of a cached block p that leaves its cache for the caller: its
- * cookie and its zeros are intact (a write after free, or an overflow from the block
- * before it, is reported: page.c), and it leaves the parking (page.h). */
+/* The secure build's checks of a cached block p of bin that leaves its cache for the
+ * caller: its cookie (block.h) and its zeros (page.h) are intact, all or'ed into one
+ * word and tested with one branch. Any write after free, or an overflow from the block
+ * before it, into those bytes makes it false. From p and bin alone: no page header read. */
+static DOG_INLINE bool dog__tcache_secure_ok(const void *p, size_t bin)
+{
+    if (!DOG_SECURE_LINKS && !DOG_SECURE_FREED && !DOG_FILL_ON)
+        return true;
+    uint64_t bad = dog__block_word(p) ^ dog__block_cookie(p);
+    if (DOG_FILL_ON)
+        bad |= dog__fill_any(p, bin);
+    return bad == 0;
+}
+
+/* The report of a cached block that failed dog__tcache_secure_ok (tcache.c). Never
+ * returns, but is not declared so: the hand-out calls it in tail position, which keeps
+ * the fast malloc path a leaf with no stack frame (as dog__tcache_bad_free). Declared
+ * never to return NULL, so that the callers' test of a pop's result folds away. */
+DOG_COLD __attribute__((returns_nonnull)) void *dog__tcache_out_broken(const void *p);
+
+/* The cached block p is handed out: in the secure build it leaves the parking (page.h:
+ * its freed bit, found by address). */
 static DOG_INLINE void dog__tcache_secure_out(void *p)
 {
-    if (!DOG_SECURE_FREED && !DOG_FILL_ON)
-        return;
-    dog_page_t *page = dog__page_of(p);
-    size_t index = dog__page_index(page, dog__page_offset(page, p));
-    if (DOG_UNLIKELY(!dog__block_cached(p)))
-        dog__block_bad_link(p, dog__block_word(p));
-    dog__page_fill_check(page, p);
-    dog__page_unpark(page, index);
+    dog__page_unpark(dog__page_of(p), p);
 }
 
 /* Pop a block for size bytes (<= DOG_TCACHE_SIZE_MAX) from tc, or NULL if its bin is
@@ -163,12 +175,15 @@ static DOG_INLINE void dog__tcache_secure_out(void *p)
 static DOG_INLINE void *dog__tcache_pop(dog_tcache_t *tc, size_t size)
 {
     DOG_ASSERT_INTERNAL(size <= DOG_TCACHE_SIZE_MAX);
-    dog_tcache_bin_t *b = &tc->bins[dog__bin_direct[dog__wsize(size)]];   /* no range test */
+    size_t bin = dog__bin_direct[dog__wsize(size)];                      /* no range test */
+    dog_tcache_bin_t *b = &tc->bins[bin];
     uint32_t n = b->count;
     if (DOG_UNLIKELY(n == 0))
         return NULL;
     void *p = b->slots[n - 1];
     __atomic_store_n(&b->count, n - 1, __ATOMIC_RELAXED);
+    if (DOG_UNLIKELY(!dog__tcache_secure_ok(p, bin)))
+        return dog__tcache_out_broken(p);
     dog__tcache_secure_out(p);
     dog__block_unmark(p);       /* no longer a cached block */
     dog__track_stale(&b->slots[n - 1]);
@@ -226,12 +241,12 @@ static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void
     uint64_t cookie = dog__block_cookie(p);  /* one load of the key for the test and push */
     if (DOG_UNLIKELY(!dog__page_live(page, index) ||
                      dog__block_parked_word(dog__block_word(p), cookie) ||
-                     dog__page_park(page, index))) {
+                     dog__page_park(page, p))) {
         dog__tcache_bad_free(p);
         return;
     }
     dog__track_free(p, page->block_size);
-    dog__page_fill(page, p);
+    dog__fill_zero(p, page->bin);
     /* The page's bin descriptor in tc, found without a multiply (types.h: tc_bin_off). */
     dog_tcache_bin_t *b = (dog_tcache_bin_t *)(void *)((char *)tc + page->tc_bin_off);
     DOG_ASSERT_INTERNAL(b == &tc->bins[page->bin]);

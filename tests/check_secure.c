@@ -107,6 +107,35 @@ START_TEST(test_secure_write_after_free)
 }
 END_TEST
 
+/* The same at the last byte that a free zeroes, in blocks of each size whose zeroed
+ * bytes differ (8, 24, 40 and 56 of them: src/page.h, dog__fill_any): every word of them
+ * is checked. */
+static const size_t fill_sizes[] = { 16, 32, 48, 64, 4096 };
+
+static void write_last_after_free(void *arg)
+{
+    size_t size = *(const size_t *)arg, end = size < SECURE_FILL_MAX ? size : SECURE_FILL_MAX;
+    warm_thread_cache();
+    char *p = dog_malloc(size);
+    dog_free(p);
+    p[end - 1] = 1;
+    void *q = dog_malloc(size);
+    (void)q;
+}
+
+START_TEST(test_secure_write_after_free_last_byte)
+{
+    size_t size = fill_sizes[_i], end = size < SECURE_FILL_MAX ? size : SECURE_FILL_MAX;
+    char text[64];
+    snprintf(text, sizeof text, "was written after it was freed, at byte %zu", end - 8);
+    warm_thread_cache();
+    char *p = dog_malloc(size);
+    dog_free(p);
+    target = p;
+    death_expect_saying(write_last_after_free, &size, target, text, "write after free");
+}
+END_TEST
+
 /* A block's neighbour is freed, then the block overflows into it: into its first word
  * (the cache's cookie), or just past it. */
 typedef struct {
@@ -284,7 +313,7 @@ END_TEST
 START_TEST(test_secure_freed_zeroed)
 {
     warm_thread_cache();
-    const size_t sizes[] = { 16, 200, 1000, 4000, 16384, 32768 };
+    const size_t sizes[] = { 8, 16, 32, 48, 64, 200, 1000, 4000, 16384, 32768 };
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         size_t size = sizes[k];
         unsigned char *p = dog_malloc(size), *keep = dog_malloc(size);
@@ -297,6 +326,113 @@ START_TEST(test_secure_freed_zeroed)
                       size, nonzero, end);
         dog_free(keep);
     }
+}
+END_TEST
+
+/* Blocks that went back to their pages (frees past the thread cache's capacity flush
+ * them there) and out again (a refill takes them from the page's list, with the freed
+ * bits that the flush left set: src/page.h) free as any block does; and a double free of
+ * one of them after it was overwritten is still caught. */
+enum { FLUSHED_N = 2048 };
+static char *flushed[FLUSHED_N];
+
+static void flushed_overwrite_free(void *arg)
+{
+    char *p = arg;
+    dog_free(p);
+    memset(p, 0x41, 64);
+    dog_free(p);
+}
+
+START_TEST(test_secure_double_free_after_flush)
+{
+    warm_thread_cache();
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < FLUSHED_N; i++)
+            ck_assert_ptr_nonnull(flushed[i] = dog_malloc(64));
+        for (int i = 0; i < FLUSHED_N; i++)
+            dog_free(flushed[i]);
+    }
+    for (int i = 0; i < FLUSHED_N; i++)
+        flushed[i] = dog_malloc(64);
+    char *p = flushed[FLUSHED_N / 2];   /* taken from its page's list by a refill */
+    death_expect_saying(flushed_overwrite_free, p, p,
+                        "double free (the freed block was written since its first free)",
+                        "double free of a block that came back from its page");
+    for (int i = 0; i < FLUSHED_N; i++)
+        dog_free(flushed[i]);
+}
+END_TEST
+
+/* A block that a refill put in a thread cache ahead of use, never handed out, whose
+ * cookie an overflow overwrote, freed through a forged or stale pointer: refused, since
+ * a refill parks every block it caches (src/page.h: dog__page_freed_set, and page.c:
+ * carve_park). A fresh heap's first malloc carves the first OS page of a page (64 blocks
+ * of 64 bytes) onto its list and caches 8 more blocks from it; 64 mallocs take all of
+ * them, and the 65th carves the next 64 straight into the cache. After each, a first
+ * child allocates one block more and prints where it is (a cache pops in a fixed order),
+ * and a second child, forked from the same state, overwrites that block and frees it. */
+static void print_cached(void *arg)
+{
+    fprintf(stderr, "%p\n", dog_heap_malloc(arg, 64));
+}
+
+static void overwrite_free_cached(void *arg)
+{
+    memset(arg, 0x41, 64);
+    dog_free(arg);
+}
+
+START_TEST(test_secure_cached_block_overwritten_freed)
+{
+    static const int before[2] = { 1, 65 };     /* from the page's list; from a carve */
+    warm_thread_cache();                /* the caches exist: the heap's first malloc refills */
+    dog_heap_t *h = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(h);
+    void *first = NULL;
+    for (int i = 0; i < before[_i]; i++) {
+        void *p = dog_heap_malloc(h, 64);
+        ck_assert_ptr_nonnull(p);
+        if (first == NULL)
+            first = p;
+    }
+    char msg[4096];
+    int status = death_run(print_cached, h, msg, sizeof msg);
+    void *ahead = NULL;
+    ck_assert_msg(WIFEXITED(status) && sscanf(msg, "%p", &ahead) == 1 && ahead != NULL &&
+                  ((uintptr_t)ahead ^ (uintptr_t)first) >> PAGE_SHIFT == 0,
+                  "the next block cached: status %d, \"%s\"", status, msg);
+    death_expect_saying(overwrite_free_cached, ahead, ahead,
+                        "double free (the freed block was written since its first free)",
+                        "a free of a cached block never handed out, its cookie overwritten");
+    dog_heap_destroy(h);
+}
+END_TEST
+
+/* A page that a destroyed heap filled with data, reused by another heap: the blocks it
+ * carves again read as zeros past their first word, as blocks of fresh memory do (a carve
+ * zeroes what lies below the page's touched extent: src/page.c, carve_zero), and so pass
+ * the check when they are handed out. 48 pages of blocks, more than the quarantine. */
+START_TEST(test_secure_reused_page_zeroed)
+{
+    enum { SIZE = 64, N = 48 * 8000 };
+    dog_heap_t *a = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(a);
+    for (int i = 0; i < N; i++) {
+        char *p = dog_heap_malloc(a, SIZE);
+        ck_assert_ptr_nonnull(p);
+        memset(p, 0xff, SIZE);
+    }
+    dog_heap_destroy(a);
+    dog_heap_t *b = dog_heap_new(NULL);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < N; i++) {
+        unsigned char *p = dog_heap_malloc(b, SIZE);
+        ck_assert_ptr_nonnull(p);
+        for (size_t k = 8; k < SIZE; k++)
+            REQUIRE(p[k] == 0, "block %d of the second heap: byte %zu is %#x", i, k, p[k]);
+    }
+    dog_heap_destroy(b);
 }
 END_TEST
 
@@ -585,6 +721,8 @@ Suite *secure_suite(void)
 #if DOG_SECURE_BUILD
     if (!test_asan_poisons()) {
         tcase_add_test(tc, test_secure_write_after_free);
+        tcase_add_loop_test(tc, test_secure_write_after_free_last_byte, 0,
+                            sizeof fill_sizes / sizeof fill_sizes[0]);
         tcase_add_test(tc, test_secure_overflow_into_free_link);
         tcase_add_test(tc, test_secure_overflow_into_free_body);
         tcase_add_test(tc, test_secure_forged_link);
@@ -592,6 +730,9 @@ Suite *secure_suite(void)
         tcase_add_loop_test(tc, test_secure_double_free_overwritten, 0, 4);
         tcase_add_test(tc, test_secure_double_free_overwritten_heap);
         tcase_add_test(tc, test_secure_freed_zeroed);
+        tcase_add_test(tc, test_secure_double_free_after_flush);
+        tcase_add_loop_test(tc, test_secure_cached_block_overwritten_freed, 0, 2);
+        tcase_add_test(tc, test_secure_reused_page_zeroed);
         tcase_add_test(tc, test_secure_links_encoded);
     }
     tcase_add_test_raise_signal(tc, test_secure_guard_after_metadata, SIGSEGV);
