@@ -246,7 +246,7 @@ static DOG_INLINE void dog__tcache_free(dog_tcache_t *tc, dog_page_t *page, void
         return;
     }
     dog__track_free(p, page->block_size);
-    dog__fill_zero(p, page->bin);
+    dog__page_fill(page, p);
     /* The page's bin descriptor in tc, found without a multiply (types.h: tc_bin_off). */
     dog_tcache_bin_t *b = (dog_tcache_bin_t *)(void *)((char *)tc + page->tc_bin_off);
     DOG_ASSERT_INTERNAL(b == &tc->bins[page->bin]);
