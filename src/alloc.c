@@ -351,8 +351,8 @@ DOG_API int dog_posix_memalign(void **out, size_t alignment, size_t size)
 }
 
 /* Free into the shards: blocks of this thread's shard in bins that are not cached, or of
- * a heap this thread has no cache of (tc NULL: none in the heap's slot, or its caches
- * are retired). A thread without a cache calls no shard home, so unless no cache does
+ * a heap this thread has no cache of (tc is dog__tcache_none: the heap's slot is empty,
+ * or its caches are retired). A thread without a cache calls no shard home, so unless no cache does
  * (then nobody would collect), its free goes onto the page's thread free list, as
  * dog_free's remote branch does: through the lock, a consumer that only frees would
  * hold its producer's shard now and then, and the producer's refill, finding it busy,
@@ -369,7 +369,7 @@ static DOG_NOINLINE void free_to_shard(dog_page_t *page, void *p, const dog_tcac
         dog__tcache_bad_free(p);
         return;
     }
-    if (tc == NULL && dog__load_relaxed(&page->shard->xhomes) != 0)
+    if (tc == &dog__tcache_none && dog__load_relaxed(&page->shard->xhomes) != 0)
         dog__free_remote(page, p, index);
     else
         dog__page_free(page, p, index);
