@@ -220,14 +220,21 @@ static dog_huge_t *split_tail(dog_huge_t *h, size_t keep)
 }
 
 /* The free mapping second, which starts where first ends, becomes part of first: its
- * header's frame is an interior one now, and first's guard is memory again. The inverse
- * of split_tail. False, with nothing changed, if the OS refused to clear the guard. */
+ * header's frame is an interior one now. The inverse of split_tail. first's guard must be
+ * memory again (join). */
+static void merge(dog_huge_t *first, dog_huge_t *second)
+{
+    dog__segmap_set(second->map_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT);
+    first->map_size += second->map_size;
+}
+
+/* merge, with first's guard made memory first. False, with nothing changed, if the OS
+ * refused. */
 static bool join(dog_huge_t *first, dog_huge_t *second)
 {
     if (!guard_clear(first->map_base, first->map_size))
         return false;
-    dog__segmap_set(second->map_base, DOG_PAGE_SIZE, DOG_FRAME_HUGE_CONT, DOG_FRAME_HUGE_CONT);
-    first->map_size += second->map_size;
+    merge(first, second);
     return true;
 }
 
@@ -237,7 +244,8 @@ static bool join(dog_huge_t *first, dog_huge_t *second)
  * (cache_evict runs after every insert that could pass them). Each entry is a free mapping
  * (DOG_HUGE_FREE, no heap) whose header starts it, in a frame marked HUGE, with the block
  * at DOG_HUGE_HEADER (cache_put keeps no other), and no two entries touch: "Cached
- * neighbours were merged when they came in" (cache_insert). */
+ * neighbours were merged when they came in" (cache_insert), unless the OS refused to
+ * clear a guard for the merge (DOG_SECURE_GUARDS: not checked then). */
 static void cache_validate(const char *where)
 {
     size_t n = 0, bytes = 0;
@@ -260,7 +268,7 @@ static void cache_validate(const char *where)
                                 "in a frame marked HUGE, its block DOG_HUGE_HEADER in "
                                 "(cache_put): %zu bytes, the map says %u", h->map_size,
                                 dog__segmap_kind(h));
-        for (const dog_huge_t *e = cache_first; e != h; e = e->next)
+        for (const dog_huge_t *e = cache_first; !DOG_SECURE_GUARDS && e != h; e = e->next)
             if (e->map_base + e->map_size == h->map_base ||
                 h->map_base + h->map_size == e->map_base)
                 dog__invariant_fail("huge cache", h, where, "cached neighbours are merged "
@@ -286,14 +294,6 @@ static void cache_unlink(dog_huge_t *h)
     unlink_from(&cache_first, &cache_last, h);
     cache_count--;
     dog__fetch_sub_relaxed(&cache_bytes, h->map_size);
-}
-
-/* Cache lock held: add h, as the newest entry. */
-static void cache_link(dog_huge_t *h)
-{
-    push_front(&cache_first, &cache_last, h);
-    cache_count++;
-    dog__fetch_add_relaxed(&cache_bytes, h->map_size);
 }
 
 /* Cache lock held: the cached mapping that starts at addr, or NULL. */
@@ -341,16 +341,18 @@ static void cache_insert(dog_huge_t *h, uint64_t now)
         cache_unlink(e);            /* e's size is what the cache counted */
     for (e = cache_first; e != NULL; e = e->next) {
         if (e->map_base + e->map_size == h->map_base) {
-            cache_unlink(e);
-            if (join(e, h))
+            if (guard_clear(e->map_base, e->map_size)) {    /* else both stay, apart */
+                cache_unlink(e);        /* by the size the cache counted */
+                merge(e, h);
                 h = e;
-            else
-                cache_link(e);
+            }
             break;
         }
     }
     h->stamp = now;
-    cache_link(h);
+    push_front(&cache_first, &cache_last, h);
+    cache_count++;
+    dog__fetch_add_relaxed(&cache_bytes, h->map_size);
 }
 
 /* A cached mapping for a block that needs map_size bytes: the smallest one that is large

@@ -14,7 +14,8 @@
 struct dog_huge {
     _Atomic uint64_t xstate;        /* DOG_HUGE_LIVE or DOG_HUGE_FREE */
     char *ptr;                      /* the user's block */
-    size_t usable;                  /* bytes usable from ptr to the end of the mapping */
+    size_t usable;                  /* bytes usable from ptr to the end of the mapping,
+                                       or to its guard page (huge.c: GUARD) */
     char *map_base;                 /* == this header */
     size_t map_size;
     dog_heap_t *heap;               /* NULL while cached */

@@ -345,6 +345,7 @@ static void region_validate(const char *where)
 
 dog_page_t *dog__pool_take(void)
 {
+    uint64_t now = dog__os_clock_ms();      /* not under the lock (a vDSO call, or not) */
     dog__lock_acquire(&pool_lock);
     dog_page_t *page = queue_pop(&resident, true);
     if (page != NULL) {
@@ -355,7 +356,7 @@ dog_page_t *dog__pool_take(void)
     count_publish();
     DOG_VALIDATE(pool_validate("dog__pool_take"));
     if (page != NULL) {
-        pool_release(dog__os_clock_ms());
+        pool_release(now);
         page->delayed_next = NULL;
         return page;
     }

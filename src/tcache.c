@@ -350,9 +350,10 @@ static void tcache_flush_all(dog_tcache_t *tc)
 }
 
 /* Can tc's heap be destroyed at any moment (an explicit heap's)? Then its flushes that
- * do not come from a use of the heap (trim, thread exit) run under the registry lock,
- * and only while the cache is live: a destroy marks it dead under the same lock before
- * it frees a page (tcache.h). dog_default's cache needs neither. */
+ * do not come from a use of the heap (trim) run under the registry lock, and only while
+ * the cache is live: a destroy marks it dead under the same lock before it frees a page
+ * (tcache.h). dog_default's cache needs neither at trim. (A thread's exit flushes every
+ * cache of it under the lock: tcache_retire, for exact statistics.) */
 static bool tcache_may_die(const dog_tcache_t *tc)
 {
     return tc->heap_id != 0;

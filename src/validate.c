@@ -181,16 +181,17 @@ static void page_bitmaps(dog_page_t *page, const char *where)
                   "capacity %zu is live", stray, capacity);
     if (live != page->used)
         PAGE_FAIL("popcount(live) == used (types.h): popcount %zu, used %u", live, page->used);
-    if (DOG_SECURE_FREED) {
-        _Atomic uint64_t *freed = dog__page_freed_map(page);
-        for (size_t w = 0; w < all; w++) {
-            uint64_t odd = dog__load_relaxed(&freed[w]) & ~dog__load_relaxed(&page->live[w]);
-            if (odd != 0)
-                PAGE_FAIL("a block's freed bit is set only while its live bit is (page.h: a "
-                          "parked block is live for its page): block %zu",
-                          w * 64 + (size_t)__builtin_ctzll(odd));
-        }
-    }
+    /* DOG_SECURE_FREED: no page-wide rule. The freed bits are found by address (page.h),
+     * and a block on the local free list keeps whichever bit it had; only a parked block's
+     * bit is known (set): page_thread_list and tcache_block check those. */
+}
+
+/* DOG_SECURE_FREED: is block b parked (its freed bit set: page.h)? True in a build
+ * without the bitmap, where only its first word tells. */
+static bool freed_bit(dog_page_t *page, const void *b)
+{
+    return !DOG_SECURE_FREED ||
+           (dog__load_relaxed(dog__page_freed_word(page, b)) & dog__page_freed_bit(b)) != 0;
 }
 
 /* types.h: |free| + used == capacity, and every block on free is a carved block of the
@@ -209,10 +210,6 @@ static void page_local_list(dog_page_t *page, const char *where)
             PAGE_FAIL("|free| + used == capacity (types.h): more than the capacity - used = "
                       "%zu free blocks on the local free list (a block on it twice?), %p the "
                       "next", limit, (void *)b);
-        if (DOG_SECURE_FREED &&
-            ((dog__load_relaxed(&dog__page_freed_map(page)[index >> 6]) >> (index & 63)) & 1))
-            PAGE_FAIL("a block on the local free list is not parked (page.h: its freed bit "
-                      "is cleared when it is back on the local free list): block %zu", index);
         dog__page_fill_check(page, b);      /* DOG_SECURE_FILL: its zeros (page.h) */
         b = dog__block_next(b, page->secret);
     }
@@ -239,8 +236,7 @@ static void page_thread_list(dog_page_t *page, const char *where)
         if (!dog__page_live(page, index))
             PAGE_FAIL("a block on the thread free list keeps its live bit until collected "
                       "(types.h): block %zu (%p) is not live", index, (void *)b);
-        if (DOG_SECURE_FREED &&
-            !((dog__load_relaxed(&dog__page_freed_map(page)[index >> 6]) >> (index & 63)) & 1))
+        if (!freed_bit(page, b))
             PAGE_FAIL("a block on the thread free list is parked (page.h: its freed bit is "
                       "set): block %zu", index);
         uint64_t word = dog__block_word(b);
@@ -413,9 +409,10 @@ static size_t huge_list(dog_heap_t *heap, int state, const char *where)
         if (!plain && !over)
             HEAP_FAIL("a huge block's header starts a frame that masking or HUGE_PREV finds "
                       "(huge.h): block %p, %zu bytes past its header", (const void *)ptr, off);
-        if (h->map_size % DOG_OS_PAGE_SIZE != 0 || h->usable != h->map_size - off)
-            HEAP_FAIL("usable is the bytes from ptr to the end of the mapping (huge.h): block "
-                      "%p, usable %zu, mapping of %zu bytes", (const void *)ptr, h->usable,
+        size_t guard = DOG_SECURE_GUARDS ? DOG_GUARD_SIZE : 0;    /* huge.c: GUARD */
+        if (h->map_size % DOG_OS_PAGE_SIZE != 0 || h->usable != h->map_size - guard - off)
+            HEAP_FAIL("usable is the bytes from ptr to the end of the mapping or its guard "
+                      "(huge.h): block %p, usable %zu, mapping of %zu bytes", (const void *)ptr, h->usable,
                       h->map_size);
         bytes += h->usable;
         mapped += h->map_size;
@@ -500,8 +497,7 @@ static void tcache_block(const dog_tcache_t *tc, size_t bin, const void *p, cons
     if (!dog__block_cached(p))
         TC_FAIL("a cached block carries its cookie, key ^ its address (tcache.h): %p holds %p",
                 p, (void *)(uintptr_t)dog__block_word(p));
-    if (DOG_SECURE_FREED &&
-        !((dog__load_relaxed(&dog__page_freed_map(page)[index >> 6]) >> (index & 63)) & 1))
+    if (!freed_bit(page, p))
         TC_FAIL("a cached block is parked (page.h: its freed bit is set): %p", p);
 }
 
