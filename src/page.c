@@ -136,7 +136,7 @@ void dog__page_init(dog_page_t *page, dog_shard_t *shard, size_t bin)
     page->reserved = (uint32_t)((end - start) / size);
     page->block_size = (uint32_t)size;
     page->block_start = (uint32_t)start;
-    page->block_base = (uintptr_t)page + start;
+    page->block_neg = 0 - ((uintptr_t)page + start);
     page->bin = (uint16_t)bin;
     page->tc_bin_off = (uint16_t)(bin * DOG_TCACHE_BIN_DESC);
     page->in_full = 0;

@@ -28,7 +28,7 @@ static DOG_INLINE size_t dog__page_index(const dog_page_t *page, uintptr_t off)
  * pointer at or past block 0, above it (wrapped) for one into the header. */
 static DOG_INLINE uintptr_t dog__page_offset(const dog_page_t *page, const void *p)
 {
-    return (uintptr_t)p - page->block_base;
+    return (uintptr_t)p + page->block_neg;
 }
 
 static DOG_INLINE dog_block_t *dog__page_block(const dog_page_t *page, size_t index)
@@ -327,8 +327,11 @@ static inline uint32_t dog__page_pop_cached(dog_shard_t *shard, dog_page_t *page
     }
     page->free = block;
     dog__page_took(shard, page, n);
-    if (DOG_UNLIKELY(n < want))         /* the list ran out: close the gap */
+    if (DOG_UNLIKELY(n < want)) {       /* the list ran out: close the gap */
         memmove(out, out + (want - n), n * sizeof *out);
+        for (uint32_t i = n; i < want; i++)
+            dog__track_stale(&out[i]);  /* copies above the count: no references */
+    }
     return n;
 }
 

@@ -62,10 +62,12 @@ typedef struct dog_page {
     /* DOG_SECURE_LINKS: the local free list's links are next ^ secret (block.h), drawn
      * for each use of the page (page.c: dog__page_init); 0 in the default build. */
     uint64_t secret;
-    /* (uintptr_t)this + block_start: a block's offset is p - block_base, one subtraction
-     * on dog_free's path (page.h: dog__page_offset). 0 until the page's first use, which
+    /* -((uintptr_t)this + block_start): a block's offset is p + block_neg, one add on
+     * dog_free's path (page.h: dog__page_offset). Negated so that the header holds no
+     * pointer to block 0: memcheck's leak check would take it for a reference and call a
+     * leaked block 0 "still reachable" (track.h). 0 until the page's first use, which
      * puts every pointer of its frame at an offset >= DOG_PAGE_SIZE: no block. */
-    uintptr_t block_base;
+    uintptr_t block_neg;
 
     _Atomic(dog_block_t *) xthread_free DOG_CACHE_ALIGN;
     _Atomic int xnotify;            /* DOG_NOTIFY_*: the delayed-free protocol (heap.c) */
