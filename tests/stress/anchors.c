@@ -60,6 +60,7 @@
 #include <dogmalloc.h>
 
 #include "../programs/say.h"
+#include "option.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define ANCHORS_TSAN 1
@@ -788,17 +789,11 @@ static bool stats_exact(const dog_heap_stats_t base[3])
     return ok;
 }
 
+/* option.h, in this program's name. */
 static unsigned long long option(const char *arg, char opt, unsigned long long min,
                                  unsigned long long max)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 0);
-    if (errno != 0 || *end != '\0' || end == arg || v < min || v > max) {
-        fprintf(stderr, "anchors: -%c must be %llu..%llu\n", opt, min, max);
-        exit(2);
-    }
-    return v;
+    return stress_option("anchors", arg, opt, min, max);
 }
 
 int main(int argc, char **argv)

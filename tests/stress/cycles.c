@@ -75,6 +75,7 @@
 #include <dogmalloc.h>
 
 #include "../programs/say.h"
+#include "option.h"
 
 /* Under a sanitizer, /proc/self/maps also shows the sanitizer's own mappings (shadow
  * memory, its allocator), which grow as it sees more memory and threads: the lines are
@@ -956,17 +957,11 @@ static bool run(const char *mode)
     return ok;
 }
 
+/* option.h, in this program's name. */
 static unsigned long long option(const char *arg, char opt, unsigned long long min,
                                  unsigned long long max)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 0);
-    if (errno != 0 || *end != '\0' || end == arg || v < min || v > max) {
-        fprintf(stderr, "cycles: -%c must be %llu..%llu\n", opt, min, max);
-        exit(2);
-    }
-    return v;
+    return stress_option("cycles", arg, opt, min, max);
 }
 
 int main(int argc, char **argv)
