@@ -326,6 +326,25 @@ static void *allocate_and_exit(void *arg)
     return NULL;
 }
 
+/* The bytes of ho's blocks that went to its heap (the odd ones: allocate_and_exit). */
+static size_t handoff_heap_bytes(const handoff_t *ho)
+{
+    size_t bytes = 0;
+    for (size_t j = 1; j < ho->n; j += 2)
+        bytes += dog_usable_size(ho->out[j]);
+    return bytes;
+}
+
+/* Every block of ho (thread i's) kept its pattern after its thread exited: freed. */
+static void handoff_check_free(const handoff_t *ho, int i)
+{
+    for (size_t j = 0; j < ho->n; j++) {
+        REQUIRE(pattern_check(ho->out[j], ho->sizes[j]) == SIZE_MAX,
+                "block %d/%zu changed after its thread exited", i, j);
+        dog_free(ho->out[j]);
+    }
+}
+
 START_TEST(test_lifecycle_stats_exact_after_threads_exit)
 {
     enum { THREADS = 8, PER = 500 };
@@ -346,19 +365,14 @@ START_TEST(test_lifecycle_stats_exact_after_threads_exit)
     /* Every allocating thread has exited: its blocks are still live and counted. */
     size_t heap_bytes = 0;
     for (int i = 0; i < THREADS; i++)
-        for (size_t j = 1; j < PER; j += 2)
-            heap_bytes += dog_usable_size(blocks[i][j]);
+        heap_bytes += handoff_heap_bytes(&ho[i]);
     ck_assert_int_eq(dog_heap_stats(h, &s1), 0);
     ck_assert_uint_eq(s1.blocks_in_use, THREADS * PER / 2);
     ck_assert_uint_eq(s1.bytes_in_use, heap_bytes);
     ck_assert_int_eq(dog_heap_stats(dog_default, &d1), 0);
     ck_assert_uint_eq(d1.blocks_in_use - d0.blocks_in_use, THREADS * PER / 2);
     for (int i = 0; i < THREADS; i++)
-        for (size_t j = 0; j < PER; j++) {
-            REQUIRE(pattern_check(blocks[i][j], sizes[i][j]) == SIZE_MAX,
-                    "block %d/%zu changed after its thread exited", i, j);
-            dog_free(blocks[i][j]);
-        }
+        handoff_check_free(&ho[i], i);
     ck_assert_int_eq(dog_heap_stats(h, &s1), 0);
     ck_assert_uint_eq(s1.blocks_in_use, 0);
     ck_assert_uint_eq(s1.bytes_in_use, 0);
@@ -417,8 +431,7 @@ START_TEST(test_lifecycle_stats_exact_as_threads_exit)
         pthread_barrier_destroy(&done);
         size_t heap_bytes = 0, class_blocks = 0;
         for (int i = 0; i < THREADS; i++)
-            for (size_t j = 1; j < PER; j += 2)
-                heap_bytes += dog_usable_size(blocks[i][j]);
+            heap_bytes += handoff_heap_bytes(&l[i].ho);
         ck_assert_int_ge(n, 1);
         for (int i = 0; i < n && i < 64; i++)
             class_blocks += rows[i].blocks_in_use;
@@ -428,11 +441,7 @@ START_TEST(test_lifecycle_stats_exact_as_threads_exit)
         ck_assert_uint_eq(class_blocks, THREADS * PER / 2);
         ck_assert_uint_eq(d1.blocks_in_use - d0.blocks_in_use, THREADS * PER / 2);
         for (int i = 0; i < THREADS; i++)
-            for (size_t j = 0; j < PER; j++) {
-                REQUIRE(pattern_check(blocks[i][j], sizes[i][j]) == SIZE_MAX,
-                        "block %d/%zu changed after its thread exited", i, j);
-                dog_free(blocks[i][j]);
-            }
+            handoff_check_free(&l[i].ho, i);
         dog_heap_stats_t s2 = test_heap_stats(h);
         ck_assert_uint_eq(s2.blocks_in_use, 0);
         ck_assert_uint_eq(s2.allocs, s2.frees);
