@@ -58,12 +58,12 @@ STRESS_ENV := TSAN_OPTIONS="halt_on_error=1 $$TSAN_OPTIONS"
 .PHONY: check-stress
 
 # User code: C11, the public header only, the static library of this build.
-$(STRESS_BIN): tests/stress/anchors.c tests/programs/say.h tests/stress/option.h include/dogmalloc.h $(STATIC)
+$(STRESS_BIN): tests/stress/anchors.c tests/programs/say.h tests/stress/stress.h include/dogmalloc.h $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -Wall -Wextra -Iinclude $(SAN_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(STATIC) -pthread
 
-$(CYCLES_BIN): tests/stress/cycles.c tests/programs/say.h tests/stress/option.h include/dogmalloc.h $(STATIC)
+$(CYCLES_BIN): tests/stress/cycles.c tests/programs/say.h tests/stress/stress.h include/dogmalloc.h $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -Wall -Wextra -Iinclude $(SAN_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) \
 	    -o $@ $< $(STATIC) -pthread

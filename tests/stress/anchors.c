@@ -60,7 +60,7 @@
 #include <dogmalloc.h>
 
 #include "../programs/say.h"
-#include "option.h"
+#include "stress.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define ANCHORS_TSAN 1
@@ -96,24 +96,7 @@ _Static_assert(sizeof(void *) == 8 && sizeof(uintptr_t) == 8, "anchors packs tag
 
 #define die(...) (say("anchors[%d]: ", (int)getpid()), say(__VA_ARGS__), say("\n"), abort())
 
-/* --- Random numbers: xorshift64*, one state per thread --- */
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ULL;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
+/* Random numbers: rnd() and mix(), stress.h. */
 
 /* --- Blocks: the header word and the pattern ---
  * header = tag << 26 | heap << 24 | size; tag = thread number << 20 | 20 random bits. */
@@ -789,7 +772,7 @@ static bool stats_exact(const dog_heap_stats_t base[3])
     return ok;
 }
 
-/* option.h, in this program's name. */
+/* stress.h's option, in this program's name. */
 static unsigned long long option(const char *arg, char opt, unsigned long long min,
                                  unsigned long long max)
 {

@@ -75,7 +75,7 @@
 #include <dogmalloc.h>
 
 #include "../programs/say.h"
-#include "option.h"
+#include "stress.h"
 
 /* Under a sanitizer, /proc/self/maps also shows the sanitizer's own mappings (shadow
  * memory, its allocator), which grow as it sees more memory and threads: the lines are
@@ -102,24 +102,7 @@
 
 #define die(...) (say("cycles: "), say(__VA_ARGS__), say("\n"), abort())
 
-/* --- Random numbers: xorshift64*, one state per thread --- */
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ULL;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
+/* Random numbers: rnd() and mix(), stress.h. */
 
 /* --- Blocks: a pattern from the address and the tag of the allocating thread --- */
 
@@ -957,7 +940,7 @@ static bool run(const char *mode)
     return ok;
 }
 
-/* option.h, in this program's name. */
+/* stress.h's option, in this program's name. */
 static unsigned long long option(const char *arg, char opt, unsigned long long min,
                                  unsigned long long max)
 {
